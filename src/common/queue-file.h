@@ -1,0 +1,125 @@
+/* queue-file.h - the on-disk queue: one file per message.
+ *
+ * Format (docs/queue-format.md): a text envelope of records "<type><data>\n",
+ * the message content (LF line ends, dot-unstuffed, Received: header
+ * included), then appended state records.  Queue ids are unique, sort by
+ * arrival and are safe in file names: 13 upper-case hex digits of the
+ * arrival time in microseconds followed by the inode number in hex.
+ *
+ * Writers create "incoming/.t<pid>.<n>", write, and commit: fdatasync,
+ * rename to "incoming/<id>", fsync of the directory.  Only after commit
+ * may the SMTP server say 250.  Readers never see a partial file under a
+ * queue id name.  Trailing state records are appended with one write()
+ * and fdatasync; a torn last record (no newline) is ignored.
+ */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+#define QUEUE_ID_MAX 40
+#define QUEUE_MAGIC "POSTERN-QUEUE 1\n"
+
+/* The queue's subdirectories, in this order. */
+typedef enum {
+  QUEUE_INCOMING,
+  QUEUE_ACTIVE,
+  QUEUE_DEFERRED,
+  QUEUE_HOLD,
+  QUEUE_CORRUPT,
+  QUEUE_N_DIRS
+} QueueDir;
+
+const char *queue_dir_name(QueueDir dir);
+
+/* Creates queue_directory and its subdirectories if missing.  incoming/
+ * is made writable for owner_uid/owner_gid (the mail_owner smtpd runs
+ * as); -1 keeps the caller's.  Mode 0700 for all but incoming (0730 with
+ * group owner_gid). */
+gboolean queue_dirs_ensure(const char *queue_directory, uid_t owner_uid, gid_t owner_gid,
+                           GError **error);
+
+/* TRUE when name looks like a committed queue id (not a temp file). */
+gboolean queue_id_is_valid(const char *name);
+
+/* Per-recipient delivery state. */
+typedef enum {
+  RCPT_PENDING = 0,
+  RCPT_DELIVERED,   /* final */
+  RCPT_BOUNCED,     /* final */
+} RcptState;
+
+typedef struct {
+  char *address;        /* as accepted (after $myorigin completion) */
+  char *orig_address;   /* as the client wrote it; NULL if same */
+  RcptState state;
+  char *status;         /* last status text (deferral reason or final), may be NULL */
+} QueueRecipient;
+
+/* The envelope as the writer gives it and the reader returns it. */
+typedef struct {
+  char *queue_id;
+  gint64 arrival_us;       /* microseconds since the epoch */
+  char *sender;            /* "" = null sender */
+  char *client_name;       /* reverse name or "unknown" */
+  char *client_addr;       /* numeric address */
+  char *helo;              /* may be NULL */
+  char *protocol;          /* "SMTP", "ESMTP", "ESMTPA", ... */
+  char *auth_user;         /* may be NULL */
+  GPtrArray *recipients;   /* of QueueRecipient* */
+  guint attempts;          /* delivery attempts so far (from trailer records) */
+  gint64 content_offset;   /* where the content starts in the file */
+  gint64 content_size;     /* bytes of content */
+} QueueEnvelope;
+
+QueueEnvelope *queue_envelope_new(void);
+void queue_envelope_free(QueueEnvelope *env);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QueueEnvelope, queue_envelope_free)
+void queue_envelope_add_recipient(QueueEnvelope *env, const char *address, const char *orig);
+
+/* ---- writing (smtpd, bounces) ---- */
+
+typedef struct _QueueWriter QueueWriter;
+
+/* Opens a new temp file in queue_directory/incoming and assigns the queue
+ * id (available at once, for the Received: header). */
+QueueWriter *queue_writer_new(const char *queue_directory, GError **error);
+const char *queue_writer_id(const QueueWriter *writer);
+
+/* Writes the envelope records (env->queue_id and content fields are
+ * ignored); must come first, once. */
+gboolean queue_writer_envelope(QueueWriter *writer, const QueueEnvelope *env, GError **error);
+
+/* Appends content bytes (buffered). */
+gboolean queue_writer_content(QueueWriter *writer, const void *data, gsize len, GError **error);
+gint64 queue_writer_content_size(const QueueWriter *writer);
+
+/* Makes the file durable and visible under its id: flush, record the
+ * content size, fdatasync, rename into incoming/, fsync incoming/.
+ * Blocking: call it from a worker thread.  On failure the temp file is
+ * removed. */
+gboolean queue_writer_commit(QueueWriter *writer, GError **error);
+
+/* Frees the writer; removes the temp file unless committed. */
+void queue_writer_free(QueueWriter *writer);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QueueWriter, queue_writer_free)
+
+/* ---- reading and state (qmgr) ---- */
+
+/* Reads the envelope and trailer records of an open queue file (fd
+ * positioned anywhere; pread is used).  POSTERN_ERROR_CORRUPT for a
+ * damaged file. */
+QueueEnvelope *queue_file_read(int fd, GError **error);
+
+/* Appends one state record for recipient index and makes it durable
+ * (write + fdatasync).  state RCPT_PENDING records a deferral reason and
+ * counts an attempt. */
+gboolean queue_file_record(int fd, guint rcpt_index, RcptState state, const char *status,
+                           GError **error);
+
+/* Records a delivery attempt (for backoff) without a recipient change. */
+gboolean queue_file_record_attempt(int fd, GError **error);
+
+/* Removes stale temp files (".t*") older than max_age_s from incoming/:
+ * the remains of a writer that died before commit. */
+guint queue_incoming_cleanup(const char *queue_directory, gint64 max_age_s);

@@ -1,0 +1,48 @@
+/* table.h - lookup tables "type:name", as Postfix's dict(3).
+ *
+ * Backends are vtables (table-*.c in later work); this first set holds:
+ *   texthash:/path  "key value" lines, read into memory
+ *   hash:/path      same source text (compiled .cdb arrives with the
+ *                   tables issue; until then the text is read directly)
+ *   static:value    every key maps to value
+ *   inline:{ k=v, k2=v2 }
+ *   unix:passwd.byname   system users (getpwnam_r)
+ * With TABLE_ALIAS_SYNTAX, file tables read aliases(5) syntax
+ * ("name: value, value" with continuation lines).
+ *
+ * Lookups are thread-safe.  File tables notice when their file changed
+ * (mtime/size/inode) and reload before the next lookup.  A table that
+ * cannot be read is TABLE_TEMPFAIL, never "not found".
+ */
+#pragma once
+
+#include <glib.h>
+
+typedef enum {
+  TABLE_NOTFOUND = 0,
+  TABLE_FOUND,
+  TABLE_TEMPFAIL,
+} TableResult;
+
+typedef enum {
+  TABLE_FOLD_CASE    = 1 << 0,   /* lower-case keys (default for most) */
+  TABLE_ALIAS_SYNTAX = 1 << 1,   /* aliases(5) source syntax */
+} TableFlags;
+
+typedef struct _Table Table;
+
+Table *table_open(const char *spec, TableFlags flags, GError **error);
+void table_free(Table *table);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Table, table_free)
+const char *table_spec(const Table *table);
+
+/* *value newly allocated when TABLE_FOUND.  error set for TEMPFAIL. */
+TableResult table_lookup(Table *table, const char *key, char **value, GError **error);
+
+/* An ordered list of tables ("hash:/a, texthash:/b"), first match wins. */
+typedef struct _TableList TableList;
+TableList *table_list_open(const char *const *specs, TableFlags flags, GError **error);
+void table_list_free(TableList *list);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TableList, table_list_free)
+guint table_list_length(const TableList *list);
+TableResult table_list_lookup(TableList *list, const char *key, char **value, GError **error);
