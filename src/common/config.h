@@ -1,10 +1,10 @@
-/* config.h - main.cf and conf.d/*.cf loading with Postfix syntax.
+/* config.h - main.cf and conf.d/NAME.cf loading with Postfix syntax.
  *
  * Syntax: "name = value"; a line that starts with white space continues
  * the previous one; "#" starts a comment line; $name, ${name},
  * ${name?value} (value if name is non-empty), ${name:value} (value if
  * name is empty), nested expansion, loop detection.  main.cf is read
- * first, then conf.d/*.cf in lexical order; later definitions win;
+ * first, then conf.d/NAME.cf in lexical order; later definitions win;
  * command-line overrides ("-o name=value", master.cf style) win over
  * all.  Errors carry "file:line: reason".  Unknown names are warnings.
  *
@@ -38,7 +38,7 @@ typedef enum {
 const char *config_dir_resolve(const char *dir);
 
 /* Loads dir/main.cf (a missing main.cf means "all defaults") and
- * dir/conf.d/*.cf, then applies overrides ("name=value" strings, may be
+ * dir/conf.d/NAME.cf, then applies overrides ("name=value" strings, may be
  * NULL).  Every known parameter is expanded and checked against its type
  * and bounds; the first error fails the load with "file:line: reason". */
 Config *config_load(const char *dir, const char *const *overrides, GError **error);
