@@ -1,1 +1,233 @@
-/* placeholder */
+/* params.c - the parameter table: every main.cf parameter Postern knows.
+ *
+ * One sorted array, looked up by binary search.  Names, meanings and
+ * defaults follow Postfix 3.7 except where Postern has a safer default
+ * (see docs/configuration.md).  A NULL default means "computed at load
+ * time" (config.c).  Keep the array sorted by strcmp(); the unit test
+ * checks it.
+ */
+#include "params.h"
+
+#include <string.h>
+
+#define UNB G_MAXINT64
+
+#define S(n, d, doc)                { n, PARAM_STR, d, 0, 0, 0, doc }
+#define B(n, d, doc)                { n, PARAM_BOOL, d, 0, 0, 0, doc }
+#define I(n, d, lo, hi, doc)        { n, PARAM_INT, d, lo, hi, 0, doc }
+#define T(n, d, unit, lo, hi, doc)  { n, PARAM_TIME, d, lo, hi, unit, doc }
+#define Z(n, d, lo, hi, doc)        { n, PARAM_SIZE, d, lo, hi, 0, doc }
+#define L(n, d, doc)                { n, PARAM_LIST, d, 0, 0, 0, doc }
+#define TB(n, d, doc)               { n, PARAM_TABLES, d, 0, 0, 0, doc }
+
+static const ParamDef param_defs[] = {
+  S("2bounce_notice_recipient", "postmaster", "who receives undeliverable bounce notices"),
+  S("alias_database", "hash:/etc/aliases", "alias databases that newaliases rebuilds"),
+  TB("alias_maps", "hash:/etc/aliases", "alias tables for local delivery"),
+  L("allow_mail_to_commands", "alias, forward", "where |command destinations are allowed (later work)"),
+  L("allow_mail_to_files", "alias, forward", "where /file destinations are allowed (later work)"),
+  B("allow_percent_hack", "no", "rewrite user%domain into user@domain"),
+  T("anvil_rate_time_unit", "60s", 's', 1, UNB, "time unit of the per-client rate limits"),
+  B("append_at_myorigin", "yes", "append @$myorigin to bare local-part addresses"),
+  B("append_dot_mydomain", "no", "append .$mydomain to host-only domains"),
+  B("biff", "no", "notify the comsat service on local delivery"),
+  TB("body_checks", "", "body content inspection tables (later work)"),
+  S("bounce_notice_recipient", "postmaster", "who receives copies of bounces (notify_classes=bounce)"),
+  T("bounce_queue_lifetime", "5d", 'd', 0, UNB, "how long an undeliverable bounce stays queued"),
+  B("broken_sasl_auth_clients", "no", "also advertise AUTH=mech for old clients (later work)"),
+  TB("canonical_maps", "", "address rewriting for sender and recipient (later work)"),
+  S("command_directory", "/usr/sbin", "where the administrative commands live"),
+  S("compatibility_level", "3.6", "Postfix compatibility level the defaults follow"),
+  S("config_directory", NULL, "the configuration directory being read (computed)"),
+  S("daemon_directory", "/usr/libexec/postern", "where the daemon programs live"),
+  S("data_directory", "/var/lib/postern", "directory for caches and other writable state"),
+  I("debug_peer_level", "2", 1, 10, "extra verbosity for clients in debug_peer_list"),
+  L("debug_peer_list", "", "clients that get debug_peer_level logging"),
+  S("default_privs", "nobody", "user for deliveries to external files and commands"),
+  S("default_transport", "smtp", "transport for destinations that are not local or virtual"),
+  S("delay_notice_recipient", "postmaster", "who receives delay notices (notify_classes=delay)"),
+  T("delay_warning_time", "0h", 'h', 0, UNB, "send a delay warning after this time; 0 disables"),
+  B("disable_vrfy_command", "yes", "answer VRFY with 502 instead of verifying addresses"),
+  B("enable_original_recipient", "yes", "record the original recipient in queue files"),
+  S("error_notice_recipient", "postmaster", "who receives error notices (notify_classes=software etc.)"),
+  B("expand_owner_alias", "no", "deliver to owner-alias instead of alias for owner-listname"),
+  TB("header_checks", "", "header content inspection tables (later work)"),
+  Z("header_size_limit", "102400", 1, UNB, "maximal size in bytes of one message header"),
+  S("home_mailbox", "", "mailbox path relative to the home directory; Maildir/ for maildir"),
+  S("html_directory", "no", "HTML documentation directory (informational)"),
+  L("inet_interfaces", "all", "addresses to listen on (ignored under socket activation)"),
+  L("inet_protocols", "all", "IP protocols to use: all, ipv4, ipv6"),
+  I("line_length_limit", "2048", 40, G_MAXINT32, "lines longer than this are split (content) or rejected (commands)"),
+  TB("local_recipient_maps", "unix:passwd.byname $alias_maps", "tables of valid local recipients; empty disables the check"),
+  S("local_transport", "local:$myhostname", "transport for mydestination recipients"),
+  S("luser_relay", "", "where mail for unknown local recipients goes (later work)"),
+  S("mail_name", "Postern", "the mail system name in banners and bounces"),
+  S("mail_owner", "postern", "the unprivileged user that owns the queue and runs smtpd"),
+  S("mail_spool_directory", "/var/mail", "directory with mbox files for local delivery"),
+  S("mail_version", NULL, "the Postern version (computed)"),
+  Z("mailbox_size_limit", "51200000", 0, UNB, "maximal size of a mailbox or maildir file; 0 is no limit"),
+  S("mailq_path", "/usr/bin/mailq", "the mailq command (informational)"),
+  S("manpage_directory", "/usr/share/man", "manual page directory (informational)"),
+  L("masquerade_domains", "", "domains whose subdomains are stripped from addresses (later work)"),
+  L("masquerade_exceptions", "", "users not subject to masquerading (later work)"),
+  T("maximal_backoff_time", "4000s", 's', 1, UNB, "longest retry interval for a deferred message"),
+  T("maximal_queue_lifetime", "5d", 'd', 0, UNB, "how long a message is retried before it bounces"),
+  Z("message_size_limit", "10240000", 0, UNB, "maximal message size in bytes; 0 is no limit"),
+  T("minimal_backoff_time", "300s", 's', 1, UNB, "shortest retry interval for a deferred message"),
+  L("mydestination", "$myhostname, localhost.$mydomain, localhost", "domains delivered locally"),
+  S("mydomain", NULL, "the internet domain of this host (computed from myhostname)"),
+  S("myhostname", NULL, "fully qualified host name (computed from gethostname())"),
+  L("mynetworks", "127.0.0.0/8 [::1]/128", "trusted client networks allowed to relay"),
+  S("mynetworks_style", "host", "how to compute mynetworks when unset (informational)"),
+  S("myorigin", "$myhostname", "domain appended to bare local parts of locally posted mail"),
+  S("newaliases_path", "/usr/bin/newaliases", "the newaliases command (informational)"),
+  L("notify_classes", "resource, software", "problem classes reported to postmaster"),
+  B("owner_request_special", "yes", "treat owner-x and x-request specially"),
+  L("propagate_unmatched_extensions", "canonical, virtual", "where address extensions are propagated (later work)"),
+  I("qmgr_delivery_threads", "8", 1, 256, "concurrent deliveries in postern-qmgr"),
+  S("queue_directory", "/var/spool/postern", "the mail queue directory"),
+  T("queue_run_delay", "300s", 's', 1, UNB, "how often the deferred queue is scanned"),
+  S("readme_directory", "no", "README directory (informational)"),
+  TB("recipient_canonical_maps", "", "recipient address rewriting (later work)"),
+  S("recipient_delimiter", "", "characters that separate a local part from its extension"),
+  L("relay_domains", "", "domains this host relays to (later work)"),
+  TB("relay_recipient_maps", "", "valid recipients in relay_domains (later work)"),
+  S("relay_transport", "relay", "transport for relay_domains"),
+  S("relayhost", "", "default next-hop for non-local mail; empty means MX lookup"),
+  S("sample_directory", "/etc/postern", "sample configuration directory (informational)"),
+  TB("sender_canonical_maps", "", "sender address rewriting (later work)"),
+  S("sendmail_path", "/usr/sbin/sendmail", "the sendmail command (informational)"),
+  S("setgid_group", "postdrop", "Postfix's postdrop group; Postern has no setgid program (informational)"),
+  T("smtp_connect_timeout", "30s", 's', 0, UNB, "SMTP client connect timeout (later work)"),
+  T("smtp_data_done_timeout", "600s", 's', 1, UNB, "SMTP client timeout after the final dot (later work)"),
+  S("smtp_helo_name", "$myhostname", "host name the SMTP client sends in EHLO (later work)"),
+  T("smtp_helo_timeout", "300s", 's', 1, UNB, "SMTP client timeout for the greeting and EHLO (later work)"),
+  B("smtp_sasl_auth_enable", "no", "SMTP client authentication (later work)"),
+  TB("smtp_sasl_password_maps", "", "SMTP client credentials per next-hop (later work)"),
+  L("smtp_sasl_security_options", "noplaintext, noanonymous", "SMTP client SASL mechanism restrictions (later work)"),
+  S("smtp_tls_CAfile", "", "SMTP client trusted CA file (later work)"),
+  S("smtp_tls_CApath", "", "SMTP client trusted CA directory (later work)"),
+  I("smtp_tls_loglevel", "0", 0, 4, "SMTP client TLS logging level (later work)"),
+  L("smtp_tls_protocols", ">=TLSv1.2", "SMTP client TLS protocols (later work)"),
+  S("smtp_tls_security_level", "", "SMTP client TLS policy: none, may, encrypt, ... (later work)"),
+  S("smtp_tls_session_cache_database", "", "SMTP client TLS session cache (later work)"),
+  S("smtpd_banner", "$myhostname ESMTP $mail_name", "text after 220 in the SMTP greeting"),
+  I("smtpd_client_connection_count_limit", "50", 0, G_MAXINT32, "concurrent connections per client; 0 is no limit"),
+  L("smtpd_client_connection_limit_exceptions", "", "legacy name; when set it replaces $mynetworks in smtpd_client_event_limit_exceptions"),
+  I("smtpd_client_connection_rate_limit", "0", 0, G_MAXINT32, "connections per client per anvil_rate_time_unit; 0 is no limit"),
+  L("smtpd_client_event_limit_exceptions", "${smtpd_client_connection_limit_exceptions?{$smtpd_client_connection_limit_exceptions}:{$mynetworks}}", "clients exempt from the per-client limits"),
+  I("smtpd_client_message_rate_limit", "0", 0, G_MAXINT32, "messages per client per anvil_rate_time_unit; 0 is no limit"),
+  I("smtpd_client_recipient_rate_limit", "0", 0, G_MAXINT32, "recipients per client per anvil_rate_time_unit; 0 is no limit"),
+  L("smtpd_client_restrictions", "", "restrictions at connect time"),
+  I("smtpd_commit_threads", "8", 1, 256, "threads that fsync queue files (group commit)"),
+  L("smtpd_data_restrictions", "", "restrictions at the DATA command"),
+  B("smtpd_delay_reject", "yes", "apply client/helo/sender restrictions at RCPT TO"),
+  L("smtpd_discard_ehlo_keywords", "", "EHLO keywords not to announce"),
+  L("smtpd_end_of_data_restrictions", "", "restrictions after the final dot"),
+  B("smtpd_enforce_tls", "no", "obsolete: smtpd_tls_security_level = encrypt (later work)"),
+  T("smtpd_error_sleep_time", "1s", 's', 0, UNB, "delay before each error reply once the soft limit is reached"),
+  L("smtpd_etrn_restrictions", "", "restrictions at the ETRN command (later work)"),
+  B("smtpd_forbid_bare_newline", "yes", "reject a message line that ends in bare LF or contains bare CR"),
+  L("smtpd_forbid_bare_newline_exclusions", "", "clients exempt from smtpd_forbid_bare_newline"),
+  I("smtpd_forbid_bare_newline_reject_code", "550", 400, 599, "reply code for bare newline violations"),
+  I("smtpd_hard_error_limit", "20", 1, G_MAXINT32, "errors after which the session is closed"),
+  B("smtpd_helo_required", "no", "require HELO or EHLO before MAIL FROM"),
+  L("smtpd_helo_restrictions", "", "restrictions at HELO/EHLO"),
+  I("smtpd_junk_command_limit", "100", 1, G_MAXINT32, "NOOP/VRFY/RSET/ETRN commands allowed before they count as errors"),
+  I("smtpd_lookup_threads", "4", 1, 256, "threads for blocking table lookups"),
+  I("smtpd_min_data_rate", "500", 0, G_MAXINT32, "minimal DATA rate in bytes/second under smtpd_per_record_deadline"),
+  B("smtpd_peername_lookup", "yes", "look up the client's host name"),
+  B("smtpd_per_record_deadline", "yes", "the timeout bounds each command line or DATA record, not each read"),
+  I("smtpd_recipient_limit", "1000", 1, G_MAXINT32, "recipients per message"),
+  I("smtpd_recipient_overshoot_limit", "1000", 1, G_MAXINT32, "recipients over the limit before they count as errors"),
+  L("smtpd_recipient_restrictions", "", "restrictions at RCPT TO, after smtpd_relay_restrictions"),
+  B("smtpd_reject_unlisted_recipient", "yes", "reject recipients not in the local/virtual recipient tables"),
+  B("smtpd_reject_unlisted_sender", "no", "reject local senders not in the recipient tables"),
+  L("smtpd_relay_restrictions", "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination", "relay control at RCPT TO"),
+  L("smtpd_restriction_classes", "", "names of user-defined restriction classes"),
+  S("smtpd_sasl_application_name", "smtpd", "Cyrus SASL application (config file) name"),
+  B("smtpd_sasl_auth_enable", "no", "offer SMTP AUTH (later work)"),
+  B("smtpd_sasl_authenticated_header", "no", "show the SASL login in the Received: header"),
+  L("smtpd_sasl_exceptions_networks", "", "clients that are not offered AUTH"),
+  S("smtpd_sasl_local_domain", "", "realm for SASL user names"),
+  S("smtpd_sasl_path", "smtpd", "SASL plug-in path or socket"),
+  L("smtpd_sasl_security_options", "noanonymous", "SASL mechanism restrictions"),
+  L("smtpd_sasl_tls_security_options", "$smtpd_sasl_security_options", "SASL mechanism restrictions under TLS"),
+  S("smtpd_sasl_type", "cyrus", "SASL implementation"),
+  TB("smtpd_sender_login_maps", "", "who may use which MAIL FROM address (later work)"),
+  L("smtpd_sender_restrictions", "", "restrictions at MAIL FROM"),
+  I("smtpd_soft_error_limit", "10", 1, G_MAXINT32, "errors after which each reply is delayed by smtpd_error_sleep_time"),
+  T("smtpd_timeout", "300s", 's', 1, UNB, "deadline for the client's next command line or DATA record"),
+  S("smtpd_tls_CAfile", "", "trusted CA file for client certificates (later work)"),
+  S("smtpd_tls_CApath", "", "trusted CA directory for client certificates (later work)"),
+  B("smtpd_tls_auth_only", "yes", "offer AUTH only after STARTTLS when TLS is configured"),
+  S("smtpd_tls_cert_file", "", "server certificate (PEM) (later work)"),
+  L("smtpd_tls_chain_files", "", "server keys and certificate chains (later work)"),
+  S("smtpd_tls_ciphers", "medium", "cipher grade for opportunistic TLS (later work)"),
+  L("smtpd_tls_exclude_ciphers", "", "ciphers to exclude (later work)"),
+  S("smtpd_tls_key_file", "$smtpd_tls_cert_file", "server private key (PEM) (later work)"),
+  I("smtpd_tls_loglevel", "0", 0, 4, "TLS logging level (later work)"),
+  S("smtpd_tls_mandatory_ciphers", "medium", "cipher grade for mandatory TLS (later work)"),
+  L("smtpd_tls_mandatory_exclude_ciphers", "", "ciphers to exclude with mandatory TLS (later work)"),
+  L("smtpd_tls_mandatory_protocols", ">=TLSv1.2", "TLS protocols with mandatory TLS (later work)"),
+  L("smtpd_tls_protocols", ">=TLSv1.2", "TLS protocols with opportunistic TLS (later work)"),
+  B("smtpd_tls_received_header", "no", "record TLS details in Received: (later work)"),
+  S("smtpd_tls_security_level", "", "server TLS policy: none, may, encrypt (later work)"),
+  S("smtpd_tls_session_cache_database", "", "server TLS session cache (later work)"),
+  T("smtpd_tls_session_cache_timeout", "3600s", 's', 0, UNB, "lifetime of cached TLS sessions (later work)"),
+  B("smtpd_tls_wrappermode", "no", "TLS from the first byte (smtps) (later work)"),
+  B("smtpd_use_tls", "no", "obsolete: smtpd_tls_security_level = may (later work)"),
+  B("smtputf8_enable", "no", "announce and accept SMTPUTF8 (comes with outbound delivery)"),
+  B("soft_bounce", "no", "turn permanent delivery failures into temporary ones"),
+  B("strict_rfc821_envelopes", "no", "require <> around MAIL FROM/RCPT TO addresses"),
+  B("swap_bangpath", "no", "rewrite site!user into user@site"),
+  S("syslog_name", "postern", "identifier in log lines"),
+  TB("transport_maps", "", "per-destination transport and next-hop"),
+  I("unknown_local_recipient_reject_code", "550", 400, 599, "reply code for unknown local recipients"),
+  L("virtual_alias_domains", "$virtual_alias_maps", "domains whose every address is an alias"),
+  TB("virtual_alias_maps", "", "address rewriting before delivery"),
+  TB("virtual_gid_maps", "", "group id per virtual mailbox (later work)"),
+  S("virtual_mailbox_base", "", "directory prefixed to virtual_mailbox_maps results"),
+  L("virtual_mailbox_domains", "", "domains delivered to virtual mailboxes"),
+  Z("virtual_mailbox_limit", "51200000", 0, UNB, "maximal size of a virtual mailbox; 0 is no limit"),
+  TB("virtual_mailbox_maps", "", "mailbox path per virtual recipient"),
+  I("virtual_minimum_uid", "100", 1, G_MAXINT32, "lowest uid virtual_uid_maps may return"),
+  S("virtual_transport", "virtual", "transport for virtual_mailbox_domains"),
+  TB("virtual_uid_maps", "", "user id per virtual mailbox (later work)"),
+};
+
+static int
+param_compare(const void *key, const void *member)
+{
+  return strcmp(key, ((const ParamDef *) member)->name);
+}
+
+const ParamDef *
+param_lookup(const char *name)
+{
+  return bsearch(name, param_defs, G_N_ELEMENTS(param_defs), sizeof param_defs[0],
+                 param_compare);
+}
+
+const ParamDef *
+param_table(gsize *n_params)
+{
+  if (n_params)
+    *n_params = G_N_ELEMENTS(param_defs);
+  return param_defs;
+}
+
+const char *
+param_type_name(ParamType type)
+{
+  switch (type) {
+  case PARAM_STR: return "string";
+  case PARAM_BOOL: return "boolean";
+  case PARAM_INT: return "integer";
+  case PARAM_TIME: return "time";
+  case PARAM_SIZE: return "size";
+  case PARAM_LIST: return "list";
+  case PARAM_TABLES: return "tables";
+  }
+  return "unknown";
+}
