@@ -1,1 +1,489 @@
-/* placeholder */
+/* queue-file.c - queue directories, queue ids and the queue file writer.
+ *
+ * Owns the writing side of the format (docs/queue-format.md), the queue
+ * id, the temp-file-then-rename commit, and the queue directory layout.
+ * It must never let a partial file appear under a queue id name.  Writers
+ * buffer so that a small message costs one write(), one fdatasync() and
+ * one directory fsync().  Reading and state records: queue-read.c.
+ */
+#include "queue-private.h"
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define QUEUE_WBUF_MIN      (16 * 1024)
+#define QUEUE_WBUF_MAX      (64 * 1024)
+
+static const char *const queue_dir_names[QUEUE_N_DIRS] = {
+  [QUEUE_INCOMING] = "incoming",
+  [QUEUE_ACTIVE] = "active",
+  [QUEUE_DEFERRED] = "deferred",
+  [QUEUE_HOLD] = "hold",
+  [QUEUE_CORRUPT] = "corrupt",
+};
+
+const char *
+queue_dir_name(QueueDir dir)
+{
+  g_return_val_if_fail(dir < QUEUE_N_DIRS, NULL);
+  return queue_dir_names[dir];
+}
+
+gboolean
+queue_errno(GError **error, int err, const char *what, const char *name)
+{
+  g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "%s %s: %s", what,
+              name ? name : "", g_strerror(err));
+  return FALSE;
+}
+
+/* TRUE when a field can be stored in one record. */
+gboolean
+queue_field_ok(const char *value)
+{
+  return strpbrk(value, "\r\n") == NULL;
+}
+
+/* ---- directories ---- */
+
+/* mkdir if missing, then set mode and owner (mkdir obeys the umask). */
+static gboolean
+queue_dir_fix(const char *path, mode_t mode, uid_t uid, gid_t gid, GError **error)
+{
+  struct stat st;
+
+  if (mkdir(path, mode) < 0 && errno != EEXIST)
+    return queue_errno(error, errno, "mkdir", path);
+  if (lstat(path, &st) < 0)
+    return queue_errno(error, errno, "stat", path);
+  if (!S_ISDIR(st.st_mode)) {
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_FAILED, "%s: not a directory", path);
+    return FALSE;
+  }
+  if ((st.st_uid != uid || st.st_gid != gid) && chown(path, uid, gid) < 0)
+    return queue_errno(error, errno, "chown", path);
+  if ((st.st_mode & 07777) != mode && chmod(path, mode) < 0)
+    return queue_errno(error, errno, "chmod", path);
+  return TRUE;
+}
+
+gboolean
+queue_dirs_ensure(const char *queue_directory, uid_t owner_uid, gid_t owner_gid, GError **error)
+{
+  uid_t me = geteuid();
+  gid_t my_gid = getegid();
+
+  if (g_mkdir_with_parents(queue_directory, 0755) < 0)
+    return queue_errno(error, errno, "mkdir", queue_directory);
+  if (!queue_dir_fix(queue_directory, 0755, me, my_gid, error))
+    return FALSE;
+  for (int d = 0; d < QUEUE_N_DIRS; d++) {
+    g_autofree char *path = g_build_filename(queue_directory, queue_dir_names[d], NULL);
+    gboolean ok;
+    if (d == QUEUE_INCOMING)
+      ok = queue_dir_fix(path, 0730, owner_uid == (uid_t) -1 ? me : owner_uid,
+                         owner_gid == (gid_t) -1 ? my_gid : owner_gid, error);
+    else
+      ok = queue_dir_fix(path, 0700, me, my_gid, error);
+    if (!ok)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+queue_id_is_valid(const char *name)
+{
+  gsize n = 0;
+
+  if (!name)
+    return FALSE;
+  for (; name[n]; n++) {
+    if (!g_ascii_isdigit(name[n]) && !(name[n] >= 'A' && name[n] <= 'F'))
+      return FALSE;
+  }
+  return n >= 18 && n <= QUEUE_ID_MAX;
+}
+
+guint
+queue_incoming_cleanup(const char *queue_directory, gint64 max_age_s)
+{
+  g_autofree char *path = g_build_filename(queue_directory, queue_dir_names[QUEUE_INCOMING], NULL);
+  DIR *dir = opendir(path);
+  struct dirent *de;
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  guint removed = 0;
+
+  if (!dir)
+    return 0;
+  while ((de = readdir(dir))) {
+    struct stat st;
+    if (strncmp(de->d_name, ".t", 2) != 0)
+      continue;
+    if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+      continue;
+    if (now - (gint64) st.st_mtime >= max_age_s && unlinkat(dirfd(dir), de->d_name, 0) == 0)
+      removed++;
+  }
+  closedir(dir);
+  return removed;
+}
+
+/* ---- envelope ---- */
+
+static void
+queue_recipient_free(gpointer p)
+{
+  QueueRecipient *r = p;
+  g_free(r->address);
+  g_free(r->orig_address);
+  g_free(r->status);
+  g_free(r);
+}
+
+QueueEnvelope *
+queue_envelope_new(void)
+{
+  QueueEnvelope *env = g_new0(QueueEnvelope, 1);
+  env->recipients = g_ptr_array_new_with_free_func(queue_recipient_free);
+  return env;
+}
+
+void
+queue_envelope_free(QueueEnvelope *env)
+{
+  if (!env)
+    return;
+  g_free(env->queue_id);
+  g_free(env->sender);
+  g_free(env->client_name);
+  g_free(env->client_addr);
+  g_free(env->helo);
+  g_free(env->protocol);
+  g_free(env->auth_user);
+  g_ptr_array_unref(env->recipients);
+  g_free(env);
+}
+
+void
+queue_envelope_add_recipient(QueueEnvelope *env, const char *address, const char *orig)
+{
+  QueueRecipient *r = g_new0(QueueRecipient, 1);
+  r->address = g_strdup(address);
+  if (orig && strcmp(orig, address) != 0)
+    r->orig_address = g_strdup(orig);
+  g_ptr_array_add(env->recipients, r);
+}
+
+/* ---- writer ---- */
+
+struct _QueueWriter {
+  int dirfd;                       /* incoming/ */
+  int fd;                          /* temp file, -1 once closed */
+  char tmpname[48];                /* name inside incoming/ */
+  char id[QUEUE_ID_MAX + 1];
+  gint64 arrival_us;
+  gint64 flushed;                  /* bytes already written to the file */
+  gint64 z_pos;                    /* file offset of the Z digits */
+  gint64 content_size;
+  gboolean envelope_done;
+  gboolean committed;
+  int failed_errno;                /* sticky write error */
+  char *buf;
+  gsize buf_len, buf_cap;
+};
+
+static gint queue_tmp_counter;
+static gint64 queue_last_arrival_us;
+G_LOCK_DEFINE_STATIC(queue_arrival);
+
+/* Wall-clock microseconds, strictly increasing within this process so
+ * that ids sort in creation order. */
+static gint64
+queue_arrival_now(void)
+{
+  gint64 now = g_get_real_time();
+  G_LOCK(queue_arrival);
+  if (now <= queue_last_arrival_us)
+    now = queue_last_arrival_us + 1;
+  queue_last_arrival_us = now;
+  G_UNLOCK(queue_arrival);
+  return now;
+}
+
+QueueWriter *
+queue_writer_new(const char *queue_directory, GError **error)
+{
+  g_autofree char *path = g_build_filename(queue_directory, queue_dir_names[QUEUE_INCOMING], NULL);
+  QueueWriter *w;
+  struct stat st;
+
+  int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) {
+    queue_errno(error, errno, "open", path);
+    return NULL;
+  }
+  w = g_new0(QueueWriter, 1);
+  w->dirfd = dfd;
+  w->fd = -1;
+  for (int tries = 0; w->fd < 0; tries++) {
+    guint n = (guint) g_atomic_int_add(&queue_tmp_counter, 1);
+    g_snprintf(w->tmpname, sizeof w->tmpname, ".t%d.%u", (int) getpid(), n);
+    w->fd = openat(dfd, w->tmpname, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (w->fd < 0 && (errno != EEXIST || tries >= 100)) {
+      queue_errno(error, errno, "create temp file in", path);
+      w->tmpname[0] = '\0';
+      queue_writer_free(w);
+      return NULL;
+    }
+  }
+  if (fstat(w->fd, &st) < 0) {
+    queue_errno(error, errno, "fstat", w->tmpname);
+    queue_writer_free(w);
+    return NULL;
+  }
+  w->arrival_us = queue_arrival_now();
+  g_snprintf(w->id, sizeof w->id, "%013" G_GINT64_MODIFIER "X%05" G_GINT64_MODIFIER "X",
+             w->arrival_us, (gint64) st.st_ino);
+  w->z_pos = -1;
+  return w;
+}
+
+const char *
+queue_writer_id(const QueueWriter *writer)
+{
+  return writer->id;
+}
+
+gint64
+queue_writer_content_size(const QueueWriter *writer)
+{
+  return writer->content_size;
+}
+
+static gboolean
+queue_write_all(int fd, const char *p, gsize len)
+{
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return FALSE;
+    }
+    p += n;
+    len -= (gsize) n;
+  }
+  return TRUE;
+}
+
+static gboolean
+queue_writer_failed(QueueWriter *w, GError **error)
+{
+  return queue_errno(error, w->failed_errno, "write", w->tmpname);
+}
+
+static gboolean
+queue_writer_flush(QueueWriter *w, GError **error)
+{
+  if (w->failed_errno)
+    return queue_writer_failed(w, error);
+  if (w->buf_len == 0)
+    return TRUE;
+  if (!queue_write_all(w->fd, w->buf, w->buf_len)) {
+    w->failed_errno = errno ? errno : EIO;
+    return queue_writer_failed(w, error);
+  }
+  w->flushed += (gint64) w->buf_len;
+  w->buf_len = 0;
+  return TRUE;
+}
+
+/* Appends bytes: the buffer grows to QUEUE_WBUF_MAX, then is written out
+ * whenever it fills; big chunks bypass it. */
+static gboolean
+queue_writer_put(QueueWriter *w, const void *data, gsize len, GError **error)
+{
+  const char *p = data;
+
+  if (w->failed_errno)
+    return queue_writer_failed(w, error);
+  while (len > 0) {
+    if (w->buf_len + len > w->buf_cap && w->buf_cap < QUEUE_WBUF_MAX) {
+      gsize cap = MAX(w->buf_cap * 2, QUEUE_WBUF_MIN);
+      while (cap < w->buf_len + len && cap < QUEUE_WBUF_MAX)
+        cap *= 2;
+      w->buf_cap = MIN(cap, QUEUE_WBUF_MAX);
+      w->buf = g_realloc(w->buf, w->buf_cap);
+    }
+    if (w->buf_len == 0 && len >= w->buf_cap) {
+      if (!queue_write_all(w->fd, p, len)) {
+        w->failed_errno = errno ? errno : EIO;
+        return queue_writer_failed(w, error);
+      }
+      w->flushed += (gint64) len;
+      return TRUE;
+    }
+    gsize n = MIN(len, w->buf_cap - w->buf_len);
+    memcpy(w->buf + w->buf_len, p, n);
+    w->buf_len += n;
+    p += n;
+    len -= n;
+    if (len > 0 && !queue_writer_flush(w, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+queue_writer_record(QueueWriter *w, char type, const char *value, GError **error)
+{
+  char t = type;
+  if (!queue_field_ok(value)) {
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_FAILED,
+                "queue record %c: value contains a line break", type);
+    return FALSE;
+  }
+  return queue_writer_put(w, &t, 1, error) && queue_writer_put(w, value, strlen(value), error)
+         && queue_writer_put(w, "\n", 1, error);
+}
+
+gboolean
+queue_writer_envelope(QueueWriter *writer, const QueueEnvelope *env, GError **error)
+{
+  char num[32];
+  static const char zeros[] = "Z00000000000000000000\n";
+  const struct { char type; const char *value; } optional[] = {
+    { 'C', env->client_name }, { 'A', env->client_addr }, { 'H', env->helo },
+    { 'P', env->protocol }, { 'U', env->auth_user },
+  };
+
+  g_return_val_if_fail(!writer->envelope_done, FALSE);
+  if (env->recipients->len == 0) {
+    g_set_error_literal(error, POSTERN_ERROR, POSTERN_ERROR_FAILED, "queue file without recipients");
+    return FALSE;
+  }
+  if (!queue_writer_put(writer, QUEUE_MAGIC, strlen(QUEUE_MAGIC), error)
+      || !queue_writer_record(writer, 'I', writer->id, error))
+    return FALSE;
+  g_snprintf(num, sizeof num, "%" G_GINT64_FORMAT, writer->arrival_us);
+  if (!queue_writer_record(writer, 'T', num, error))
+    return FALSE;
+  writer->z_pos = writer->flushed + (gint64) writer->buf_len + 1;
+  if (!queue_writer_put(writer, zeros, sizeof zeros - 1, error))
+    return FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS(optional); i++) {
+    if (optional[i].value && !queue_writer_record(writer, optional[i].type, optional[i].value, error))
+      return FALSE;
+  }
+  if (!queue_writer_record(writer, 'S', env->sender ? env->sender : "", error))
+    return FALSE;
+  for (guint i = 0; i < env->recipients->len; i++) {
+    const QueueRecipient *r = env->recipients->pdata[i];
+    if (!queue_writer_record(writer, 'R', r->address, error))
+      return FALSE;
+    if (r->orig_address && strcmp(r->orig_address, r->address) != 0
+        && !queue_writer_record(writer, 'O', r->orig_address, error))
+      return FALSE;
+  }
+  if (!queue_writer_put(writer, "X\n", 2, error))
+    return FALSE;
+  writer->envelope_done = TRUE;
+  return TRUE;
+}
+
+gboolean
+queue_writer_content(QueueWriter *writer, const void *data, gsize len, GError **error)
+{
+  g_return_val_if_fail(writer->envelope_done && !writer->committed, FALSE);
+  if (!queue_writer_put(writer, data, len, error))
+    return FALSE;
+  writer->content_size += (gint64) len;
+  return TRUE;
+}
+
+/* Closes and removes the temp file after a failed commit. */
+static void
+queue_writer_abandon(QueueWriter *w)
+{
+  if (w->fd >= 0) {
+    close(w->fd);
+    w->fd = -1;
+  }
+  if (w->tmpname[0]) {
+    unlinkat(w->dirfd, w->tmpname, 0);
+    w->tmpname[0] = '\0';
+  }
+  if (!w->failed_errno)
+    w->failed_errno = EIO;
+}
+
+gboolean
+queue_writer_commit(QueueWriter *writer, GError **error)
+{
+  char digits[QUEUE_SIZE_DIGITS + 1];
+
+  if (writer->committed)
+    return TRUE;
+  if (!writer->envelope_done || writer->fd < 0) {
+    g_set_error_literal(error, POSTERN_ERROR, POSTERN_ERROR_FAILED,
+                        "queue file commit without envelope");
+    return FALSE;
+  }
+  g_snprintf(digits, sizeof digits, "%020" G_GINT64_FORMAT, writer->content_size);
+  if (!queue_writer_put(writer, QUEUE_END_MARK, 2, error))
+    goto fail;
+  if (writer->z_pos >= writer->flushed) {
+    memcpy(writer->buf + (writer->z_pos - writer->flushed), digits, QUEUE_SIZE_DIGITS);
+  } else if (pwrite(writer->fd, digits, QUEUE_SIZE_DIGITS, writer->z_pos) != QUEUE_SIZE_DIGITS) {
+    queue_errno(error, errno ? errno : EIO, "write", writer->tmpname);
+    goto fail;
+  }
+  if (!queue_writer_flush(writer, error))
+    goto fail;
+  if (fdatasync(writer->fd) < 0) {
+    queue_errno(error, errno, "fdatasync", writer->tmpname);
+    goto fail;
+  }
+  if (renameat(writer->dirfd, writer->tmpname, writer->dirfd, writer->id) < 0) {
+    queue_errno(error, errno, "rename", writer->tmpname);
+    goto fail;
+  }
+  if (fsync(writer->dirfd) < 0) {
+    queue_errno(error, errno, "fsync incoming directory for", writer->id);
+    /* Visible but maybe not durable: the client must not get 250. */
+    g_strlcpy(writer->tmpname, writer->id, sizeof writer->tmpname);
+    goto fail;
+  }
+  close(writer->fd);
+  writer->fd = -1;
+  writer->committed = TRUE;
+  g_clear_pointer(&writer->buf, g_free);
+  writer->buf_len = writer->buf_cap = 0;
+  return TRUE;
+
+fail:
+  queue_writer_abandon(writer);
+  return FALSE;
+}
+
+void
+queue_writer_free(QueueWriter *writer)
+{
+  if (!writer)
+    return;
+  if (writer->fd >= 0)
+    close(writer->fd);
+  if (!writer->committed && writer->tmpname[0])
+    unlinkat(writer->dirfd, writer->tmpname, 0);
+  close(writer->dirfd);
+  g_free(writer->buf);
+  g_free(writer);
+}

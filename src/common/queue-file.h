@@ -67,7 +67,8 @@ typedef struct {
   char *protocol;          /* "SMTP", "ESMTP", "ESMTPA", ... */
   char *auth_user;         /* may be NULL */
   GPtrArray *recipients;   /* of QueueRecipient* */
-  guint attempts;          /* delivery attempts so far (from trailer records) */
+  guint attempts;          /* delivery attempts so far (from trailer records:
+                            * max(#N records, most F records of one recipient)) */
   gint64 content_offset;   /* where the content starts in the file */
   gint64 content_size;     /* bytes of content */
 } QueueEnvelope;
@@ -113,7 +114,8 @@ QueueEnvelope *queue_file_read(int fd, GError **error);
 
 /* Appends one state record for recipient index and makes it durable
  * (write + fdatasync).  state RCPT_PENDING records a deferral reason and
- * counts an attempt. */
+ * counts an attempt (once per attempt, however many recipients defer).
+ * fd must be open read-write: a torn last record is cut off first. */
 gboolean queue_file_record(int fd, guint rcpt_index, RcptState state, const char *status,
                            GError **error);
 
