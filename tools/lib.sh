@@ -1,0 +1,68 @@
+# tools/lib.sh - shared by tools/run and tools/test: Debian packages and
+# system accounts.  Source it; it defines functions only.
+
+# What building and testing Postern needs on Debian 12 (systemd for
+# systemd-socket-activate, passwd for useradd).
+POSTERN_PACKAGES=(meson ninja-build gcc pkg-config libsystemd-dev libglib2.0-dev libssl-dev
+                  libsasl2-dev libmariadb-dev python3 python3-pytest swaks systemd passwd)
+
+postern_need_root() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "$1: run as root (it installs packages, creates accounts, and the daemons drop privileges)" >&2
+    exit 2
+  fi
+}
+
+# True when the package is installed (not merely known or half-removed).
+postern_pkg_installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+# Installs whatever of POSTERN_PACKAGES (plus any arguments) is missing;
+# runs apt-get update only when something is.
+postern_install_packages() {
+  local missing=() p
+  for p in "${POSTERN_PACKAGES[@]}" "$@"; do
+    postern_pkg_installed "$p" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# postern_ensure_user NAME HOME SHELL [system]: creates the account if missing.
+postern_ensure_user() {
+  local name=$1 home=$2 shell=$3 system=${4:-}
+  id "$name" >/dev/null 2>&1 && return 0
+  if [ -n "$system" ]; then
+    useradd -r -M -d "$home" -s "$shell" "$name"
+  else
+    useradd -M -d "$home" -s "$shell" "$name"
+  fi
+}
+
+# The unprivileged account smtpd drops to (main.cf mail_owner, default postern).
+postern_ensure_mail_owner() {
+  postern_ensure_user postern /nonexistent /usr/sbin/nologin system
+}
+
+# The integration tests' recipients; tests/integration/conftest.py expects
+# these homes (and fixes them if they differ).
+postern_ensure_test_users() {
+  mkdir -p /tmp/postern-test-home
+  chmod 755 /tmp/postern-test-home
+  postern_ensure_user mailtest /tmp/postern-test-home/mailtest /bin/sh
+  postern_ensure_user mailtest2 /tmp/postern-test-home/mailtest2 /bin/sh
+}
+
+# postern_meson_setup DIR OPTIONS...: configures DIR, or reconfigures it
+# with OPTIONS when it already exists.
+postern_meson_setup() {
+  local dir=$1; shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson setup --reconfigure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@"
+  fi
+}
