@@ -1,1 +1,232 @@
-/* placeholder */
+/* qmgr-deliver.c - one delivery attempt on one message (worker thread).
+ *
+ * Moves the file into active/, reads the envelope, delivers each pending
+ * recipient by domain class, and records every recipient's final state
+ * in the queue file (fdatasync) before the next recipient is tried, so a
+ * crash repeats at most the delivery in flight.  Afterwards the file is
+ * removed (all final) or moved to deferred/ with its mtime set to the
+ * next attempt time (Postfix's convention).  Also owns the Postfix-style
+ * status log lines.
+ */
+#include "qmgr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "log.h"
+
+/* Postfix's compact delay notation: "0.12", "1.5", "42", "0". */
+static void
+qmgr_format_delay(char *buf, gsize len, gint64 us)
+{
+  double s = us > 0 ? (double) us / G_USEC_PER_SEC : 0;
+
+  if (s >= 10)
+    g_snprintf(buf, len, "%.0f", s);
+  else if (s >= 1)
+    g_snprintf(buf, len, "%.1f", s);
+  else if (s >= 0.01)
+    g_snprintf(buf, len, "%.2f", s);
+  else
+    g_snprintf(buf, len, "0");
+}
+
+static const char *const qmgr_status_names[] = {
+  [DELIVERY_SENT] = "sent", [DELIVERY_DEFER] = "deferred", [DELIVERY_BOUNCE] = "bounced",
+};
+
+void
+qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to, const char *relay,
+                gint64 start_us, DeliveryKind kind, const char *dsn, const char *text)
+{
+  gint64 now = g_get_real_time(), arrival = d->env->arrival_us;
+  char delay[16], a[16], b[16], c[16], e[16];
+  g_autofree char *orig = NULL;
+  const char *status = qmgr_status_names[kind];
+
+  /* delays=a/b/c/d: before the queue manager, in it, connection set-up,
+   * transmission. */
+  qmgr_format_delay(delay, sizeof delay, now - arrival);
+  qmgr_format_delay(a, sizeof a, d->active_us - arrival);
+  qmgr_format_delay(b, sizeof b, start_us - d->active_us);
+  qmgr_format_delay(c, sizeof c, 0);
+  qmgr_format_delay(e, sizeof e, now - start_us);
+  if (orig_to && g_ascii_strcasecmp(orig_to, to) != 0)
+    orig = g_strdup_printf(", orig_to=<%s>", orig_to);
+
+  LogField fields[] = {
+    { "POSTERN_RECIPIENT", to },
+    { "POSTERN_STATUS", status },
+    { "POSTERN_RELAY", relay },
+    { "POSTERN_DELAY", delay },
+    { "POSTERN_SENDER", d->env->sender },
+  };
+  log_send(LOG_INFO, d->queue_id, fields, G_N_ELEMENTS(fields),
+           "to=<%s>%s, relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)", to,
+           orig ? orig : "", relay, delay, a, b, c, e, dsn, status, text);
+}
+
+/* Delivers one recipient by its domain class; *reason gets the status text. */
+static DeliveryKind
+qmgr_deliver_recipient(const QmgrDelivery *d, const QueueRecipient *rcpt, char **reason)
+{
+  g_autofree char *domain = address_domain(rcpt->address);
+
+  if (qmgr_settings_is_local_domain(d->settings, domain))
+    return qmgr_local_deliver(d, rcpt, reason);
+  /* The SMTP client arrives with issue 7; until then remote mail waits. */
+  *reason = g_strdup("delivery to remote domains is not available yet");
+  qmgr_log_status(d, rcpt->address, rcpt->orig_address, "none", g_get_real_time(),
+                  DELIVERY_DEFER, "4.4.1", *reason);
+  return DELIVERY_DEFER;
+}
+
+/* Moves the file between queue directories; FALSE with errno set. */
+static gboolean
+qmgr_move(QmgrMessage *msg, QueueDir to)
+{
+  if (renameat(msg->dir_fds[msg->dir], msg->id, msg->dir_fds[to], msg->id) < 0)
+    return FALSE;
+  msg->dir = to;
+  return TRUE;
+}
+
+/* Puts the file in deferred/ with mtime = the next attempt time. */
+static void
+qmgr_defer_file(QmgrMessage *msg, int fd, guint attempts)
+{
+  const QmgrSettings *s = msg->settings;
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  struct timespec times[2];
+
+  msg->next_try = now + qmgr_backoff(s->minimal_backoff, s->maximal_backoff, MAX(attempts, 1));
+  times[0] = times[1] = (struct timespec) { .tv_sec = (time_t) msg->next_try };
+  if (futimens(fd, times) < 0)
+    log_warning("%s: cannot set the retry time: %s", msg->id, g_strerror(errno));
+  if (!qmgr_move(msg, QUEUE_DEFERRED))
+    log_warning("%s: cannot move to deferred/: %s", msg->id, g_strerror(errno));
+}
+
+/* Delivers the pending recipients; returns TRUE when all are final. */
+static gboolean
+qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd)
+{
+  guint pending = 0, deferred = 0;
+  gboolean expired;
+
+  for (guint i = 0; i < env->recipients->len; i++)
+    pending += ((QueueRecipient *) env->recipients->pdata[i])->state == RCPT_PENDING;
+  expired = d->active_us - env->arrival_us
+            >= msg->settings->maximal_queue_lifetime * G_USEC_PER_SEC;
+
+  for (guint i = 0; i < env->recipients->len && pending > 0; i++) {
+    QueueRecipient *rcpt = env->recipients->pdata[i];
+    g_autofree char *reason = NULL;
+    g_autoptr(GError) error = NULL;
+    DeliveryKind kind;
+    RcptState state;
+
+    if (rcpt->state != RCPT_PENDING)
+      continue;
+    pending--;
+    kind = qmgr_deliver_recipient(d, rcpt, &reason);
+    if (kind == DELIVERY_DEFER && expired) {
+      /* The RFC 3464 bounce to the sender comes with issue 7. */
+      g_autofree char *text = g_strdup_printf("message expired in queue: %s",
+                                              reason ? reason : "");
+      qmgr_log_status(d, rcpt->address, rcpt->orig_address, "none", d->active_us,
+                      DELIVERY_BOUNCE, "5.4.7", text);
+      g_free(reason);
+      reason = g_steal_pointer(&text);
+      kind = DELIVERY_BOUNCE;
+    }
+    switch (kind) {
+    case DELIVERY_SENT: msg->n_delivered++; state = RCPT_DELIVERED; break;
+    case DELIVERY_BOUNCE: msg->n_bounced++; state = RCPT_BOUNCED; break;
+    default: msg->n_deferred++; deferred++; state = RCPT_PENDING; break;
+    }
+    rcpt->state = state;
+    /* The last recipient of a message that is about to be removed needs
+     * no record: unlinking the file says it all. */
+    if (pending == 0 && deferred == 0)
+      break;
+    if (!queue_file_record(fd, i, state, reason, &error)) {
+      log_warning("%s: cannot record the state of <%s>: %s", msg->id, rcpt->address,
+                  error->message);
+      /* Without the record a later attempt would repeat this delivery;
+       * stop here and let the retry sort it out. */
+      return FALSE;
+    }
+  }
+  return pending == 0 && deferred == 0;
+}
+
+void
+qmgr_deliver_message(QmgrMessage *msg)
+{
+  g_autoptr(QueueEnvelope) env = NULL;
+  g_autoptr(GError) error = NULL;
+  QmgrDelivery d = { .queue_id = msg->id, .settings = msg->settings };
+  int fd;
+
+  d.active_us = g_get_real_time();
+  if (msg->dir != QUEUE_ACTIVE && !qmgr_move(msg, QUEUE_ACTIVE)) {
+    if (errno != ENOENT)
+      log_warning("%s: cannot move to active/: %s", msg->id, g_strerror(errno));
+    msg->outcome = errno == ENOENT ? QMGR_OUTCOME_GONE : QMGR_OUTCOME_ERROR;
+    msg->next_try = d.active_us / G_USEC_PER_SEC + msg->settings->minimal_backoff;
+    return;
+  }
+  fd = openat(msg->dir_fds[QUEUE_ACTIVE], msg->id, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      msg->outcome = QMGR_OUTCOME_GONE;
+      return;
+    }
+    log_warning("%s: cannot open queue file: %s", msg->id, g_strerror(errno));
+    /* Its old mtime makes it due at the next deferred scan. */
+    qmgr_move(msg, QUEUE_DEFERRED);
+    msg->outcome = QMGR_OUTCOME_ERROR;
+    msg->next_try = d.active_us / G_USEC_PER_SEC;
+    return;
+  }
+  env = queue_file_read(fd, &error);
+  if (env == NULL) {
+    if (g_error_matches(error, POSTERN_ERROR, POSTERN_ERROR_CORRUPT)) {
+      gboolean moved = qmgr_move(msg, QUEUE_CORRUPT);
+      log_send(LOG_WARNING, msg->id, NULL, 0, "%s, %s", error->message,
+               moved ? "moved to corrupt/" : "cannot move it to corrupt/");
+      msg->outcome = QMGR_OUTCOME_CORRUPT;
+    } else {
+      log_send(LOG_WARNING, msg->id, NULL, 0, "%s, will retry", error->message);
+      qmgr_defer_file(msg, fd, 1);
+      msg->outcome = QMGR_OUTCOME_ERROR;
+    }
+    close(fd);
+    return;
+  }
+  d.env = env;
+  d.fd = fd;
+  {
+    LogField fields[] = { { "POSTERN_SENDER", env->sender } };
+    log_send(LOG_INFO, msg->id, fields, 1, "from=<%s>, size=%" G_GINT64_FORMAT ", nrcpt=%u (queue active)",
+             env->sender, env->content_size, env->recipients->len);
+  }
+  if (qmgr_deliver_recipients(msg, &d, env, fd)) {
+    close(fd);
+    if (unlinkat(msg->dir_fds[QUEUE_ACTIVE], msg->id, 0) < 0 && errno != ENOENT) {
+      log_warning("%s: cannot remove queue file: %s", msg->id, g_strerror(errno));
+    } else {
+      log_qid(LOG_INFO, msg->id, "removed");
+    }
+    msg->outcome = QMGR_OUTCOME_DONE;
+    return;
+  }
+  qmgr_defer_file(msg, fd, env->attempts + 1);
+  close(fd);
+  msg->outcome = QMGR_OUTCOME_DEFERRED;
+}

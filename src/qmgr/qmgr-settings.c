@@ -1,0 +1,64 @@
+/* qmgr-settings.c - the configuration as deliveries see it.
+ *
+ * Built once per (re)load: the parameters a delivery reads and the
+ * opened alias tables.  Reference counted, because deliveries in flight
+ * keep the settings they started with while SIGHUP installs new ones.
+ */
+#include "qmgr.h"
+
+#include "address.h"
+
+static void
+qmgr_settings_clear(gpointer data)
+{
+  QmgrSettings *s = data;
+
+  table_list_free(s->aliases);
+  g_free(s->aliases_error);
+  config_free(s->config);
+}
+
+QmgrSettings *
+qmgr_settings_new(Config *config)
+{
+  QmgrSettings *s = g_atomic_rc_box_new0(QmgrSettings);
+  const char *const *alias_maps = config_list(config, "alias_maps");
+  g_autoptr(GError) error = NULL;
+
+  s->config = config;
+  s->mydestination = config_list(config, "mydestination");
+  s->myorigin = config_str(config, "myorigin");
+  s->myhostname = config_str(config, "myhostname");
+  s->recipient_delimiter = config_str(config, "recipient_delimiter");
+  s->mail_spool_directory = config_str(config, "mail_spool_directory");
+  s->home_mailbox = config_str(config, "home_mailbox");
+  s->mailbox_size_limit = config_size(config, "mailbox_size_limit");
+  s->minimal_backoff = config_time(config, "minimal_backoff_time");
+  s->maximal_backoff = config_time(config, "maximal_backoff_time");
+  s->maximal_queue_lifetime = config_time(config, "maximal_queue_lifetime");
+  if (alias_maps && alias_maps[0]) {
+    s->aliases = table_list_open(alias_maps, TABLE_ALIAS_SYNTAX | TABLE_FOLD_CASE, &error);
+    if (s->aliases == NULL)
+      s->aliases_error = g_strdup(error->message);
+  }
+  return s;
+}
+
+QmgrSettings *
+qmgr_settings_ref(QmgrSettings *settings)
+{
+  return g_atomic_rc_box_acquire(settings);
+}
+
+void
+qmgr_settings_unref(QmgrSettings *settings)
+{
+  if (settings)
+    g_atomic_rc_box_release_full(settings, qmgr_settings_clear);
+}
+
+gboolean
+qmgr_settings_is_local_domain(const QmgrSettings *settings, const char *domain)
+{
+  return *domain == '\0' || address_domain_in_list(domain, settings->mydestination);
+}

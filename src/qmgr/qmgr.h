@@ -1,0 +1,173 @@
+/* qmgr.h - the queue manager's internal interfaces.
+ *
+ * Threads: the event loop thread owns Qmgr (message table, waiting list,
+ * timers, inotify).  Worker threads run one QmgrMessage each (open the
+ * queue file, deliver, record, move the file) and touch nothing shared
+ * except the reference-counted, read-only QmgrSettings and the queue
+ * directory file descriptors, which never change while running.
+ */
+#pragma once
+
+#include <glib.h>
+#include <systemd/sd-event.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "queue-file.h"
+#include "table.h"
+#include "workpool.h"
+
+/* Messages held in memory (waiting + in flight); the rest wait on disk
+ * in incoming/ and deferred/ until there is room (Postfix's
+ * qmgr_message_active_limit). */
+#define QMGR_ACTIVE_LIMIT 20000
+
+/* A temp file in incoming/ untouched this long (or 2 * smtpd_timeout if
+ * longer) belongs to a writer that died: a live smtpd flushes its buffer
+ * to the file and cuts off slow or silent clients long before.  Generous
+ * on purpose, since a stale file costs only disk space. */
+#define QMGR_TEMP_MIN_AGE (60 * 60)
+
+/* Everything a delivery needs from the configuration, built once per
+ * (re)load and shared read-only by the workers. */
+typedef struct {
+  Config *config;
+  TableList *aliases;          /* NULL: alias_maps empty or unusable */
+  char *aliases_error;         /* why aliases is NULL although alias_maps is set */
+  const char *const *mydestination;
+  const char *myorigin;
+  const char *myhostname;
+  const char *recipient_delimiter;
+  const char *mail_spool_directory;
+  const char *home_mailbox;
+  gint64 mailbox_size_limit;
+  gint64 minimal_backoff;
+  gint64 maximal_backoff;
+  gint64 maximal_queue_lifetime;
+} QmgrSettings;
+
+/* qmgr-settings.c */
+QmgrSettings *qmgr_settings_new(Config *config);   /* takes ownership of config */
+QmgrSettings *qmgr_settings_ref(QmgrSettings *settings);
+void qmgr_settings_unref(QmgrSettings *settings);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QmgrSettings, qmgr_settings_unref)
+/* TRUE when domain ("" = none) is delivered locally. */
+gboolean qmgr_settings_is_local_domain(const QmgrSettings *settings, const char *domain);
+
+/* What one attempt on a message ended with. */
+typedef enum {
+  QMGR_OUTCOME_NONE,
+  QMGR_OUTCOME_DONE,        /* every recipient final; file removed */
+  QMGR_OUTCOME_DEFERRED,    /* file in deferred/ with mtime = next_try */
+  QMGR_OUTCOME_GONE,        /* file vanished (deleted by someone else) */
+  QMGR_OUTCOME_CORRUPT,     /* moved to corrupt/ */
+  QMGR_OUTCOME_ERROR,       /* could not even try; left where it is */
+} QmgrOutcome;
+
+typedef struct _Qmgr Qmgr;
+
+typedef struct {
+  char id[QUEUE_ID_MAX + 1];
+  Qmgr *qmgr;                 /* owner; touched in the loop thread only */
+  QueueDir dir;               /* where the file is now (worker updates it) */
+  QmgrSettings *settings;     /* reference taken at submit */
+  int *dir_fds;               /* the queue's directory fds (owned by Qmgr) */
+  /* results, filled by the worker */
+  QmgrOutcome outcome;
+  gint64 next_try;            /* wall-clock seconds, for DEFERRED */
+  guint n_delivered, n_deferred, n_bounced;
+} QmgrMessage;
+
+struct _Qmgr {
+  sd_event *event;
+  char *queue_directory;
+  int dir_fds[QUEUE_N_DIRS];
+  QmgrSettings *settings;
+
+  WorkPool *pool;
+  guint n_threads;
+  GHashTable *messages;       /* id -> QmgrMessage*, waiting and in flight */
+  GQueue waiting;             /* of QmgrMessage* */
+  guint in_flight;
+  guint active_limit;
+  gboolean incoming_backlog;  /* incoming/ holds files we had no room for */
+  gboolean deferred_backlog;  /* due deferred files we had no room for */
+  gboolean stopping;
+
+  int inotify_fd;
+  sd_event_source *inotify_source;
+  sd_event_source *deferred_timer;
+  sd_event_source *cleanup_timer;
+  gint64 deferred_next;       /* earliest known deferred mtime (s), G_MAXINT64 = none */
+  gint64 deferred_last_scan;  /* s */
+
+  guint64 n_delivered, n_deferred, n_bounced;
+  void (*on_idle)(gpointer data);  /* called when stopping and nothing is in flight */
+  gpointer on_idle_data;
+};
+
+/* qmgr-queue.c: directories, inotify, scans, the deferred timer */
+gboolean qmgr_queue_open(Qmgr *q, GError **error);
+void qmgr_queue_close(Qmgr *q);
+gboolean qmgr_queue_start(Qmgr *q, GError **error);   /* inotify + first scan */
+void qmgr_queue_scan_incoming(Qmgr *q);
+void qmgr_queue_scan_deferred(Qmgr *q);
+/* Earlier retry time learned from a deferral (wall clock seconds). */
+void qmgr_queue_note_deferred(Qmgr *q, gint64 next_try);
+
+/* qmgr-scheduler.c: the in-memory list and the worker pool */
+Qmgr *qmgr_new(sd_event *event, QmgrSettings *settings, GError **error);
+void qmgr_free(Qmgr *q);
+/* Takes a queue file into memory unless known or there is no room;
+ * returns FALSE when there was no room. */
+gboolean qmgr_scheduler_add(Qmgr *q, const char *id, QueueDir dir);
+guint qmgr_scheduler_room(const Qmgr *q);
+void qmgr_scheduler_kick(Qmgr *q);
+void qmgr_scheduler_set_settings(Qmgr *q, QmgrSettings *settings);
+/* Stops scheduling; on_idle runs once nothing is in flight. */
+void qmgr_scheduler_stop(Qmgr *q, void (*on_idle)(gpointer), gpointer data);
+/* Retry delay in seconds after attempts (>= 1) failed attempts. */
+gint64 qmgr_backoff(gint64 minimal, gint64 maximal, guint attempts);
+
+/* qmgr-deliver.c: one attempt on one message (worker thread) */
+void qmgr_deliver_message(QmgrMessage *msg);
+
+/* Result of delivering to one recipient (one address after expansion). */
+typedef enum {
+  DELIVERY_SENT,
+  DELIVERY_DEFER,
+  DELIVERY_BOUNCE,
+} DeliveryKind;
+
+/* The per-message state local delivery needs (and logs with). */
+typedef struct {
+  const char *queue_id;
+  const QmgrSettings *settings;
+  const QueueEnvelope *env;
+  int fd;                     /* the queue file, for the content */
+  gint64 active_us;           /* when this attempt took the message */
+} QmgrDelivery;
+
+/* Logs one "to=<...>, relay=..., status=..." line with its fields. */
+void qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to,
+                     const char *relay, gint64 start_us, DeliveryKind kind,
+                     const char *dsn, const char *text);
+
+/* qmgr-local.c: local delivery of one recipient (worker thread); logs
+ * each final destination and returns the recipient's overall result.
+ * *reason receives the text of a deferral or bounce. */
+DeliveryKind qmgr_local_deliver(const QmgrDelivery *d, const QueueRecipient *rcpt,
+                                char **reason);
+
+/* qmgr-privs.c: per-thread file-system identity */
+typedef struct {
+  gboolean switched;
+  uid_t fsuid;
+  gid_t fsgid;
+} PrivsSaved;
+/* Switches this thread's fsuid/fsgid/groups to uid/gid; a no-op when
+ * they already are the current ones.  Verifies the switch took. */
+gboolean privs_enter(uid_t uid, gid_t gid, PrivsSaved *saved, GError **error);
+void privs_leave(PrivsSaved *saved);
+/* Call once from the main thread before workers start. */
+void privs_init(void);

@@ -1,0 +1,295 @@
+/* test-qmgr-local.c - local delivery: alias expansion (recursion, loops,
+ * self references, duplicates, depth), unknown users, unsupported and
+ * remote destinations, extensions; into an mbox spool in a temp dir as
+ * the current user (no identity switch needed). */
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <pwd.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "qmgr.h"
+
+typedef struct {
+  char *dir;
+  char *mbox;
+  char *user;
+  QmgrSettings *settings;
+  QueueEnvelope *env;
+  int fd;
+} Fixture;
+
+static void
+write_file(const char *path, const char *text)
+{
+  g_assert_true(g_file_set_contents(path, text, -1, NULL));
+}
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+  struct passwd *pw = getpwuid(geteuid());
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) aliases = g_string_new(NULL);
+  g_autofree char *spool = NULL, *main_cf = NULL, *alias_path = NULL, *queue = NULL, *path = NULL;
+  g_autoptr(QueueWriter) w = NULL;
+  g_autoptr(QueueEnvelope) env = queue_envelope_new();
+  const char *content = "Subject: test\n\nhello\n";
+  Config *config;
+
+  g_assert_nonnull(pw);
+  f->user = g_strdup(pw->pw_name);
+  f->dir = g_dir_make_tmp("test-local-XXXXXX", NULL);
+  spool = g_build_filename(f->dir, "spool", NULL);
+  g_assert_cmpint(g_mkdir(spool, 0755), ==, 0);
+  f->mbox = g_build_filename(spool, f->user, NULL);
+  alias_path = g_build_filename(f->dir, "aliases", NULL);
+  g_string_append_printf(aliases,
+    "# test aliases\n"
+    "postmaster: %s\n"
+    "alias1: %s\n"
+    "%s%s: %s, alias1\n"             /* self reference: the user's mailbox */
+    "multi: %s, alias1,\n"
+    "  %s@localhost, postmaster\n"   /* continuation line; duplicates */
+    "loop1: loop2\n"
+    "loop2: loop1\n"
+    "remote: someone@example.com\n"
+    "cmd: |/bin/cat\n"
+    "file: /tmp/x\n"
+    "unknown: nosuchuser-xyz\n"
+    "mixed: %s, nosuchuser-xyz\n"
+    "ext+special: alias1\n",
+    f->user, f->user, data ? "" : "#", f->user, f->user, f->user, f->user, f->user);
+  for (guint i = 0; i < 150; i++)
+    g_string_append_printf(aliases, "deep%u: deep%u\n", i, i + 1);
+  write_file(alias_path, aliases->str);
+  main_cf = g_strdup_printf("myhostname = test.example\n"
+                            "mydestination = localhost, $myhostname\n"
+                            "myorigin = localhost\n"
+                            "recipient_delimiter = +\n"
+                            "mail_spool_directory = %s\n"
+                            "alias_maps = texthash:%s\n", spool, alias_path);
+  path = g_build_filename(f->dir, "main.cf", NULL);
+  write_file(path, main_cf);
+  config = config_load(f->dir, NULL, &error);
+  g_assert_no_error(error);
+  f->settings = qmgr_settings_new(config);
+  g_assert_null(f->settings->aliases_error);
+
+  /* A real queue file for the content. */
+  queue = g_build_filename(f->dir, "queue", NULL);
+  g_assert_true(queue_dirs_ensure(queue, (uid_t) -1, (gid_t) -1, &error));
+  w = queue_writer_new(queue, &error);
+  g_assert_no_error(error);
+  env->sender = g_strdup("alice@example.org");
+  env->client_name = g_strdup("localhost");
+  env->client_addr = g_strdup("127.0.0.1");
+  env->protocol = g_strdup("ESMTP");
+  env->arrival_us = g_get_real_time();
+  queue_envelope_add_recipient(env, "x@localhost", NULL);
+  g_assert_true(queue_writer_envelope(w, env, &error));
+  g_assert_true(queue_writer_content(w, content, strlen(content), &error));
+  g_assert_true(queue_writer_commit(w, &error));
+  g_assert_no_error(error);
+  g_free(path);
+  path = g_build_filename(queue, "incoming", queue_writer_id(w), NULL);
+  f->fd = open(path, O_RDWR);
+  g_assert_cmpint(f->fd, >=, 0);
+  f->env = queue_file_read(f->fd, &error);
+  g_assert_no_error(error);
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+  g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", f->dir);
+
+  close(f->fd);
+  queue_envelope_free(f->env);
+  qmgr_settings_unref(f->settings);
+  g_assert_cmpint(system(cmd), ==, 0);
+  g_free(f->mbox);
+  g_free(f->user);
+  g_free(f->dir);
+}
+
+/* Messages in the mbox so far. */
+static guint
+mbox_count(Fixture *f)
+{
+  g_autofree char *text = NULL;
+  guint n = 0;
+
+  if (!g_file_get_contents(f->mbox, &text, NULL, NULL))
+    return 0;
+  for (const char *p = text; p; p = strstr(p + 1, "\nFrom "))
+    n += g_str_has_prefix(p, "From ") || g_str_has_prefix(p, "\nFrom ");
+  return n;
+}
+
+static char *
+mbox_text(Fixture *f)
+{
+  char *text = NULL;
+
+  g_assert_true(g_file_get_contents(f->mbox, &text, NULL, NULL));
+  return text;
+}
+
+static DeliveryKind
+deliver(Fixture *f, const char *address, const char *orig, char **reason)
+{
+  QueueRecipient rcpt = { .address = (char *) address, .orig_address = (char *) orig };
+  QmgrDelivery d = {
+    .queue_id = f->env->queue_id ? f->env->queue_id : "TEST", .settings = f->settings,
+    .env = f->env, .fd = f->fd, .active_us = g_get_real_time(),
+  };
+  char *r = NULL;
+  DeliveryKind kind = qmgr_local_deliver(&d, &rcpt, &r);
+
+  if (reason)
+    *reason = r;
+  else
+    g_free(r);
+  return kind;
+}
+
+static void
+test_user(Fixture *f, gconstpointer data)
+{
+  g_autofree char *addr = g_strdup_printf("%s@localhost", f->user);
+  g_autofree char *text = NULL, *expect = NULL;
+
+  g_assert_cmpint(deliver(f, addr, NULL, NULL), ==, DELIVERY_SENT);
+  g_assert_cmpuint(mbox_count(f), ==, 1);
+  text = mbox_text(f);
+  expect = g_strdup_printf("Return-Path: <alice@example.org>\nX-Original-To: %s\n"
+                           "Delivered-To: %s\nSubject: test\n\nhello\n\n", addr, addr);
+  g_assert_true(g_str_has_suffix(text, expect));
+}
+
+/* "user: user, alias1" with "alias1: user": one copy in the mailbox. */
+static void
+test_self(Fixture *f, gconstpointer data)
+{
+  g_autofree char *addr = g_strdup_printf("%s@localhost", f->user);
+  g_autofree char *text = NULL, *expect = g_strdup_printf("Delivered-To: %s\n", addr);
+
+  g_assert_cmpint(deliver(f, addr, NULL, NULL), ==, DELIVERY_SENT);
+  g_assert_cmpuint(mbox_count(f), ==, 1);
+  text = mbox_text(f);
+  g_assert_nonnull(strstr(text, expect));
+  g_assert_cmpint(deliver(f, "alias1@localhost", NULL, NULL), ==, DELIVERY_SENT);
+  g_assert_cmpuint(mbox_count(f), ==, 2);
+}
+
+static void
+test_alias(Fixture *f, gconstpointer data)
+{
+  g_autofree char *text = NULL, *delivered = g_strdup_printf("Delivered-To: %s@localhost\n", f->user);
+
+  g_assert_cmpint(deliver(f, "Alias1@LOCALHOST", NULL, NULL), ==, DELIVERY_SENT);
+  g_assert_cmpuint(mbox_count(f), ==, 1);
+  text = mbox_text(f);
+  g_assert_nonnull(strstr(text, "X-Original-To: Alias1@LOCALHOST\n"));
+  g_assert_nonnull(strstr(text, delivered));
+
+  /* The original recipient as the client wrote it wins for X-Original-To. */
+  g_assert_cmpint(deliver(f, "postmaster@localhost", "postmaster", NULL), ==, DELIVERY_SENT);
+  g_free(text);
+  text = mbox_text(f);
+  g_assert_nonnull(strstr(text, "X-Original-To: postmaster\n"));
+}
+
+static void
+test_duplicates(Fixture *f, gconstpointer data)
+{
+  g_assert_cmpint(deliver(f, "multi@localhost", NULL, NULL), ==, DELIVERY_SENT);
+  g_assert_cmpuint(mbox_count(f), ==, 1);
+}
+
+static void
+test_extension(Fixture *f, gconstpointer data)
+{
+  g_autofree char *addr = g_strdup_printf("%s+box@localhost", f->user);
+  g_autofree char *text = NULL, *expect = g_strdup_printf("Delivered-To: %s+box@localhost\n", f->user);
+
+  g_assert_cmpint(deliver(f, addr, NULL, NULL), ==, DELIVERY_SENT);
+  text = mbox_text(f);
+  g_assert_nonnull(strstr(text, expect));
+  /* "name+ext" is looked up before "name". */
+  g_assert_cmpint(deliver(f, "ext+special@localhost", NULL, NULL), ==, DELIVERY_SENT);
+  g_assert_cmpuint(mbox_count(f), ==, 2);
+}
+
+static void
+test_loop(Fixture *f, gconstpointer data)
+{
+  g_autofree char *reason = NULL;
+
+  /* loop1 -> loop2 -> loop1 (dropped): no destination left. */
+  g_assert_cmpint(deliver(f, "loop1@localhost", NULL, &reason), ==, DELIVERY_BOUNCE);
+  g_assert_cmpstr(reason, ==, "mail forwarding loop for loop1@localhost");
+}
+
+static void
+test_deep(Fixture *f, gconstpointer data)
+{
+  g_autofree char *reason = NULL;
+
+  g_assert_cmpint(deliver(f, "deep0@localhost", NULL, &reason), ==, DELIVERY_BOUNCE);
+  g_assert_true(g_str_has_prefix(reason, "mail forwarding loop for "));
+}
+
+static void
+test_unknown(Fixture *f, gconstpointer data)
+{
+  g_autofree char *reason = NULL, *reason2 = NULL;
+
+  g_assert_cmpint(deliver(f, "NoSuchUser-XYZ@localhost", NULL, &reason), ==, DELIVERY_BOUNCE);
+  g_assert_cmpstr(reason, ==, "unknown user: \"nosuchuser-xyz\"");
+  g_assert_cmpint(deliver(f, "unknown@localhost", NULL, &reason2), ==, DELIVERY_BOUNCE);
+  g_assert_cmpuint(mbox_count(f), ==, 0);
+}
+
+static void
+test_mixed(Fixture *f, gconstpointer data)
+{
+  g_assert_cmpint(deliver(f, "mixed@localhost", NULL, NULL), ==, DELIVERY_SENT);
+  g_assert_cmpuint(mbox_count(f), ==, 1);
+}
+
+static void
+test_deferred(Fixture *f, gconstpointer data)
+{
+  g_autofree char *r1 = NULL, *r2 = NULL, *r3 = NULL;
+
+  g_assert_cmpint(deliver(f, "remote@localhost", NULL, &r1), ==, DELIVERY_DEFER);
+  g_assert_cmpstr(r1, ==, "delivery to remote domains is not available yet");
+  g_assert_cmpint(deliver(f, "cmd@localhost", NULL, &r2), ==, DELIVERY_DEFER);
+  g_assert_cmpstr(r2, ==, "alias destination type not supported yet: |/bin/cat");
+  g_assert_cmpint(deliver(f, "file@localhost", NULL, &r3), ==, DELIVERY_DEFER);
+  g_assert_cmpuint(mbox_count(f), ==, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  log_init("test-qmgr-local", TRUE);
+  privs_init();
+#define ADD(name, fn) g_test_add(name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD("/qmgr/local/user", test_user);
+  ADD("/qmgr/local/alias", test_alias);
+  g_test_add("/qmgr/local/self", Fixture, "self", fixture_setup, test_self, fixture_teardown);
+  ADD("/qmgr/local/duplicates", test_duplicates);
+  ADD("/qmgr/local/extension", test_extension);
+  ADD("/qmgr/local/loop", test_loop);
+  ADD("/qmgr/local/deep", test_deep);
+  ADD("/qmgr/local/unknown", test_unknown);
+  ADD("/qmgr/local/mixed", test_mixed);
+  ADD("/qmgr/local/deferred", test_deferred);
+  return g_test_run();
+}
