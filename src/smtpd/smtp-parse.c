@@ -1,1 +1,186 @@
-/* placeholder */
+/* smtp-parse.c - pure SMTP command-line parsing: line splitting, verb and
+ * argument, MAIL/RCPT paths with ESMTP parameters.  Never does I/O and
+ * never allocates on the success path of line splitting. */
+#include <string.h>
+
+#include "address.h"
+#include "config.h"
+#include "smtp-parse.h"
+
+SmtpLineStatus
+smtp_line_next(const char *buf, gsize len, gsize max, gboolean normalize, gsize *line_len,
+               gsize *consumed)
+{
+  const char *lf = memchr(buf, '\n', len);
+  *line_len = 0;
+  *consumed = 0;
+
+  if (lf == NULL) {
+    /* A line that is already too long cannot become acceptable. */
+    if (len > max + 1) {
+      *consumed = len;
+      return SMTP_LINE_TOO_LONG;
+    }
+    return SMTP_LINE_INCOMPLETE;
+  }
+
+  gsize end = lf - buf;
+  gsize n = end;
+  gboolean crlf = end > 0 && buf[end - 1] == '\r';
+  if (crlf)
+    n--;
+  *consumed = end + 1;
+  *line_len = n;
+
+  if (n > max)
+    return SMTP_LINE_TOO_LONG;
+  if (!crlf && !normalize)
+    return SMTP_LINE_BARE_LF;
+  if (!normalize && memchr(buf, '\r', n) != NULL)
+    return SMTP_LINE_BARE_CR;
+  return SMTP_LINE_OK;
+}
+
+gboolean
+smtp_parse_split(char *line, gsize len, char **verb, char **arg)
+{
+  if (memchr(line, '\0', len) != NULL)
+    return FALSE;
+  line[len] = '\0';
+
+  char *p = line;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  *verb = p;
+  while (*p != '\0' && *p != ' ' && *p != '\t')
+    p++;
+  if (p == *verb)
+    return FALSE;
+  if (*p != '\0')
+    *p++ = '\0';
+  while (*p == ' ' || *p == '\t')
+    p++;
+  char *e = p + strlen(p);
+  while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+    *--e = '\0';
+  *arg = p;
+  return TRUE;
+}
+
+void
+smtp_path_arg_clear(SmtpPathArg *arg)
+{
+  g_clear_pointer(&arg->address, g_free);
+  arg->size = -1;
+  arg->body = SMTP_BODY_NONE;
+}
+
+/* Strips "FROM:" / "TO:" (case-insensitive) and the blanks after it. */
+static const char *
+skip_keyword(const char *arg, const char *keyword)
+{
+  gsize n = strlen(keyword);
+  if (g_ascii_strncasecmp(arg, keyword, n) != 0)
+    return NULL;
+  arg += n;
+  while (*arg == ' ' || *arg == '\t')
+    arg++;
+  return *arg != '\0' ? arg : NULL;
+}
+
+/* Parses one "KEY=VALUE" ESMTP parameter of MAIL. */
+static gboolean
+parse_mail_param(const char *param, SmtpPathArg *out, char **reply)
+{
+  if (g_ascii_strncasecmp(param, "SIZE=", 5) == 0) {
+    const char *v = param + 5;
+    gint64 size = 0;
+    if (*v == '\0' || strlen(v) > 18)
+      goto bad_size;
+    for (; *v != '\0'; v++) {
+      if (!g_ascii_isdigit(*v))
+        goto bad_size;
+      size = size * 10 + (*v - '0');
+    }
+    out->size = size;
+    return TRUE;
+  bad_size:
+    *reply = g_strdup("501 5.5.4 Bad message size syntax");
+    return FALSE;
+  }
+  if (g_ascii_strncasecmp(param, "BODY=", 5) == 0) {
+    if (g_ascii_strcasecmp(param + 5, "8BITMIME") == 0)
+      out->body = SMTP_BODY_8BITMIME;
+    else if (g_ascii_strcasecmp(param + 5, "7BIT") == 0)
+      out->body = SMTP_BODY_7BIT;
+    else {
+      *reply = g_strdup("501 5.5.4 Bad BODY keyword syntax");
+      return FALSE;
+    }
+    return TRUE;
+  }
+  *reply = g_strdup_printf("555 5.5.4 Unsupported option: %s", param);
+  return FALSE;
+}
+
+/* Common part of MAIL and RCPT: keyword, path, parameters. */
+static gboolean
+parse_path(const char *arg, gboolean is_mail, SmtpPathArg *out, char **reply)
+{
+  const char *syntax = is_mail ? "501 5.5.4 Syntax: MAIL FROM:<address>"
+                               : "501 5.5.4 Syntax: RCPT TO:<address>";
+  const char *bad = is_mail ? "501 5.1.7 Bad sender address syntax"
+                            : "501 5.1.3 Bad recipient address syntax";
+  out->address = NULL;
+  out->size = -1;
+  out->body = SMTP_BODY_NONE;
+  *reply = NULL;
+
+  const char *p = skip_keyword(arg, is_mail ? "FROM:" : "TO:");
+  if (p == NULL) {
+    *reply = g_strdup(syntax);
+    return FALSE;
+  }
+
+  g_autoptr(GError) error = NULL;
+  const char *rest = NULL;
+  char *address = NULL;
+  if (!address_parse_path(p, is_mail, TRUE, &address, &rest, &error)) {
+    *reply = g_strdup(bad);
+    return FALSE;
+  }
+  out->address = address;
+  if (rest == NULL)
+    rest = "";
+  if (*rest != '\0' && *rest != ' ' && *rest != '\t') {
+    smtp_path_arg_clear(out);
+    *reply = g_strdup(bad);
+    return FALSE;
+  }
+
+  g_auto(GStrv) params = g_strsplit_set(rest, " \t", -1);
+  for (char **q = params; *q != NULL; q++) {
+    if (**q == '\0')
+      continue;
+    gboolean ok = is_mail ? parse_mail_param(*q, out, reply)
+                          : (*reply = g_strdup_printf("555 5.5.4 Unsupported option: %s", *q),
+                             FALSE);
+    if (!ok) {
+      smtp_path_arg_clear(out);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+gboolean
+smtp_parse_mail(const char *arg, SmtpPathArg *out, char **reply)
+{
+  return parse_path(arg, TRUE, out, reply);
+}
+
+gboolean
+smtp_parse_rcpt(const char *arg, SmtpPathArg *out, char **reply)
+{
+  return parse_path(arg, FALSE, out, reply);
+}

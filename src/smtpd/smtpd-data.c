@@ -1,1 +1,263 @@
-/* placeholder */
+/* smtpd-data.c - the DATA phase: opens the queue file, writes the
+ * envelope and the Received: header, streams decoded content into it as
+ * it arrives (never the whole message in memory), enforces
+ * message_size_limit while reading, and commits in the commit pool.  The
+ * 250 reply is sent only from the commit's done() callback, after the
+ * file is durable.  A message that is not completed (disconnect, bare
+ * newline, size, timeout) never becomes a queue file.
+ */
+#include <string.h>
+
+#include "log.h"
+#include "smtpd.h"
+
+#define DATA_CHUNK (16 * 1024)
+
+void
+smtpd_data_abort(SmtpdSession *s)
+{
+  g_clear_pointer(&s->writer, queue_writer_free);
+}
+
+/* The Received: header, in Postfix's exact form. */
+static char *
+data_received_header(SmtpdSession *s, const char *qid)
+{
+  const SmtpdSettings *st = s->settings;
+  g_autofree char *date = smtpd_mail_date(s->arrival_us);
+  const char *v6 = strchr(s->client_addr, ':') != NULL ? "IPv6:" : "";
+  GString *h = g_string_new(NULL);
+  g_string_append_printf(h, "Received: from %s (%s [%s%s])\n",
+                         s->helo != NULL ? s->helo : s->client_name, s->client_name, v6,
+                         s->client_addr);
+  g_string_append_printf(h, "\tby %s (%s) with %s id %s", st->myhostname, st->mail_name,
+                         s->esmtp ? "ESMTP" : "SMTP", qid);
+  if (s->rcpt_orig->len == 1)
+    g_string_append_printf(h, "\n\tfor <%s>; %s\n", (char *)s->rcpt_orig->pdata[0], date);
+  else
+    g_string_append_printf(h, ";\n\t%s\n", date);
+  return g_string_free(h, FALSE);
+}
+
+static void data_fail(SmtpdSession *s, const char *what, const GError *error);
+
+/* The queue file is open: Received: header, then 354. */
+static void
+data_started(SmtpdSession *s)
+{
+  const SmtpdSettings *st = s->settings;
+  g_autoptr(GError) error = NULL;
+  const char *qid = queue_writer_id(s->writer);
+  g_autofree char *received = data_received_header(s, qid);
+  gsize len = strlen(received);
+  if (!queue_writer_content(s->writer, received, len, &error)) {
+    smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);
+    data_fail(s, "cannot write queue file", error);
+    return;
+  }
+  s->data_size = len;
+  s->data_too_big = s->data_write_failed = FALSE;
+
+  LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
+  log_send(LOG_INFO, qid, f, 1, "client=%s", s->namaddr);
+
+  smtp_data_init(&s->decoder, !s->strict_newline);
+  smtpd_session_reply_line(s, "354 End data with <CR><LF>.<CR><LF>");
+  smtpd_session_set_deadline(s, st->timeout * G_USEC_PER_SEC);
+}
+
+/* Fails the DATA command with a 451 and drops the transaction. */
+static void
+data_fail(SmtpdSession *s, const char *what, const GError *error)
+{
+  const char *qid = s->writer != NULL ? queue_writer_id(s->writer) : NULL;
+  log_qid(LOG_ERR, qid, "%s: %s", what, error != NULL ? error->message : "failed");
+  smtpd_data_abort(s);
+  smtpd_session_reply_line(s, "451 4.3.0 Error: queue file write error");
+  smtpd_session_reset_transaction(s);
+}
+
+typedef struct {
+  SmtpdSession *session;
+  char *queue_directory;
+  QueueEnvelope *env;
+  QueueWriter *writer;
+  GError *error;
+  const char *what;
+} OpenWork;
+
+/* Creating the file (inode allocation) can take milliseconds on a busy
+ * file system, so it runs in the commit pool, not on the loop. */
+static void
+open_work(gpointer data)
+{
+  OpenWork *w = data;
+  w->writer = queue_writer_new(w->queue_directory, &w->error);
+  if (w->writer == NULL) {
+    w->what = "cannot create queue file";
+  } else if (!queue_writer_envelope(w->writer, w->env, &w->error)) {
+    w->what = "cannot write queue file";
+    g_clear_pointer(&w->writer, queue_writer_free);
+  }
+}
+
+static void
+open_done(gpointer data)
+{
+  OpenWork *w = data;
+  SmtpdSession *s = w->session;
+  if (s->state == SMTPD_STATE_DATA && s->wait == SMTPD_WAIT_WORK) {
+    if (w->writer == NULL) {
+      smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);   /* leaves DATA for the accounting */
+      data_fail(s, w->what, w->error);
+    } else {
+      s->writer = g_steal_pointer(&w->writer);
+      data_started(s);
+    }
+  }
+  g_clear_pointer(&w->writer, queue_writer_free);
+  g_clear_error(&w->error);
+  queue_envelope_free(w->env);
+  g_free(w->queue_directory);
+  g_free(w);
+  smtpd_session_resume(s);
+}
+
+void
+smtpd_data_begin(SmtpdSession *s)
+{
+  s->arrival_us = g_get_real_time();
+  QueueEnvelope *env = queue_envelope_new();
+  env->arrival_us = s->arrival_us;
+  env->sender = g_strdup(s->sender);
+  env->client_name = g_strdup(s->client_name);
+  env->client_addr = g_strdup(s->client_addr);
+  env->helo = g_strdup(s->helo);
+  env->protocol = g_strdup(s->esmtp ? "ESMTP" : "SMTP");
+  for (guint i = 0; i < s->rcpt_addr->len; i++) {
+    const char *addr = s->rcpt_addr->pdata[i], *orig = s->rcpt_orig->pdata[i];
+    queue_envelope_add_recipient(env, addr, strcmp(addr, orig) != 0 ? orig : NULL);
+  }
+  OpenWork *w = g_new0(OpenWork, 1);
+  w->session = s;
+  w->queue_directory = g_strdup(s->settings->queue_directory);
+  w->env = env;
+  /* In DATA while the file is opened: input waits in the buffer. */
+  smtpd_session_enter_state(s, SMTPD_STATE_DATA);
+  smtpd_session_suspend(s);
+  workpool_submit(s->server->commit_pool, open_work, open_done, w);
+}
+
+typedef struct {
+  SmtpdSession *session;
+  QueueWriter *writer;
+  gboolean ok;
+  GError *error;
+} CommitWork;
+
+static void
+commit_work(gpointer data)
+{
+  CommitWork *w = data;
+  w->ok = queue_writer_commit(w->writer, &w->error);
+}
+
+static void
+commit_done(gpointer data)
+{
+  CommitWork *w = data;
+  SmtpdSession *s = w->session;
+  const char *qid = queue_writer_id(w->writer);
+  if (w->ok) {
+    LogField f[] = {
+      { "POSTERN_CLIENT", s->namaddr },
+      { "POSTERN_SENDER", s->sender },
+    };
+    log_send(LOG_INFO, qid, f, G_N_ELEMENTS(f), "from=<%s>, size=%" G_GINT64_FORMAT
+             ", nrcpt=%u (queued)", s->sender, s->data_size, s->rcpt_addr->len);
+    if (s->state < SMTPD_STATE_QUIT)
+      smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
+  } else {
+    log_qid(LOG_ERR, qid, "queue file commit failed: %s", w->error->message);
+    if (s->state < SMTPD_STATE_QUIT)
+      smtpd_session_reply_line(s, "451 4.3.0 Error: queue file write error");
+  }
+  queue_writer_free(w->writer);
+  g_clear_error(&w->error);
+  g_free(w);
+  smtpd_session_reset_transaction(s);
+  smtpd_session_resume(s);
+}
+
+/* End of data seen: reply now (size, write error) or commit. */
+static void
+data_end(SmtpdSession *s)
+{
+  if (s->data_too_big || s->data_write_failed) {
+    const char *reply = s->data_too_big ? "552 5.3.4 Message size exceeds fixed limit"
+                                        : "451 4.3.0 Error: queue file write error";
+    smtpd_data_abort(s);
+    smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);   /* leaves DATA for the accounting */
+    smtpd_session_reply_line(s, reply);
+    smtpd_policy_log_reject(s, "END-OF-MESSAGE", reply, (char *)s->rcpt_orig->pdata[0]);
+    smtpd_session_reset_transaction(s);
+    smtpd_session_command_done(s);
+    return;
+  }
+  CommitWork *w = g_new0(CommitWork, 1);
+  w->session = s;
+  w->writer = g_steal_pointer(&s->writer);
+  smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);
+  smtpd_session_suspend(s);
+  workpool_submit(s->server->commit_pool, commit_work, commit_done, w);
+}
+
+gboolean
+smtpd_data_feed(SmtpdSession *s)
+{
+  const SmtpdSettings *st = s->settings;
+  gsize avail = s->in_len - s->in_pos;
+  if (avail == 0)
+    return FALSE;
+
+  char out[DATA_CHUNK + SMTP_DATA_OUT_SLACK];
+  gsize out_len = 0, consumed = 0;
+  SmtpDataStatus status = smtp_data_decode(&s->decoder, s->in + s->in_pos,
+                                           MIN(avail, DATA_CHUNK), out, &out_len, &consumed);
+  s->in_pos += consumed;
+
+  if (out_len > 0 && s->writer != NULL) {
+    g_autoptr(GError) error = NULL;
+    if (st->message_size_limit > 0 && s->data_size + (gint64)out_len > st->message_size_limit) {
+      s->data_too_big = TRUE;
+      smtpd_data_abort(s);   /* stop storing; keep reading to the end */
+    } else if (!queue_writer_content(s->writer, out, out_len, &error)) {
+      log_qid(LOG_ERR, queue_writer_id(s->writer), "cannot write queue file: %s",
+              error->message);
+      s->data_write_failed = TRUE;
+      smtpd_data_abort(s);
+    }
+  }
+  s->data_size += out_len;
+
+  switch (status) {
+  case SMTP_DATA_MORE:
+    return s->in_pos < s->in_len;
+  case SMTP_DATA_END:
+    data_end(s);
+    return TRUE;
+  case SMTP_DATA_BARE_LF:
+  case SMTP_DATA_BARE_CR: {
+    const char *what = status == SMTP_DATA_BARE_LF ? "<LF>" : "<CR>";
+    LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
+    log_send(LOG_WARNING, s->writer != NULL ? queue_writer_id(s->writer) : NULL, f, 1,
+             "disallowed bare %s received from %s", what, s->namaddr);
+    smtpd_data_abort(s);
+    g_autofree char *line = g_strdup_printf("%d 5.5.2 %s Error: bare %s received",
+                                            (int)st->bare_newline_code, st->myhostname, what);
+    smtpd_session_close_with(s, line);
+    return FALSE;
+  }
+  }
+  return FALSE;
+}

@@ -1,1 +1,235 @@
-/* placeholder */
+/* smtpd-main.c - postern-smtpd: arguments, configuration, listeners,
+ * privilege drop, signals and the event loop.  Everything else lives in
+ * libpostern-smtpd (src/smtpd/smtpd-*.c).
+ *
+ *   postern-smtpd [--config-dir DIR] [-o name=value]... [--listen NAME=ADDR:PORT|NAME=/path]... [-v]
+ *
+ * Exit codes: 0 clean stop, 1 configuration or start-up error, 2 no
+ * listeners / bad usage.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "smtpd.h"
+
+#define SHUTDOWN_GRACE_US (10 * G_USEC_PER_SEC)
+
+typedef struct {
+  const char *config_dir;
+  char **overrides;
+  SmtpdServer *server;
+} Daemon;
+
+static void G_GNUC_NORETURN G_GNUC_PRINTF(2, 3)
+die(int code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "postern-smtpd: fatal: %s\n", msg);
+  exit(code);
+}
+
+static void
+log_config_warnings(const SmtpdSettings *settings)
+{
+  const GPtrArray *w = config_warnings(settings->config);
+  for (guint i = 0; w != NULL && i < w->len; i++)
+    log_warning("%s", (const char *)w->pdata[i]);
+}
+
+/* A listener from socket activation or --listen. */
+typedef struct {
+  int fd;
+  SmtpdListenerKind kind;
+} Listen;
+
+/* Takes the sockets systemd passed, then binds the --listen ones. */
+static GArray *
+collect_listeners(char **listen)
+{
+  GArray *out = g_array_new(FALSE, FALSE, sizeof(Listen));
+  char **names = NULL;
+  int n = sd_listen_fds_with_names(1, &names);
+  if (n < 0)
+    die(1, "sd_listen_fds_with_names: %s", g_strerror(-n));
+  for (int i = 0; i < n; i++) {
+    Listen l = { .fd = SD_LISTEN_FDS_START + i, .kind = SMTPD_LISTENER_SMTP };
+    const char *name = names != NULL && names[i] != NULL ? names[i] : "unknown";
+    if (!smtpd_listener_kind_parse(name, &l.kind))
+      log_warning("socket-activated fd %d has unknown name \"%s\", serving it as smtp", l.fd,
+                  name);
+    g_array_append_val(out, l);
+  }
+  g_strfreev(names);
+
+  for (char **p = listen; p != NULL && *p != NULL; p++) {
+    const char *eq = strchr(*p, '=');
+    if (eq == NULL)
+      die(2, "--listen %s: expected NAME=ADDR:PORT or NAME=/path", *p);
+    g_autofree char *name = g_strndup(*p, eq - *p);
+    Listen l;
+    if (!smtpd_listener_kind_parse(name, &l.kind))
+      die(2, "--listen %s: unknown listener name \"%s\" (smtp, submission, smtps, local)", *p,
+          name);
+    g_autoptr(GError) error = NULL;
+    l.fd = smtpd_listener_bind(eq + 1, &error);
+    if (l.fd < 0)
+      die(1, "%s", error->message);
+    g_array_append_val(out, l);
+  }
+  return out;
+}
+
+/* As root: prepare the queue, then become mail_owner for good. */
+static void
+drop_privileges(const SmtpdSettings *st)
+{
+  g_autoptr(GError) error = NULL;
+  if (geteuid() != 0) {
+    if (!queue_dirs_ensure(st->queue_directory, (uid_t)-1, (gid_t)-1, &error))
+      die(1, "%s", error->message);
+    return;
+  }
+  struct passwd *pw = getpwnam(st->mail_owner);
+  if (pw == NULL)
+    die(1, "mail_owner user \"%s\" does not exist; create it (useradd -r -M -d /nonexistent "
+        "-s /usr/sbin/nologin %s) or set mail_owner", st->mail_owner, st->mail_owner);
+  if (pw->pw_uid == 0)
+    die(1, "mail_owner \"%s\" must not be root", st->mail_owner);
+  uid_t uid = pw->pw_uid;
+  gid_t gid = pw->pw_gid;
+  if (!queue_dirs_ensure(st->queue_directory, uid, gid, &error))
+    die(1, "%s", error->message);
+  if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+    die(1, "cannot drop privileges to %s: %s", st->mail_owner, g_strerror(errno));
+  if (setuid(0) == 0)
+    die(1, "privileges could not be dropped");
+}
+
+static int
+on_sighup(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata)
+{
+  Daemon *d = userdata;
+  g_autoptr(GError) error = NULL;
+  sd_notify(0, "RELOADING=1\nSTATUS=Reloading configuration");
+  g_autoptr(SmtpdSettings) settings =
+      smtpd_settings_load(d->config_dir, (const char *const *)d->overrides, &error);
+  if (settings == NULL) {
+    log_error("reload failed, keeping the old configuration: %s", error->message);
+  } else {
+    log_config_warnings(settings);
+    smtpd_server_set_settings(d->server, settings);
+    log_info("reloaded configuration from %s", d->config_dir);
+  }
+  sd_notify(0, "READY=1\nSTATUS=Accepting connections");
+  return 0;
+}
+
+static int
+on_sigterm(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata)
+{
+  Daemon *d = userdata;
+  sd_notify(0, "STOPPING=1\nSTATUS=Finishing transactions");
+  log_info("terminating on signal %d", (int)si->ssi_signo);
+  smtpd_server_stop(d->server, SHUTDOWN_GRACE_US);
+  return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+  g_autofree char *config_dir = NULL;
+  g_auto(GStrv) overrides = NULL;
+  g_auto(GStrv) listen = NULL;
+  gboolean verbose = FALSE, version = FALSE;
+  GOptionEntry entries[] = {
+    { "config-dir", 0, 0, G_OPTION_ARG_FILENAME, &config_dir,
+      "Configuration directory (default $POSTERN_CONFIG_DIR or /etc/postern)", "DIR" },
+    { "option", 'o', 0, G_OPTION_ARG_STRING_ARRAY, &overrides,
+      "Override a main.cf parameter (repeatable)", "NAME=VALUE" },
+    { "listen", 0, 0, G_OPTION_ARG_STRING_ARRAY, &listen,
+      "Listen without socket activation: smtp|submission|smtps|local=ADDR:PORT or =/path",
+      "NAME=ADDR" },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages", NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+    { NULL },
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new("- Postern SMTP server");
+  g_autoptr(GError) error = NULL;
+  g_option_context_add_main_entries(ctx, entries, NULL);
+  if (!g_option_context_parse(ctx, &argc, &argv, &error))
+    die(2, "%s", error->message);
+  if (version) {
+    printf("postern-smtpd %s\n", POSTERN_VERSION);
+    return 0;
+  }
+
+  log_init("postern-smtpd", FALSE);
+  if (verbose)
+    log_set_debug(TRUE);
+
+  Daemon d = { .config_dir = config_dir_resolve(config_dir), .overrides = overrides };
+  g_autoptr(SmtpdSettings) settings =
+      smtpd_settings_load(d.config_dir, (const char *const *)overrides, &error);
+  if (settings == NULL)
+    die(1, "%s", error->message);
+  log_config_warnings(settings);
+
+  g_autoptr(GArray) listeners = collect_listeners(listen);
+  if (listeners->len == 0)
+    die(2, "no listeners: start postern-smtpd from its socket units, or pass "
+        "--listen NAME=ADDR:PORT (e.g. --listen smtp=127.0.0.1:2525)");
+
+  drop_privileges(settings);
+
+  /* Signals are blocked before any worker thread exists, so only the
+   * event loop's signalfd sees them. */
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  sd_event *event = NULL;
+  int r = sd_event_default(&event);
+  if (r < 0)
+    die(1, "sd_event_default: %s", g_strerror(-r));
+  sd_event_set_watchdog(event, TRUE);
+  sd_event_add_signal(event, NULL, SIGHUP, on_sighup, &d);
+  sd_event_add_signal(event, NULL, SIGTERM, on_sigterm, &d);
+  sd_event_add_signal(event, NULL, SIGINT, on_sigterm, &d);
+
+  d.server = smtpd_server_new(event, settings, &error);
+  if (d.server == NULL)
+    die(1, "%s", error->message);
+  for (guint i = 0; i < listeners->len; i++) {
+    Listen *l = &g_array_index(listeners, Listen, i);
+    if (l->kind == SMTPD_LISTENER_SMTPS) {
+      log_warning("smtps listener (fd %d) ignored: TLS is not supported yet", l->fd);
+      close(l->fd);
+      continue;
+    }
+    if (!smtpd_server_add_listener(d.server, l->fd, l->kind, &error))
+      die(1, "%s", error->message);
+  }
+
+  log_info("daemon started -- version %s, configuration %s", POSTERN_VERSION, d.config_dir);
+  sd_notify(0, "READY=1\nSTATUS=Accepting connections");
+  r = sd_event_loop(event);
+
+  smtpd_server_free(d.server);
+  sd_event_unref(event);
+  log_info("stopped");
+  return r < 0 ? 1 : 0;
+}

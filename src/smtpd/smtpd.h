@@ -1,0 +1,259 @@
+/* smtpd.h - types shared by the SMTP server's modules: the settings
+ * snapshot, the server (listeners, pools, sessions) and the session.
+ *
+ * Everything here lives on the event loop's thread; worker threads only
+ * see the small work items handed to a WorkPool, never a session.
+ */
+#pragma once
+
+#include <glib.h>
+#include <sys/socket.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "inet.h"
+#include "queue-file.h"
+#include "smtp-data.h"
+#include "smtp-parse.h"
+#include "smtpd-anvil.h"
+#include "table.h"
+#include "workpool.h"
+
+typedef struct _SmtpdServer SmtpdServer;
+typedef struct _SmtpdSession SmtpdSession;
+
+/* ---- settings (smtpd-settings.c) ---- */
+
+/* An immutable snapshot of one loaded Config, with every value smtpd
+ * needs read once into typed fields (the hot path never looks a
+ * parameter up by name) and the NetLists / tables opened once.
+ * Reference-counted: a session keeps the snapshot it started with across
+ * a reload. */
+typedef struct {
+  int ref;
+  Config *config;
+  const char *myhostname, *myorigin, *banner, *mail_name, *queue_directory, *mail_owner;
+  const char *recipient_delimiter;
+  const char *const *mydestination;
+  const char *const *relay_domains;
+  const char *const *virtual_alias_domains;
+  const char *const *virtual_mailbox_domains;
+  const char *const *relay_restrictions;
+  const char *const *recipient_restrictions;
+  NetList *mynetworks, *event_limit_exceptions, *bare_newline_exclusions;
+  TableList *local_recipient_maps;   /* NULL: no check */
+  char *local_recipient_maps_error;  /* set when the tables failed to open */
+  gint64 message_size_limit, recipient_limit, timeout, hard_error_limit, soft_error_limit,
+      error_sleep_time, junk_command_limit, min_data_rate, conn_count_limit, conn_rate_limit,
+      rate_time_unit, commit_threads, lookup_threads, bare_newline_code;
+  gboolean forbid_bare_newline, append_at_myorigin, reject_unlisted_recipient, disable_vrfy,
+      helo_required, peername_lookup, per_record_deadline;
+} SmtpdSettings;
+
+/* Loads the configuration (config_load) and builds the snapshot. */
+SmtpdSettings *smtpd_settings_load(const char *dir, const char *const *overrides,
+                                   GError **error);
+SmtpdSettings *smtpd_settings_ref(SmtpdSettings *settings);
+void smtpd_settings_unref(SmtpdSettings *settings);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SmtpdSettings, smtpd_settings_unref)
+
+/* ---- server (smtpd-listener.c) ---- */
+
+typedef enum {
+  SMTPD_LISTENER_SMTP,
+  SMTPD_LISTENER_SUBMISSION,
+  SMTPD_LISTENER_SMTPS,
+  SMTPD_LISTENER_LOCAL,
+} SmtpdListenerKind;
+
+struct _SmtpdServer {
+  sd_event *event;
+  SmtpdSettings *settings;      /* for new sessions */
+  WorkPool *commit_pool;
+  WorkPool *lookup_pool;
+  SmtpdAnvil *anvil;
+  GPtrArray *listeners;         /* SmtpdListener* (private to smtpd-listener.c) */
+  SmtpdSession *sessions;       /* intrusive list of live sessions */
+  guint n_sessions;
+  gboolean stopping;
+  sd_event_source *stop_timer;
+};
+
+/* Parses a listener name ("smtp", "submission", "smtps", "local"). */
+gboolean smtpd_listener_kind_parse(const char *name, SmtpdListenerKind *kind);
+const char *smtpd_listener_kind_name(SmtpdListenerKind kind);
+
+SmtpdServer *smtpd_server_new(sd_event *event, SmtpdSettings *settings, GError **error);
+void smtpd_server_free(SmtpdServer *server);
+/* Starts accepting on fd (already bound and listening; made non-blocking). */
+gboolean smtpd_server_add_listener(SmtpdServer *server, int fd, SmtpdListenerKind kind,
+                                   GError **error);
+/* Binds "ADDR:PORT" or "/path" and returns the listening fd. */
+int smtpd_listener_bind(const char *address, GError **error);
+/* Replaces the settings used for new sessions (takes a reference). */
+void smtpd_server_set_settings(SmtpdServer *server, SmtpdSettings *settings);
+/* SIGTERM: stop accepting, close idle sessions, let transactions finish
+ * for up to grace_us, then leave the event loop. */
+void smtpd_server_stop(SmtpdServer *server, gint64 grace_us);
+
+/* ---- session (smtpd-session.c) ---- */
+
+typedef enum {
+  SMTPD_STATE_INIT,      /* accepted; peer lookup before the greeting */
+  SMTPD_STATE_READY,     /* greeted, no transaction */
+  SMTPD_STATE_MAIL,      /* MAIL accepted */
+  SMTPD_STATE_RCPT,      /* at least one RCPT accepted */
+  SMTPD_STATE_DATA,      /* reading message content */
+  SMTPD_STATE_COMMIT,    /* content complete, queue file being committed */
+  SMTPD_STATE_QUIT,      /* final reply queued; flushing, then lingering */
+  SMTPD_STATE_CLOSED,
+} SmtpdState;
+
+typedef enum {
+  SMTPD_WAIT_NONE,
+  SMTPD_WAIT_WORK,       /* a WorkPool item for this session is outstanding */
+  SMTPD_WAIT_SLEEP,      /* error tarpit */
+} SmtpdWait;
+
+/* Commands as counted for the "disconnect from" log line; order is the
+ * command table's (smtpd-commands.c). */
+typedef enum {
+  SMTPD_CMD_HELO, SMTPD_CMD_EHLO, SMTPD_CMD_MAIL, SMTPD_CMD_RCPT, SMTPD_CMD_DATA,
+  SMTPD_CMD_RSET, SMTPD_CMD_NOOP, SMTPD_CMD_VRFY, SMTPD_CMD_HELP, SMTPD_CMD_QUIT,
+  SMTPD_CMD_UNKNOWN, SMTPD_N_CMDS
+} SmtpdCmdId;
+
+struct _SmtpdSession {
+  SmtpdServer *server;
+  SmtpdSettings *settings;
+  SmtpdSession *prev, *next;
+  int ref;
+  int fd;
+  sd_event_source *io, *timer, *sleep_timer;
+  guint32 io_events;
+  SmtpdState state;
+  SmtpdWait wait;
+  SmtpdListenerKind kind;
+
+  /* input: in[in_pos..in_len) is unprocessed */
+  char *in;
+  guint32 in_len, in_pos, in_cap;
+  /* output: out->str[out_pos..out->len) is unsent */
+  GString *out;
+  gsize out_pos;
+  gint64 deadline;           /* CLOCK_MONOTONIC microseconds */
+  gboolean eof, discard_line, hold_output, lingering;
+
+  /* client */
+  char client_addr[64];
+  char *client_name;         /* "unknown" when not resolved */
+  char *namaddr;             /* "name[addr]" for logs */
+  gboolean client_trusted;   /* in mynetworks or local socket */
+  gboolean strict_newline;   /* smtpd_forbid_bare_newline applies */
+  gboolean anvil_counted;
+  char *helo;
+  gboolean esmtp;
+
+  /* transaction */
+  char *sender;              /* completed; "" for <> */
+  char *sender_orig;         /* as written */
+  GPtrArray *rcpt_addr;      /* completed addresses */
+  GPtrArray *rcpt_orig;      /* as written (never NULL entries) */
+  gint64 mail_size;
+  SmtpBody body;
+  char *pending_rcpt, *pending_rcpt_orig;   /* RCPT waiting for a lookup */
+  QueueWriter *writer;
+  SmtpDataDecoder decoder;
+  gint64 data_size;
+  gboolean data_too_big, data_write_failed;
+  gint64 arrival_us;
+
+  /* accounting */
+  guint errors, junk;
+  SmtpdCmdId cmd;            /* command being executed */
+  gboolean cmd_failed;
+  guint16 cmd_ok[SMTPD_N_CMDS], cmd_total[SMTPD_N_CMDS];
+  const char *last_cmd;      /* for "lost connection after X" */
+};
+
+/* Takes over a connected socket (non-blocking).  peer/peer_len describe
+ * the client (ignored for SMTPD_LISTENER_LOCAL, which is localhost). */
+SmtpdSession *smtpd_session_new(SmtpdServer *server, int fd, SmtpdListenerKind kind,
+                                const struct sockaddr *peer, socklen_t peer_len);
+SmtpdSession *smtpd_session_ref(SmtpdSession *s);
+void smtpd_session_unref(SmtpdSession *s);
+void smtpd_session_enter_state(SmtpdSession *s, SmtpdState state);
+const char *smtpd_state_name(SmtpdState state);
+
+/* Queues one reply line (CRLF added).  A 4xx/5xx reply counts as an error
+ * of the current command. */
+void smtpd_session_reply(SmtpdSession *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+void smtpd_session_reply_line(SmtpdSession *s, const char *line);
+/* Queues a final reply and closes once it is sent (421, 521, 221). */
+void smtpd_session_close_with(SmtpdSession *s, const char *line);
+/* Drops the connection at once (peer gone). */
+void smtpd_session_abort(SmtpdSession *s, const char *why);
+/* Marks the session as waiting for a work item (takes a session ref that
+ * the caller gives back with smtpd_session_resume). */
+void smtpd_session_suspend(SmtpdSession *s);
+/* Ends a suspension: finishes the current command and processes input. */
+void smtpd_session_resume(SmtpdSession *s);
+/* Sets the per-line deadline to now + smtpd_timeout. */
+void smtpd_session_set_deadline(SmtpdSession *s, gint64 timeout_us);
+void smtpd_session_reset_transaction(SmtpdSession *s);
+/* Called by the server on shutdown: idle sessions get 421 and close. */
+void smtpd_session_shutdown(SmtpdSession *s);
+/* Accounting after a command's final reply: counters, error limits,
+ * tarpit, next deadline. */
+void smtpd_session_command_done(SmtpdSession *s);
+/* Drops the connection without a reply (server exit). */
+void smtpd_session_disconnect(SmtpdSession *s);
+
+/* ---- commands (smtpd-commands.c) ---- */
+
+/* Executes one complete command line (len bytes at line, modifiable). */
+void smtpd_commands_execute(SmtpdSession *s, char *line, gsize len);
+const char *smtpd_command_name(SmtpdCmdId id);
+/* Accepts a recipient (takes ownership of both strings): 250 2.1.5. */
+void smtpd_commands_rcpt_accept(SmtpdSession *s, char *addr, char *orig);
+/* "ehlo=1 mail=1 rcpt=0/1 ... commands=5" */
+char *smtpd_commands_stats(const SmtpdSession *s);
+
+/* ---- policy (smtpd-policy.c) ---- */
+
+typedef enum {
+  SMTPD_POLICY_ACCEPT,   /* restrictions passed; check the recipient next */
+  SMTPD_POLICY_REJECT,   /* *reply holds the reply line */
+} SmtpdPolicyResult;
+
+/* Evaluates smtpd_relay_restrictions, then smtpd_recipient_restrictions
+ * for one recipient (addr completed, orig as written). */
+SmtpdPolicyResult smtpd_policy_check_rcpt(SmtpdSession *s, const char *addr,
+                                          const char *orig, char **reply);
+/* TRUE when addr's domain is local (mydestination). */
+gboolean smtpd_policy_is_local(const SmtpdSettings *settings, const char *addr);
+/* Starts the local_recipient_maps lookup for an accepted RCPT when one
+ * is needed (then the session is suspended and the RCPT reply comes from
+ * the callback); FALSE when no lookup applies. */
+gboolean smtpd_policy_start_recipient_lookup(SmtpdSession *s, const char *addr,
+                                             const char *orig);
+/* Logs "NOQUEUE: reject: RCPT from ...". */
+void smtpd_policy_log_reject(SmtpdSession *s, const char *cmd, const char *reply,
+                             const char *rcpt);
+
+/* ---- DATA (smtpd-data.c) ---- */
+
+/* After the DATA command's checks: opens the queue file, replies 354. */
+void smtpd_data_begin(SmtpdSession *s);
+/* Feeds buffered input to the decoder; FALSE when more input is needed. */
+gboolean smtpd_data_feed(SmtpdSession *s);
+/* Drops an unfinished queue file (client gone). */
+void smtpd_data_abort(SmtpdSession *s);
+
+/* ---- peer name (smtpd-peer.c) ---- */
+
+/* Blocking: reverse lookup with forward confirmation; "unknown" when it
+ * fails.  Runs in the lookup pool. */
+char *smtpd_peer_lookup_name(const struct sockaddr *sa, socklen_t len);
+/* Postfix date format for Received: ("Sun,  1 Dec 2026 13:44:42 +0000 (UTC)"). */
+char *smtpd_mail_date(gint64 time_us);
