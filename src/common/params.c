@@ -47,7 +47,7 @@ static const ParamDef param_defs[] = {
   S("default_transport", "smtp", "transport for destinations that are not local or virtual"),
   S("delay_notice_recipient", "postmaster", "who receives delay notices (notify_classes=delay)"),
   T("delay_warning_time", "0h", 'h', 0, UNB, "send a delay warning after this time; 0 disables"),
-  B("disable_vrfy_command", "yes", "answer VRFY with 502 instead of verifying addresses"),
+  B("disable_vrfy_command", "no", "answer VRFY with 502; otherwise VRFY answers 252 without disclosing whether the user exists"),
   B("enable_original_recipient", "yes", "record the original recipient in queue files"),
   S("error_notice_recipient", "postmaster", "who receives error notices (notify_classes=software etc.)"),
   B("expand_owner_alias", "no", "deliver to owner-alias instead of alias for owner-listname"),

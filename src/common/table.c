@@ -127,13 +127,21 @@ struct _TableList {
 TableList *
 table_list_open(const char *const *specs, TableFlags flags, GError **error)
 {
+  return table_list_open_mixed(specs, flags, NULL, 0, error);
+}
+
+TableList *
+table_list_open_mixed(const char *const *specs, TableFlags flags,
+                      const char *const *special, TableFlags special_flags, GError **error)
+{
   g_autoptr(TableList) list = g_new0(TableList, 1);
 
   list->tables = g_ptr_array_new_with_free_func((GDestroyNotify) table_free);
   for (; specs && *specs; specs++) {
     if (**specs == '\0')
       continue;
-    Table *t = table_open(*specs, flags, error);
+    gboolean is_special = special && g_strv_contains(special, *specs);
+    Table *t = table_open(*specs, is_special ? flags | special_flags : flags, error);
     if (!t)
       return NULL;
     g_ptr_array_add(list->tables, t);

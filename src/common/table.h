@@ -42,6 +42,11 @@ TableResult table_lookup(Table *table, const char *key, char **value, GError **e
 /* An ordered list of tables ("hash:/a, texthash:/b"), first match wins. */
 typedef struct _TableList TableList;
 TableList *table_list_open(const char *const *specs, TableFlags flags, GError **error);
+/* Same, but the specs that also appear in special get special_flags
+ * added (local_recipient_maps naming alias_maps files, say). */
+TableList *table_list_open_mixed(const char *const *specs, TableFlags flags,
+                                 const char *const *special, TableFlags special_flags,
+                                 GError **error);
 void table_list_free(TableList *list);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TableList, table_list_free)
 guint table_list_length(const TableList *list);

@@ -282,7 +282,8 @@ cmd_vrfy(SmtpdSession *s, char *arg)
     smtpd_session_reply_line(s, "501 5.5.4 Syntax: VRFY address");
     return;
   }
-  /* No verification yet: RFC 5321's "cannot verify, will try". */
+  /* Never disclose whether a user exists (no address harvesting):
+   * RFC 5321 3.5.3 "cannot verify, but will accept and try". */
   smtpd_session_reply(s, "252 2.0.0 %s", arg);
 }
 

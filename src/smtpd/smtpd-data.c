@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "address.h"
 #include "log.h"
 #include "smtpd.h"
 
@@ -136,7 +137,10 @@ smtpd_data_begin(SmtpdSession *s)
   env->protocol = g_strdup(s->esmtp ? "ESMTP" : "SMTP");
   for (guint i = 0; i < s->rcpt_addr->len; i++) {
     const char *addr = s->rcpt_addr->pdata[i], *orig = s->rcpt_orig->pdata[i];
-    queue_envelope_add_recipient(env, addr, strcmp(addr, orig) != 0 ? orig : NULL);
+    /* Completing "user" with @$myorigin is canonicalization, as in
+     * Postfix's cleanup: the completed form is the original recipient. */
+    gboolean completed = address_at_sign(orig) == NULL;
+    queue_envelope_add_recipient(env, addr, strcmp(addr, orig) != 0 && !completed ? orig : NULL);
   }
   OpenWork *w = g_new0(OpenWork, 1);
   w->session = s;

@@ -36,10 +36,9 @@ def test_basic_commands(postern):
     assert c.expect("RSET", 250).text.startswith("250 2.0.0")
     assert c.cmd("DATA").text.startswith("503 5.5.1"), "RSET forgets the transaction"
     assert c.cmd("BOGUS").text.startswith("502 5.5.2")
-    # VRFY is disabled by default: the issue says 252, docs/decisions.md 502 (as Postfix's
-    # disable_vrfy_command = yes); either way it must not confirm the user
-    vrfy = c.cmd("VRFY mailtest")
-    assert vrfy.code in (252, 502), vrfy
+    # VRFY never discloses users: the same 252 for a real and an unknown user
+    assert c.cmd("VRFY mailtest").text == "252 2.0.0 mailtest"
+    assert c.cmd("VRFY nosuchuser").text == "252 2.0.0 nosuchuser"
     assert c.cmd("HELP").code == 214
     assert c.cmd("MAIL FROM:<broken").code == 501
     assert c.expect("QUIT", 221).text.startswith("221 2.0.0")
@@ -102,7 +101,7 @@ def test_dot_stuffing_raw(postern):
 
 def test_bare_lf_smuggling(postern):
     """DATA with a bare LF before a fake end of data and a smuggled second
-    transaction: 521, connection closed, nothing delivered."""
+    transaction: 550 (Postfix's smtpd_forbid_bare_newline_reject_code), connection closed, nothing delivered."""
     p = postern.start()
     c = p.connect()
     c.expect("EHLO client.example.test", 250)
@@ -115,7 +114,7 @@ def test_bare_lf_smuggling(postern):
            b"DATA\r\n"
            b"Subject: smuggled\r\n\r\nevil\r\n.\r\n")
     data, closed = c.read_to_eof()
-    assert data == b"521 5.5.2 mail.example.test Error: bare <LF> received\r\n", data
+    assert data == b"550 5.5.2 mail.example.test Error: bare <LF> received\r\n", data
     assert closed
     p.barrier()
     assert p.mbox("mailtest") == [], "a message was delivered after a bare LF"
@@ -220,3 +219,12 @@ def test_many_concurrent_sessions(postern):
     msgs = p.wait_maildir("mailtest", 100, timeout=30)
     subjects = {m.split(b"\nSubject: ")[1].split(b"\n")[0] for _, m in msgs}
     assert len(msgs) == 100 and len(subjects) == 100
+
+
+def test_vrfy_disabled(postern):
+    """disable_vrfy_command = yes gives Postfix's 502 reply."""
+    p = postern.start(disable_vrfy_command="yes")
+    c = p.connect()
+    c.expect("EHLO client.example.test", 250)
+    assert c.cmd("VRFY mailtest").text == "502 5.5.1 VRFY command is disabled"
+    c.expect("QUIT", 221)
