@@ -194,7 +194,7 @@ test_defaults(Fixture *fx, gconstpointer data)
   g_assert_cmpint(config_time(config, "delay_warning_time"), ==, 0);
   g_assert_cmpint(config_time(config, "anvil_rate_time_unit"), ==, 60);
   g_assert_true(config_bool(config, "smtpd_forbid_bare_newline"));
-  g_assert_true(config_bool(config, "disable_vrfy_command"));
+  g_assert_false(config_bool(config, "disable_vrfy_command"));
   g_assert_false(config_bool(config, "smtpd_helo_required"));
   g_assert_cmpstr(config_str(config, "queue_directory"), ==, "/var/spool/postern");
   g_assert_cmpstr(config_str(config, "home_mailbox"), ==, "");
