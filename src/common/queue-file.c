@@ -8,6 +8,7 @@
  */
 #include "queue-private.h"
 #include "config.h"
+#include "dirsync.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -456,8 +457,7 @@ queue_writer_commit(QueueWriter *writer, GError **error)
     queue_errno(error, errno, "rename", writer->tmpname);
     goto fail;
   }
-  if (fsync(writer->dirfd) < 0) {
-    queue_errno(error, errno, "fsync incoming directory for", writer->id);
+  if (!dirsync_fsync(writer->dirfd, "incoming/", error)) {
     /* Visible but maybe not durable: the client must not get 250. */
     g_strlcpy(writer->tmpname, writer->id, sizeof writer->tmpname);
     goto fail;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dirsync.h"
 
 /* Host name safe inside a maildir file name ('/' and ':' encoded as the
  * maildir convention has it). */
@@ -54,98 +55,21 @@ fail:
   return FALSE;
 }
 
-/* Group commit for new/: threads that linked into the same directory
- * share one fsync, as long as it started after their link. */
-typedef struct {
-  dev_t dev;
-  ino_t ino;
-  guint64 requested, completed;   /* link generations */
-  gboolean busy;                  /* an fsync is running */
-  guint users;
-  GCond cond;
-} MaildirSync;
-
-static GMutex maildir_sync_lock;
-static GHashTable *maildir_sync_table;   /* MaildirSync* by dev/ino */
-
-static guint
-maildir_sync_hash(gconstpointer key)
-{
-  const MaildirSync *s = key;
-
-  return (guint) (s->ino ^ (s->ino >> 32) ^ s->dev);
-}
-
-static gboolean
-maildir_sync_equal(gconstpointer a, gconstpointer b)
-{
-  const MaildirSync *x = a, *y = b;
-
-  return x->dev == y->dev && x->ino == y->ino;
-}
-
+/* fsync of new/, shared with other threads delivering there (dirsync). */
 static gboolean
 maildir_fsync_dir(const char *dir, GError **error)
 {
-  MaildirSync key, *entry;
-  struct stat st;
-  guint64 mine;
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  gboolean ok;
 
-  if (fd < 0 || fstat(fd, &st) < 0) {
-    err = errno;
-    goto out;
-  }
-  key.dev = st.st_dev;
-  key.ino = st.st_ino;
-  g_mutex_lock(&maildir_sync_lock);
-  if (maildir_sync_table == NULL)
-    maildir_sync_table = g_hash_table_new(maildir_sync_hash, maildir_sync_equal);
-  entry = g_hash_table_lookup(maildir_sync_table, &key);
-  if (entry == NULL) {
-    entry = g_new0(MaildirSync, 1);
-    entry->dev = st.st_dev;
-    entry->ino = st.st_ino;
-    g_cond_init(&entry->cond);
-    g_hash_table_add(maildir_sync_table, entry);
-  }
-  entry->users++;
-  mine = ++entry->requested;
-  while (entry->completed < mine) {
-    if (entry->busy) {
-      g_cond_wait(&entry->cond, &maildir_sync_lock);
-    } else {
-      guint64 target = entry->requested;
-      int r;
-
-      entry->busy = TRUE;
-      g_mutex_unlock(&maildir_sync_lock);
-      r = fsync(fd);
-      err = r < 0 ? errno : 0;
-      g_mutex_lock(&maildir_sync_lock);
-      entry->busy = FALSE;
-      if (r == 0)
-        entry->completed = MAX(entry->completed, target);
-      g_cond_broadcast(&entry->cond);
-      if (r < 0)
-        break;          /* the others try again themselves */
-    }
-  }
-  if (--entry->users == 0) {
-    g_hash_table_remove(maildir_sync_table, entry);
-    g_cond_clear(&entry->cond);
-    g_free(entry);
-  }
-  g_mutex_unlock(&maildir_sync_lock);
-out:
-  if (fd >= 0)
-    close(fd);
-  if (err) {
-    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "fsync %s: %s", dir,
-                g_strerror(err));
+  if (fd < 0) {
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "open %s: %s", dir,
+                g_strerror(errno));
     return FALSE;
   }
-  return TRUE;
+  ok = dirsync_fsync(fd, dir, error);
+  close(fd);
+  return ok;
 }
 
 gboolean

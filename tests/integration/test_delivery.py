@@ -77,6 +77,8 @@ def test_mbox_appends_in_order(postern):
     for i, m in enumerate(msgs):
         assert b"\nSubject: append-%d\n" % i in m
         assert m.endswith(b"\nnumber %d\n\n" % i)
+    # the message shows before the lock goes; the queue file goes after both
+    p.wait_queue_empty()
     assert not (p.mail / "mailtest.lock").exists(), "dotlock left behind"
 
 
