@@ -1,10 +1,12 @@
 /* mailbox-maildir.c - deliver one message into a maildir.
  *
- * tmp/<name> is written and fsynced, hard-linked to
- * new/<sec>.V<dev>I<ino>M<usec>.<host> (Postfix's unique name), tmp/ is
- * unlinked and new/ fsynced (threads delivering into the same maildir
+ * The message is written into an unnamed file in tmp/ (O_TMPFILE) and
+ * fsynced, then linked as new/<sec>.V<dev>I<ino>M<usec>.<host> (Postfix's
+ * unique name) and new/ fsynced (threads delivering into the same maildir
  * share that fsync), so a message is either wholly in new/ or not there
- * at all.  No From_ line and no quoting, as Postfix.
+ * at all, and a crash leaves nothing behind in tmp/.  Where O_TMPFILE or
+ * /proc is missing, the classic tmp/<name> + link + unlink is used.  No
+ * From_ line and no quoting, as Postfix.
  */
 #include "mailbox.h"
 
@@ -72,6 +74,46 @@ maildir_fsync_dir(const char *dir, GError **error)
   return ok;
 }
 
+/* An unnamed file in tmp/ (O_TMPFILE); -1 with errno, ENOENT when the
+ * maildir is missing, another errno when unnamed files are unsupported. */
+static int
+maildir_open_unnamed(const char *tmp_dir)
+{
+  int fd = open(tmp_dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+
+  if (fd < 0 && errno != ENOENT)
+    errno = EOPNOTSUPP;
+  return fd;
+}
+
+/* Gives the written file its name in new/: links the unnamed file (via
+ * /proc/self/fd, which needs no privilege) or the named tmp/ file. */
+static gboolean
+maildir_link(int fd, const char *tmp_path, const char *dir, const char *new_path, GError **error)
+{
+  char proc[64];
+  int r;
+
+  if (tmp_path == NULL) {
+    g_snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    r = linkat(AT_FDCWD, proc, AT_FDCWD, new_path, AT_SYMLINK_FOLLOW);
+    if (r < 0 && errno == ENOENT && maildir_make(dir, NULL))
+      r = linkat(AT_FDCWD, proc, AT_FDCWD, new_path, AT_SYMLINK_FOLLOW);
+  } else {
+    r = link(tmp_path, new_path);
+    if (r < 0 && errno == ENOENT && maildir_make(dir, NULL))
+      r = link(tmp_path, new_path);
+    if (r < 0 && (errno == EPERM || errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP))
+      r = rename(tmp_path, new_path);    /* a file system without hard links */
+  }
+  if (r < 0) {
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "create maildir file %s: %s",
+                new_path, g_strerror(errno));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean
 mailbox_maildir_deliver(const char *dir, const MailboxMessage *msg, char **name, GError **error)
 {
@@ -86,22 +128,25 @@ mailbox_maildir_deliver(const char *dir, const MailboxMessage *msg, char **name,
   int fd;
 
   gettimeofday(&tv, NULL);
-  /* Unique among our threads and processes until the link below. */
-  tmp_path = g_strdup_printf("%s/%lu.P%dQ%u.%s", tmp_dir, (unsigned long) tv.tv_sec,
-                             (int) getpid(), (guint) g_atomic_int_add(&counter, 1), host);
-  fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  fd = maildir_open_unnamed(tmp_dir);
   if (fd < 0 && errno == ENOENT) {
     if (!maildir_make(dir, error))
       return FALSE;
+    fd = maildir_open_unnamed(tmp_dir);
+  }
+  if (fd < 0 && errno != ENOENT) {
+    /* Unique among our threads and processes until the link below. */
+    tmp_path = g_strdup_printf("%s/%lu.P%dQ%u.%s", tmp_dir, (unsigned long) tv.tv_sec,
+                               (int) getpid(), (guint) g_atomic_int_add(&counter, 1), host);
     fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   }
   if (fd < 0) {
-    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "create maildir file %s: %s",
-                tmp_path, g_strerror(errno));
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "create maildir file in %s: %s",
+                tmp_dir, g_strerror(errno));
     return FALSE;
   }
   if (fstat(fd, &st) < 0) {
-    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "fstat %s: %s", tmp_path,
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "fstat in %s: %s", tmp_dir,
                 g_strerror(errno));
     goto fail;
   }
@@ -113,26 +158,23 @@ mailbox_maildir_deliver(const char *dir, const MailboxMessage *msg, char **name,
   mailbox_append_headers(out, msg);
   if (!mailbox_copy(fd, out, msg, FALSE, msg->size_limit > 0 ? msg->size_limit : -1, error))
     goto fail;
-  if (fsync(fd) < 0 || close(fd) < 0) {
-    fd = -1;
+  if (fsync(fd) < 0) {
     g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "error writing message: %s",
                 g_strerror(errno));
     goto fail;
   }
-  fd = -1;
-  if (link(tmp_path, new_path) < 0) {
-    if (errno == ENOENT && maildir_make(dir, NULL) && link(tmp_path, new_path) == 0)
-      ;
-    else if ((errno == EPERM || errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP)
-             && rename(tmp_path, new_path) == 0)
-      ;    /* a file system without hard links */
-    else {
-      g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "create maildir file %s: %s",
-                  new_path, g_strerror(errno));
-      goto fail;
-    }
+  if (!maildir_link(fd, tmp_path, dir, new_path, error))
+    goto fail;
+  if (close(fd) < 0) {
+    fd = -1;
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "error writing message: %s",
+                g_strerror(errno));
+    unlink(new_path);
+    goto fail;
   }
-  unlink(tmp_path);
+  fd = -1;
+  if (tmp_path)
+    unlink(tmp_path);
   if (!maildir_fsync_dir(new_dir, error)) {
     unlink(new_path);
     return FALSE;
@@ -144,6 +186,7 @@ mailbox_maildir_deliver(const char *dir, const MailboxMessage *msg, char **name,
 fail:
   if (fd >= 0)
     close(fd);
-  unlink(tmp_path);
+  if (tmp_path)
+    unlink(tmp_path);
   return FALSE;
 }
