@@ -142,6 +142,20 @@ smtpd_data_begin(SmtpdSession *s)
     gboolean completed = address_at_sign(orig) == NULL;
     queue_envelope_add_recipient(env, addr, strcmp(addr, orig) != 0 && !completed ? orig : NULL);
   }
+  if (s->writer_ahead != NULL) {
+    /* The queue file exists already: the envelope only fills its buffer. */
+    g_autoptr(GError) error = NULL;
+    s->writer = g_steal_pointer(&s->writer_ahead);
+    smtpd_session_enter_state(s, SMTPD_STATE_DATA);
+    if (queue_writer_envelope(s->writer, env, &error)) {
+      data_started(s);
+    } else {
+      smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);   /* leaves DATA for the accounting */
+      data_fail(s, "cannot write queue file", error);
+    }
+    queue_envelope_free(env);
+    return;
+  }
   OpenWork *w = g_new0(OpenWork, 1);
   w->session = s;
   w->queue_directory = g_strdup(s->settings->queue_directory);

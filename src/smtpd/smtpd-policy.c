@@ -115,6 +115,8 @@ typedef struct {
   char *keys[2];
   char *addr, *orig;
   TableResult result;
+  char *queue_directory;     /* set: also create the queue file ahead of DATA */
+  QueueWriter *writer;
 } RcptLookup;
 
 static void
@@ -129,6 +131,11 @@ rcpt_lookup_work(gpointer data)
     if (w->result != TABLE_NOTFOUND)
       break;
   }
+  /* The transaction will most likely reach DATA: create its queue file
+   * now, in this thread, instead of in another hop at DATA.  A failure
+   * here is retried (and reported) at DATA. */
+  if (w->result == TABLE_FOUND && w->queue_directory != NULL)
+    w->writer = queue_writer_new(w->queue_directory, NULL);
 }
 
 static void
@@ -146,6 +153,8 @@ rcpt_lookup_done(gpointer data)
   if (s->state < SMTPD_STATE_QUIT) {
     if (w->result == TABLE_FOUND) {
       smtpd_commands_rcpt_accept(s, g_steal_pointer(&w->addr), g_steal_pointer(&w->orig));
+      if (s->writer_ahead == NULL)
+        s->writer_ahead = g_steal_pointer(&w->writer);
     } else if (w->result == TABLE_TEMPFAIL) {
       g_autofree char *reply = g_strdup_printf("451 4.3.0 <%s>: Temporary lookup failure",
                                                w->orig);
@@ -161,6 +170,8 @@ rcpt_lookup_done(gpointer data)
   g_free(w->keys[1]);
   g_free(w->addr);
   g_free(w->orig);
+  g_free(w->queue_directory);
+  g_clear_pointer(&w->writer, queue_writer_free);
   g_free(w);
   smtpd_session_resume(s);
 }
@@ -200,6 +211,8 @@ smtpd_policy_start_recipient_lookup(SmtpdSession *s, const char *addr, const cha
     w->keys[1] = g_steal_pointer(&base);
   w->addr = g_strdup(addr);
   w->orig = g_strdup(orig);
+  if (s->writer_ahead == NULL)
+    w->queue_directory = g_strdup(st->queue_directory);
   smtpd_session_suspend(s);
   workpool_submit(s->server->lookup_pool, rcpt_lookup_work, rcpt_lookup_done, w);
   return TRUE;

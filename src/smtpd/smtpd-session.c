@@ -65,6 +65,7 @@ smtpd_session_unref(SmtpdSession *s)
   g_assert(s->state == SMTPD_STATE_CLOSED);
   smtpd_session_reset_transaction(s);
   g_clear_pointer(&s->writer, queue_writer_free);
+  g_clear_pointer(&s->writer_ahead, queue_writer_free);
   g_clear_pointer(&s->rcpt_addr, g_ptr_array_unref);
   g_clear_pointer(&s->rcpt_orig, g_ptr_array_unref);
   g_free(s->in);
@@ -259,6 +260,7 @@ smtpd_session_reset_transaction(SmtpdSession *s)
   g_clear_pointer(&s->sender_orig, g_free);
   g_clear_pointer(&s->pending_rcpt, g_free);
   g_clear_pointer(&s->pending_rcpt_orig, g_free);
+  g_clear_pointer(&s->writer_ahead, queue_writer_free);
   if (s->rcpt_addr != NULL) {
     g_ptr_array_set_size(s->rcpt_addr, 0);
     g_ptr_array_set_size(s->rcpt_orig, 0);

@@ -163,6 +163,7 @@ struct _SmtpdSession {
   SmtpBody body;
   char *pending_rcpt, *pending_rcpt_orig;   /* RCPT waiting for a lookup */
   QueueWriter *writer;
+  QueueWriter *writer_ahead;   /* made by the first accepted RCPT's lookup (saves DATA a hop) */
   SmtpDataDecoder decoder;
   gint64 data_size;
   gboolean data_too_big, data_write_failed;
