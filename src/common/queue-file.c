@@ -28,6 +28,7 @@ static const char *const queue_dir_names[QUEUE_N_DIRS] = {
   [QUEUE_DEFERRED] = "deferred",
   [QUEUE_HOLD] = "hold",
   [QUEUE_CORRUPT] = "corrupt",
+  [QUEUE_RECYCLE] = "recycle",
 };
 
 const char *
@@ -88,7 +89,7 @@ queue_dirs_ensure(const char *queue_directory, uid_t owner_uid, gid_t owner_gid,
   for (int d = 0; d < QUEUE_N_DIRS; d++) {
     g_autofree char *path = g_build_filename(queue_directory, queue_dir_names[d], NULL);
     gboolean ok;
-    if (d == QUEUE_INCOMING)
+    if (d == QUEUE_INCOMING || d == QUEUE_RECYCLE)
       ok = queue_dir_fix(path, 0730, owner_uid == (uid_t) -1 ? me : owner_uid,
                          owner_gid == (gid_t) -1 ? my_gid : owner_gid, error);
     else
@@ -219,6 +220,107 @@ queue_arrival_now(void)
   return now;
 }
 
+/* Spare files: names read from recycle/ in batches, shared by the
+ * writer threads of this process.  An empty scan is not repeated for
+ * QUEUE_SPARE_RESCAN_US, so a process without spares pays almost
+ * nothing. */
+#define QUEUE_SPARE_BATCH 256
+#define QUEUE_SPARE_RESCAN_US (G_USEC_PER_SEC / 5)
+
+static GMutex queue_spare_lock;
+static GPtrArray *queue_spares;           /* of char* */
+static gint64 queue_spare_empty_at;
+static char *queue_spare_dir;             /* recycle/ of the last queue used */
+static int queue_spare_dir_fd = -1;
+
+/* The recycle/ directory fd for queue_directory, opened once (lock held). */
+static int
+queue_spare_dir_open(const char *queue_directory)
+{
+  if (queue_spare_dir == NULL || strcmp(queue_spare_dir, queue_directory) != 0) {
+    g_autofree char *path = g_build_filename(queue_directory, queue_dir_names[QUEUE_RECYCLE], NULL);
+    /* The old fd stays open: another writer may be using it right now
+     * (queue_directory changes only on a reload, so this is rare). */
+    queue_spare_dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    g_free(queue_spare_dir);
+    queue_spare_dir = g_strdup(queue_directory);
+    if (queue_spares != NULL)
+      g_ptr_array_set_size(queue_spares, 0);
+    queue_spare_empty_at = 0;
+  }
+  return queue_spare_dir_fd;
+}
+
+/* Next spare name (newly allocated) or NULL; *recycle_fd gets recycle/. */
+static char *
+queue_spare_next(const char *queue_directory, int *recycle_fd_out)
+{
+  char *name = NULL;
+  int recycle_fd;
+
+  g_mutex_lock(&queue_spare_lock);
+  recycle_fd = *recycle_fd_out = queue_spare_dir_open(queue_directory);
+  if (recycle_fd < 0) {
+    g_mutex_unlock(&queue_spare_lock);
+    return NULL;
+  }
+  if (queue_spares == NULL)
+    queue_spares = g_ptr_array_new_with_free_func(g_free);
+  if (queue_spares->len == 0 && g_get_monotonic_time() - queue_spare_empty_at >= QUEUE_SPARE_RESCAN_US) {
+    int fd = dup(recycle_fd);
+    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *de;
+
+    if (dir == NULL && fd >= 0)
+      close(fd);
+    if (dir != NULL)
+      rewinddir(dir);   /* a dup shares the offset of the last scan */
+    while (dir != NULL && queue_spares->len < QUEUE_SPARE_BATCH && (de = readdir(dir)) != NULL) {
+      if (queue_id_is_valid(de->d_name))
+        g_ptr_array_add(queue_spares, g_strdup(de->d_name));
+    }
+    if (dir != NULL)
+      closedir(dir);
+    if (queue_spares->len == 0)
+      queue_spare_empty_at = g_get_monotonic_time();
+  }
+  if (queue_spares->len > 0)
+    name = g_ptr_array_steal_index_fast(queue_spares, queue_spares->len - 1);
+  g_mutex_unlock(&queue_spare_lock);
+  return name;
+}
+
+/* Claims a spare file from recycle/ as this writer's temp file: renamed
+ * into incoming/ (atomic, so two writers never get the same one), then
+ * opened and checked: a regular file of ours with no other link.  Leaves
+ * w->fd at -1 when there is none to reuse. */
+static void
+queue_writer_take_spare(QueueWriter *w, const char *queue_directory)
+{
+  int recycle_fd;
+  struct stat st;
+
+  for (int tries = 0; tries < 8 && w->fd < 0; tries++) {
+    g_autofree char *name = queue_spare_next(queue_directory, &recycle_fd);
+    if (name == NULL)
+      break;
+    g_snprintf(w->tmpname, sizeof w->tmpname, ".t%d.%u", (int) getpid(),
+               (guint) g_atomic_int_add(&queue_tmp_counter, 1));
+    if (renameat(recycle_fd, name, w->dirfd, w->tmpname) < 0)
+      continue;   /* taken by another writer, or gone */
+    w->fd = openat(w->dirfd, w->tmpname, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+    if (w->fd >= 0 && fstat(w->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1
+        && st.st_uid == geteuid())
+      break;
+    if (w->fd >= 0)
+      close(w->fd);
+    w->fd = -1;
+    unlinkat(w->dirfd, w->tmpname, 0);
+  }
+  if (w->fd < 0)
+    w->tmpname[0] = '\0';
+}
+
 QueueWriter *
 queue_writer_new(const char *queue_directory, GError **error)
 {
@@ -234,6 +336,7 @@ queue_writer_new(const char *queue_directory, GError **error)
   w = g_new0(QueueWriter, 1);
   w->dirfd = dfd;
   w->fd = -1;
+  queue_writer_take_spare(w, queue_directory);
   for (int tries = 0; w->fd < 0; tries++) {
     guint n = (guint) g_atomic_int_add(&queue_tmp_counter, 1);
     g_snprintf(w->tmpname, sizeof w->tmpname, ".t%d.%u", (int) getpid(), n);
@@ -486,4 +589,47 @@ queue_writer_free(QueueWriter *writer)
   close(writer->dirfd);
   g_free(writer->buf);
   g_free(writer);
+}
+
+gboolean
+queue_file_retire(int dir_fd, const char *id, int fd, int recycle_fd, gboolean keep,
+                  gboolean *recycled, GError **error)
+{
+  struct stat st;
+
+  *recycled = FALSE;
+  if (keep && recycle_fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
+      && st.st_nlink == 1 && renameat(dir_fd, id, recycle_fd, id) == 0) {
+    /* Renamed first, so a crash never leaves an empty file under a queue
+     * directory that is scheduled; emptied second, so no old message
+     * lingers on disk. */
+    if (ftruncate(fd, 0) < 0)
+      unlinkat(recycle_fd, id, 0);
+    else
+      *recycled = TRUE;
+    return TRUE;
+  }
+  if (unlinkat(dir_fd, id, 0) < 0 && errno != ENOENT)
+    return queue_errno(error, errno, "unlink", id);
+  return TRUE;
+}
+
+guint
+queue_recycle_count(int recycle_fd)
+{
+  int fd = dup(recycle_fd);
+  DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+  struct dirent *de;
+  guint n = 0;
+
+  if (dir == NULL) {
+    if (fd >= 0)
+      close(fd);
+    return 0;
+  }
+  rewinddir(dir);
+  while ((de = readdir(dir)) != NULL)
+    n += queue_id_is_valid(de->d_name);
+  closedir(dir);
+  return n;
 }

@@ -27,15 +27,16 @@ typedef enum {
   QUEUE_DEFERRED,
   QUEUE_HOLD,
   QUEUE_CORRUPT,
+  QUEUE_RECYCLE,    /* emptied files kept for reuse; never scheduled or listed */
   QUEUE_N_DIRS
 } QueueDir;
 
 const char *queue_dir_name(QueueDir dir);
 
 /* Creates queue_directory and its subdirectories if missing.  incoming/
- * is made writable for owner_uid/owner_gid (the mail_owner smtpd runs
- * as); -1 keeps the caller's.  Mode 0700 for all but incoming (0730 with
- * group owner_gid). */
+ * and recycle/ are made writable for owner_uid/owner_gid (the mail_owner
+ * smtpd runs as); -1 keeps the caller's.  Mode 0700 for the others,
+ * 0730 for those two. */
 gboolean queue_dirs_ensure(const char *queue_directory, uid_t owner_uid, gid_t owner_gid,
                            GError **error);
 
@@ -121,6 +122,19 @@ gboolean queue_file_record(int fd, guint rcpt_index, RcptState state, const char
 
 /* Records a delivery attempt (for backoff) without a recipient change. */
 gboolean queue_file_record_attempt(int fd, GError **error);
+
+/* Retires the queue file id (open as fd) in dir_fd after its last
+ * recipient is done.  Instead of being unlinked it is moved to recycle/
+ * and emptied, so that a later writer can reuse its inode: creating and
+ * deleting thousands of files a minute makes every new inode costly on
+ * some file systems (ext4 skips recently freed inodes).  At most
+ * max_spares files are kept (a count the caller keeps); beyond that, or
+ * for a file with other links, it is unlinked.  *recycled tells which. */
+gboolean queue_file_retire(int dir_fd, const char *id, int fd, int recycle_fd, gboolean keep,
+                           gboolean *recycled, GError **error);
+
+/* Number of spare files in recycle/ (for the caller's bound). */
+guint queue_recycle_count(int recycle_fd);
 
 /* Removes stale temp files (".t*") older than max_age_s from incoming/:
  * the remains of a writer that died before commit. */

@@ -165,6 +165,29 @@ qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, i
   return pending == 0 && deferred == 0;
 }
 
+/* Spare queue files kept in recycle/ for smtpd to reuse (see
+ * queue_file_retire).  The count only grows here; smtpd's reuse is seen
+ * by recounting, at most once a second, when it looks full. */
+#define QMGR_SPARES_MAX 1024
+static gint qmgr_spares = QMGR_SPARES_MAX;   /* "full" until first counted */
+static gint64 qmgr_spares_counted_at;
+G_LOCK_DEFINE_STATIC(qmgr_spares);
+
+static gboolean
+qmgr_spare_room(int recycle_fd)
+{
+  if (g_atomic_int_get(&qmgr_spares) < QMGR_SPARES_MAX)
+    return TRUE;
+  G_LOCK(qmgr_spares);
+  gint64 now = g_get_monotonic_time();
+  if (now - qmgr_spares_counted_at >= G_USEC_PER_SEC) {
+    qmgr_spares_counted_at = now;
+    g_atomic_int_set(&qmgr_spares, (gint) queue_recycle_count(recycle_fd));
+  }
+  G_UNLOCK(qmgr_spares);
+  return g_atomic_int_get(&qmgr_spares) < QMGR_SPARES_MAX;
+}
+
 void
 qmgr_deliver_message(QmgrMessage *msg)
 {
@@ -217,12 +240,17 @@ qmgr_deliver_message(QmgrMessage *msg)
              env->sender, env->content_size, env->recipients->len);
   }
   if (qmgr_deliver_recipients(msg, &d, env, fd)) {
-    close(fd);
-    if (unlinkat(msg->dir_fds[QUEUE_ACTIVE], msg->id, 0) < 0 && errno != ENOENT) {
-      log_warning("%s: cannot remove queue file: %s", msg->id, g_strerror(errno));
+    gboolean recycled;
+    if (!queue_file_retire(msg->dir_fds[QUEUE_ACTIVE], msg->id, fd,
+                           msg->dir_fds[QUEUE_RECYCLE], qmgr_spare_room(msg->dir_fds[QUEUE_RECYCLE]),
+                           &recycled, &error)) {
+      log_warning("%s: cannot remove queue file: %s", msg->id, error->message);
     } else {
+      if (recycled)
+        g_atomic_int_inc(&qmgr_spares);
       log_qid(LOG_INFO, msg->id, "removed");
     }
+    close(fd);
     msg->outcome = QMGR_OUTCOME_DONE;
     return;
   }

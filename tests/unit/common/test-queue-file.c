@@ -500,7 +500,8 @@ test_dirs(Fixture *f, gconstpointer data)
 
   g_assert_cmpint(dir_mode(f->dir, NULL), ==, 0755);
   g_assert_cmpint(dir_mode(f->dir, "incoming"), ==, 0730);
-  for (QueueDir d = QUEUE_ACTIVE; d < QUEUE_N_DIRS; d++)
+  g_assert_cmpint(dir_mode(f->dir, "recycle"), ==, 0730);   /* smtpd takes spares there */
+  for (QueueDir d = QUEUE_ACTIVE; d < QUEUE_RECYCLE; d++)
     g_assert_cmpint(dir_mode(f->dir, queue_dir_name(d)), ==, 0700);
   g_assert_cmpstr(queue_dir_name(QUEUE_INCOMING), ==, "incoming");
   g_assert_cmpstr(queue_dir_name(QUEUE_CORRUPT), ==, "corrupt");
@@ -525,6 +526,9 @@ test_dirs(Fixture *f, gconstpointer data)
     g_assert_cmpint(stat(incoming, &st), ==, 0);
     g_assert_cmpint(st.st_uid, ==, 12345);
     g_assert_cmpint(st.st_gid, ==, 23456);
+    g_autofree char *recycle = g_build_filename(f->dir, "recycle", NULL);
+    g_assert_cmpint(stat(recycle, &st), ==, 0);
+    g_assert_cmpint(st.st_uid, ==, 12345);
     g_assert_cmpint(stat(deferred, &st), ==, 0);
     g_assert_cmpint(st.st_uid, ==, 0);
   }
@@ -549,6 +553,79 @@ test_writer_missing_dir(void)
 
 #define ADD(name, fn) g_test_add(name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
+/* Commits one message with the given body; returns its id. */
+static char *
+commit_one(const Fixture *f, const char *body)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(QueueEnvelope) env = sample_envelope();
+  g_autoptr(QueueWriter) w = queue_writer_new(f->dir, &error);
+  g_assert_no_error(error);
+  g_assert_true(queue_writer_envelope(w, env, &error));
+  g_assert_true(queue_writer_content(w, body, strlen(body), &error));
+  g_assert_true(queue_writer_commit(w, &error));
+  g_assert_no_error(error);
+  return g_strdup(queue_writer_id(w));
+}
+
+static int
+open_dir(const Fixture *f, const char *sub)
+{
+  g_autofree char *path = g_build_filename(f->dir, sub, NULL);
+  int fd = open(path, O_RDONLY | O_DIRECTORY);
+  g_assert_cmpint(fd, >=, 0);
+  return fd;
+}
+
+/* A retired file goes to recycle/ emptied, and the next writer reuses its
+ * inode; the reused file reads back exactly like a new one. */
+static void
+test_recycle(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *id1 = commit_one(f, "first message, quite a bit longer than the second\n");
+  int in_fd = open_dir(f, "incoming"), rc_fd = open_dir(f, "recycle");
+  int fd = openat(in_fd, id1, O_RDWR);
+  struct stat st1, st;
+  gboolean recycled = FALSE;
+
+  g_assert_cmpint(fd, >=, 0);
+  g_assert_cmpint(fstat(fd, &st1), ==, 0);
+  g_assert_true(queue_file_retire(in_fd, id1, fd, rc_fd, TRUE, &recycled, &error));
+  g_assert_no_error(error);
+  g_assert_true(recycled);
+  close(fd);
+  g_assert_cmpint(fstatat(in_fd, id1, &st, 0), <, 0);
+  g_assert_cmpint(fstatat(rc_fd, id1, &st, 0), ==, 0);
+  g_assert_cmpint(st.st_size, ==, 0);            /* nothing of the old message left */
+  g_assert_cmpuint(queue_recycle_count(rc_fd), ==, 1);
+
+  /* A writer that found recycle/ empty looks again only after 200 ms. */
+  g_usleep(250 * 1000);
+  g_autofree char *id2 = commit_one(f, "second\n");
+  g_assert_cmpstr(id2, !=, id1);
+  g_assert_cmpuint(queue_recycle_count(rc_fd), ==, 0);
+  fd = openat(in_fd, id2, O_RDWR);
+  g_assert_cmpint(fd, >=, 0);
+  g_assert_cmpint(fstat(fd, &st), ==, 0);
+  g_assert_cmpuint(st.st_ino, ==, st1.st_ino);   /* the same inode, reused */
+  g_autoptr(QueueEnvelope) env = queue_file_read(fd, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(env->content_size, ==, strlen("second\n"));
+  char buf[16] = "";
+  g_assert_cmpint(pread(fd, buf, env->content_size, env->content_offset), ==, strlen("second\n"));
+  g_assert_cmpstr(buf, ==, "second\n");
+
+  /* keep = FALSE: plainly removed. */
+  g_assert_true(queue_file_retire(in_fd, id2, fd, rc_fd, FALSE, &recycled, &error));
+  g_assert_false(recycled);
+  g_assert_cmpint(fstatat(in_fd, id2, &st, 0), <, 0);
+  g_assert_cmpuint(queue_recycle_count(rc_fd), ==, 0);
+  close(fd);
+  close(in_fd);
+  close(rc_fd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -566,6 +643,7 @@ main(int argc, char **argv)
   ADD("/queue-file/free-without-commit", test_free_without_commit);
   ADD("/queue-file/cleanup", test_cleanup);
   ADD("/queue-file/dirs", test_dirs);
+  ADD("/queue-file/recycle", test_recycle);
   g_test_add_func("/queue-file/id-is-valid", test_id_is_valid);
   g_test_add_func("/queue-file/writer-missing-dir", test_writer_missing_dir);
   return g_test_run();
