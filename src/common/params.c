@@ -55,7 +55,7 @@ static const ParamDef param_defs[] = {
   Z("header_size_limit", "102400", 1, UNB, "maximal size in bytes of one message header"),
   S("home_mailbox", "", "mailbox path relative to the home directory; Maildir/ for maildir"),
   S("html_directory", "no", "HTML documentation directory (informational)"),
-  L("inet_interfaces", "all", "addresses to listen on (ignored under socket activation)"),
+  L("inet_interfaces", "all", "addresses smtpd listens on (port 25) when neither socket activation nor --listen gives listeners"),
   L("inet_protocols", "all", "IP protocols to use: all, ipv4, ipv6"),
   I("line_length_limit", "2048", 40, G_MAXINT32, "lines longer than this are split (content) or rejected (commands)"),
   TB("local_recipient_maps", "unix:passwd.byname $alias_maps", "tables of valid local recipients; empty disables the check"),

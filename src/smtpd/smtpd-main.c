@@ -89,6 +89,49 @@ collect_listeners(char **listen)
   return out;
 }
 
+/* Without socket activation or --listen: the smtp service on port 25 of
+ * each inet_interfaces address, as Postfix's master.cf "smtp inet" line
+ * ("all" and "loopback-only" as in Postfix, filtered by inet_protocols). */
+static void
+default_listeners(const SmtpdSettings *st, GArray *out)
+{
+  const char *const *ifaces = config_list(st->config, "inet_interfaces");
+  const char *const *protos = config_list(st->config, "inet_protocols");
+  gboolean v4 = FALSE, v6 = FALSE;
+  g_autoptr(GPtrArray) addrs = g_ptr_array_new_with_free_func(g_free);
+
+  for (; protos != NULL && *protos != NULL; protos++) {
+    v4 |= g_ascii_strcasecmp(*protos, "all") == 0 || g_ascii_strcasecmp(*protos, "ipv4") == 0;
+    v6 |= g_ascii_strcasecmp(*protos, "all") == 0 || g_ascii_strcasecmp(*protos, "ipv6") == 0;
+  }
+  for (; ifaces != NULL && *ifaces != NULL; ifaces++) {
+    const char *a = *ifaces;
+    if (g_ascii_strcasecmp(a, "all") == 0) {
+      if (v4)
+        g_ptr_array_add(addrs, g_strdup("0.0.0.0:25"));
+      if (v6)
+        g_ptr_array_add(addrs, g_strdup("[::]:25"));
+    } else if (g_ascii_strcasecmp(a, "loopback-only") == 0) {
+      if (v4)
+        g_ptr_array_add(addrs, g_strdup("127.0.0.1:25"));
+      if (v6)
+        g_ptr_array_add(addrs, g_strdup("[::1]:25"));
+    } else if (strchr(a, ':') != NULL && a[0] != '[') {
+      g_ptr_array_add(addrs, g_strdup_printf("[%s]:25", a));
+    } else {
+      g_ptr_array_add(addrs, g_strdup_printf("%s:25", a));
+    }
+  }
+  for (guint i = 0; i < addrs->len; i++) {
+    g_autoptr(GError) error = NULL;
+    Listen l = { .kind = SMTPD_LISTENER_SMTP };
+    l.fd = smtpd_listener_bind(addrs->pdata[i], &error);
+    if (l.fd < 0)
+      die(1, "inet_interfaces: %s", error->message);
+    g_array_append_val(out, l);
+  }
+}
+
 /* As root: prepare the queue, then become mail_owner for good. */
 static void
 drop_privileges(const SmtpdSettings *st)
@@ -186,8 +229,10 @@ main(int argc, char **argv)
 
   g_autoptr(GArray) listeners = collect_listeners(listen);
   if (listeners->len == 0)
-    die(2, "no listeners: start postern-smtpd from its socket units, or pass "
-        "--listen NAME=ADDR:PORT (e.g. --listen smtp=127.0.0.1:2525)");
+    default_listeners(settings, listeners);
+  if (listeners->len == 0)
+    die(2, "no listeners: start postern-smtpd from its socket units, pass "
+        "--listen NAME=ADDR:PORT (e.g. --listen smtp=127.0.0.1:2525), or set inet_interfaces");
 
   drop_privileges(settings);
 

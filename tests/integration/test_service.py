@@ -14,11 +14,11 @@ from conftest import (DEFAULT_TIMEOUT, QMGR, SMTPD, Daemon, RawSmtp, free_port, 
                       queue_id_of)
 
 
-def wait_connect(port, timeout=DEFAULT_TIMEOUT, daemon=None):
+def wait_connect(port, timeout=DEFAULT_TIMEOUT, daemon=None, host="127.0.0.1"):
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return RawSmtp.connect(port)
+            return RawSmtp.connect(port, host=host)
         except ConnectionRefusedError:
             if daemon is not None:
                 assert daemon.alive(), "%s exited:\n%s" % (daemon.name, daemon.log())
@@ -93,6 +93,19 @@ def test_listen_option_tcp_and_unix(postern):
     c.expect("QUIT", 221)
     (msg,) = p.wait_mbox("mailtest")
     assert b"\nSubject: local socket\n" in msg
+
+
+def test_inet_interfaces_without_listeners(postern):
+    """Neither socket activation nor --listen: port 25 of each inet_interfaces
+    address, as Postfix's master.cf smtp service (a loopback address of its
+    own, so nothing else on the machine is in the way)."""
+    addr = "127.0.0.%d" % (100 + os.getpid() % 100)
+    p = postern.configure(inet_interfaces=addr, inet_protocols="ipv4")
+    d = Daemon("smtpd-inet", [SMTPD, "--config-dir", p.confdir], p.env, p.tmp)
+    p.daemons.append(d)
+    c = wait_connect(25, host=addr, daemon=d)
+    assert c.reply().text.startswith("220 mail.example.test ESMTP")
+    c.expect("QUIT", 221)
 
 
 def test_o_override(postern):
