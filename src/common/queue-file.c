@@ -230,25 +230,48 @@ queue_arrival_now(void)
 static GMutex queue_spare_lock;
 static GPtrArray *queue_spares;           /* of char* */
 static gint64 queue_spare_empty_at;
-static char *queue_spare_dir;             /* recycle/ of the last queue used */
-static int queue_spare_dir_fd = -1;
+static char *queue_spare_dir;             /* the queue the fds below belong to */
+static int queue_spare_dir_fd = -1;       /* its recycle/ */
+static int queue_incoming_fd = -1;        /* its incoming/ */
 
-/* The recycle/ directory fd for queue_directory, opened once (lock held). */
-static int
-queue_spare_dir_open(const char *queue_directory)
+/* Opens the directory fds of queue_directory once per process (lock
+ * held).  Old fds stay open when the queue changes: another writer may be
+ * using them right now (queue_directory changes only on a reload). */
+static void
+queue_dirs_cache(const char *queue_directory)
 {
   if (queue_spare_dir == NULL || strcmp(queue_spare_dir, queue_directory) != 0) {
-    g_autofree char *path = g_build_filename(queue_directory, queue_dir_names[QUEUE_RECYCLE], NULL);
-    /* The old fd stays open: another writer may be using it right now
-     * (queue_directory changes only on a reload, so this is rare). */
-    queue_spare_dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    g_autofree char *recycle = g_build_filename(queue_directory, queue_dir_names[QUEUE_RECYCLE], NULL);
+    g_autofree char *incoming = g_build_filename(queue_directory, queue_dir_names[QUEUE_INCOMING], NULL);
+    queue_spare_dir_fd = open(recycle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    queue_incoming_fd = open(incoming, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     g_free(queue_spare_dir);
-    queue_spare_dir = g_strdup(queue_directory);
+    queue_spare_dir = (queue_spare_dir_fd >= 0 && queue_incoming_fd >= 0) ? g_strdup(queue_directory) : NULL;
     if (queue_spares != NULL)
       g_ptr_array_set_size(queue_spares, 0);
     queue_spare_empty_at = 0;
   }
+}
+
+static int
+queue_spare_dir_open(const char *queue_directory)
+{
+  queue_dirs_cache(queue_directory);
   return queue_spare_dir_fd;
+}
+
+/* A private fd for incoming/ of queue_directory (a dup of the cached one:
+ * cheaper than a path lookup), or -1 with errno. */
+static int
+queue_incoming_open(const char *queue_directory)
+{
+  int fd;
+
+  g_mutex_lock(&queue_spare_lock);
+  queue_dirs_cache(queue_directory);
+  fd = queue_incoming_fd >= 0 ? fcntl(queue_incoming_fd, F_DUPFD_CLOEXEC, 0) : -1;
+  g_mutex_unlock(&queue_spare_lock);
+  return fd;
 }
 
 /* Next spare name (newly allocated) or NULL; *recycle_fd gets recycle/. */
@@ -328,7 +351,9 @@ queue_writer_new(const char *queue_directory, GError **error)
   QueueWriter *w;
   struct stat st;
 
-  int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dfd = queue_incoming_open(queue_directory);
+  if (dfd < 0)
+    dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) {
     queue_errno(error, errno, "open", path);
     return NULL;

@@ -9,11 +9,13 @@
 #include "inet.h"
 #include "smtpd.h"
 
-/* TRUE when name resolves back to the numeric address addr. */
+/* TRUE when name resolves back to the numeric address addr.  Only the
+ * client's address family is asked for, and without AI_ADDRCONFIG (that
+ * is for choosing where to connect, and costs a netlink round trip). */
 static gboolean
-peer_forward_confirm(const char *name, const char *addr)
+peer_forward_confirm(const char *name, const char *addr, int family)
 {
-  struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+  struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = family };
   struct addrinfo *res = NULL;
   gboolean ok = FALSE;
   if (getaddrinfo(name, NULL, &hints, &res) != 0)
@@ -35,7 +37,9 @@ smtpd_peer_lookup_name(const struct sockaddr *sa, socklen_t len)
     return g_strdup("unknown");
   inet_sockaddr_to_string(sa, addr, sizeof addr);
   /* A name that is itself a numeric address proves nothing. */
-  if (strcmp(host, addr) == 0 || !peer_forward_confirm(host, addr))
+  /* (An IPv4-mapped IPv6 client prints as IPv4, so it asks for both.) */
+  int family = sa->sa_family == AF_INET ? AF_INET : AF_UNSPEC;
+  if (strcmp(host, addr) == 0 || !peer_forward_confirm(host, addr, family))
     return g_strdup("unknown");
   return g_ascii_strdown(host, -1);
 }
