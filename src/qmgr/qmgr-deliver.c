@@ -1,10 +1,10 @@
 /* qmgr-deliver.c - one delivery attempt on one message (worker thread).
  *
- * Moves the file into active/, reads the envelope, delivers each pending
+ * Opens the file where it is, reads the envelope, delivers each pending
  * recipient by domain class, and records every recipient's final state
  * in the queue file (fdatasync) before the next recipient is tried, so a
  * crash repeats at most the delivery in flight.  Afterwards the file is
- * removed (all final) or moved to deferred/ with its mtime set to the
+ * retired to recycle/ (all final) or moved to deferred/ with its mtime set to the
  * next attempt time (Postfix's convention).  Also owns the Postfix-style
  * status log lines.
  */
@@ -196,15 +196,12 @@ qmgr_deliver_message(QmgrMessage *msg)
   QmgrDelivery d = { .queue_id = msg->id, .settings = msg->settings };
   int fd;
 
+  /* Delivered where it is (incoming/, deferred/ or active/): being
+   * "active" is qmgr's in-memory state, not a directory move, because
+   * renaming every message out of incoming/ contends with smtpd's commits
+   * there (docs/decisions.md). */
   d.active_us = g_get_real_time();
-  if (msg->dir != QUEUE_ACTIVE && !qmgr_move(msg, QUEUE_ACTIVE)) {
-    if (errno != ENOENT)
-      log_warning("%s: cannot move to active/: %s", msg->id, g_strerror(errno));
-    msg->outcome = errno == ENOENT ? QMGR_OUTCOME_GONE : QMGR_OUTCOME_ERROR;
-    msg->next_try = d.active_us / G_USEC_PER_SEC + msg->settings->minimal_backoff;
-    return;
-  }
-  fd = openat(msg->dir_fds[QUEUE_ACTIVE], msg->id, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  fd = openat(msg->dir_fds[msg->dir], msg->id, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     if (errno == ENOENT) {
       msg->outcome = QMGR_OUTCOME_GONE;
@@ -241,7 +238,7 @@ qmgr_deliver_message(QmgrMessage *msg)
   }
   if (qmgr_deliver_recipients(msg, &d, env, fd)) {
     gboolean recycled;
-    if (!queue_file_retire(msg->dir_fds[QUEUE_ACTIVE], msg->id, fd,
+    if (!queue_file_retire(msg->dir_fds[msg->dir], msg->id, fd,
                            msg->dir_fds[QUEUE_RECYCLE], qmgr_spare_room(msg->dir_fds[QUEUE_RECYCLE]),
                            &recycled, &error)) {
       log_warning("%s: cannot remove queue file: %s", msg->id, error->message);
