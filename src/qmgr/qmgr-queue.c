@@ -1,8 +1,9 @@
 /* qmgr-queue.c - finding work in the queue directories (loop thread).
  *
  * New mail: inotify on incoming/ (a committed file appears by rename,
- * IN_MOVED_TO; IN_CLOSE_WRITE covers writers that create the final name
- * directly).  At start: active/ (left by a crash), incoming/, then the
+ * IN_MOVED_TO: every writer commits that way, so closes are not watched,
+ * which would report each message a second time).  At start: active/
+ * (files put there by hand), incoming/, then the
  * due part of deferred/.  deferred/ holds files whose mtime is their next
  * attempt time; one CLOCK_REALTIME timer fires at the earliest known
  * time, but at most every queue_run_delay and at least a quarter of
@@ -228,7 +229,7 @@ qmgr_queue_start(Qmgr *q, GError **error)
 
   q->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (q->inotify_fd < 0 || inotify_add_watch(q->inotify_fd, incoming,
-                                             IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR) < 0) {
+                                             IN_MOVED_TO | IN_ONLYDIR) < 0) {
     g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_FAILED, "inotify on %s: %s", incoming,
                 g_strerror(errno));
     return FALSE;
