@@ -14,12 +14,14 @@
 #include "smtpd.h"
 
 #define LISTEN_BACKLOG 1024
+#define LISTEN_PAUSE_US (G_USEC_PER_SEC / 2)
 
 typedef struct {
   SmtpdServer *server;
   int fd;
   SmtpdListenerKind kind;
   sd_event_source *source;
+  sd_event_source *pause;       /* out of descriptors or memory: accept later */
 } SmtpdListener;
 
 static const char *const kind_names[] = {
@@ -52,6 +54,7 @@ listener_free(gpointer data)
 {
   SmtpdListener *l = data;
   sd_event_source_disable_unref(l->source);
+  sd_event_source_disable_unref(l->pause);
   if (l->fd >= 0)
     close(l->fd);
   g_free(l);
@@ -106,6 +109,30 @@ smtpd_server_set_settings(SmtpdServer *server, SmtpdSettings *settings)
 }
 
 static int
+listener_resume(sd_event_source *source, uint64_t usec, void *userdata)
+{
+  SmtpdListener *l = userdata;
+  l->pause = sd_event_source_disable_unref(l->pause);
+  if (!l->server->stopping)
+    sd_event_source_set_enabled(l->source, SD_EVENT_ON);
+  return 0;
+}
+
+/* The listener stays readable while accept() fails for want of
+ * descriptors or memory: stop watching it for a moment instead of
+ * spinning (the connections wait in the backlog). */
+static void
+listener_pause(SmtpdListener *l, int err)
+{
+  log_warning("accept on %s listener: %s; pausing new connections for %d ms",
+              kind_names[l->kind], g_strerror(err), (int) (LISTEN_PAUSE_US / 1000));
+  sd_event_source_set_enabled(l->source, SD_EVENT_OFF);
+  if (l->pause == NULL)
+    sd_event_add_time_relative(l->server->event, &l->pause, CLOCK_MONOTONIC, LISTEN_PAUSE_US,
+                               0, listener_resume, l);
+}
+
+static int
 listener_accept(sd_event_source *source, int fd, uint32_t revents, void *userdata)
 {
   SmtpdListener *l = userdata;
@@ -116,7 +143,9 @@ listener_accept(sd_event_source *source, int fd, uint32_t revents, void *userdat
     if (cfd < 0) {
       if (errno == EINTR || errno == ECONNABORTED)
         continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        listener_pause(l, errno);
+      else if (errno != EAGAIN && errno != EWOULDBLOCK)
         log_warning("accept on %s listener: %s", kind_names[l->kind], g_strerror(errno));
       break;
     }

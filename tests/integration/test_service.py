@@ -108,6 +108,41 @@ def test_inet_interfaces_without_listeners(postern):
     c.expect("QUIT", 221)
 
 
+def test_out_of_descriptors_pauses_accept(postern):
+    """With every descriptor in use smtpd stops accepting for a moment
+    instead of spinning on the readable listener, and serves the waiting
+    clients once descriptors are free again."""
+    p = postern.configure(smtpd_client_connection_count_limit=0)
+    port = free_port()
+    d = Daemon("smtpd-nofile", ["prlimit", "--nofile=48:48", "--", SMTPD, "--config-dir",
+                                p.confdir, "--listen", "smtp=127.0.0.1:%d" % port],
+               p.env, p.tmp)
+    p.daemons.append(d)
+    first = wait_connect(port, daemon=d)
+    assert first.reply().code == 220
+    held = [first]
+    for _ in range(60):
+        c = RawSmtp(socket.create_connection(("127.0.0.1", port), timeout=5))
+        held.append(c)
+    time.sleep(1.5)
+    pid = d.proc.pid
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu_before = int(fields[11]) + int(fields[12])
+    time.sleep(2)
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu_after = int(fields[11]) + int(fields[12])
+    ticks = os.sysconf("SC_CLK_TCK")
+    assert (cpu_after - cpu_before) / ticks < 0.5, "smtpd spins while out of descriptors"
+    assert "pausing new connections" in d.log()
+    for c in held:
+        c.close()
+    c = wait_connect(port, daemon=d)
+    assert c.reply().code == 220
+    c.expect("QUIT", 221)
+
+
 def test_o_override(postern):
     p = postern.configure(smtpd_banner="$myhostname ESMTP from main.cf")
     p.start_qmgr()
