@@ -188,3 +188,22 @@ def test_deferred_then_delivered(postern):
     ((_, msg),) = p.wait_maildir("mailtest", timeout=15)
     assert b"Subject: retry me\n" in msg
     p.wait_queue_empty()
+
+
+def test_maildir_delivery_has_only_the_users_rights(postern):
+    """Delivery into a home runs as the user: a Maildir that is a symlink
+    into a root-only directory is not written to; the mail is deferred."""
+    p = postern.configure(home_mailbox="Maildir/")
+    target = p.tmp / "root-only"
+    target.mkdir(mode=0o700)
+    for sub in ("tmp", "new", "cur"):
+        (target / sub).mkdir(mode=0o700)
+    os.symlink(target, p.home("mailtest") / "Maildir")
+    p.start()
+    p.send("mailtest@example.test", subject="not for root")
+    deadline = time.monotonic() + 10
+    while not p.committed_queue_files()["deferred"]:
+        assert time.monotonic() < deadline, "message never reached deferred/: %r" % p.queue_files()
+        time.sleep(0.02)
+    assert [f for sub in ("tmp", "new", "cur") for f in os.listdir(target / sub)] == []
+    assert "Permission denied" in p.qmgr.log()
