@@ -193,7 +193,8 @@ qmgr_deliver_message(QmgrMessage *msg)
 {
   g_autoptr(QueueEnvelope) env = NULL;
   g_autoptr(GError) error = NULL;
-  QmgrDelivery d = { .queue_id = msg->id, .settings = msg->settings };
+  g_autoptr(GHashTable) done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  QmgrDelivery d = { .queue_id = msg->id, .settings = msg->settings, .done = done };
   int fd;
 
   /* Delivered where it is (incoming/, deferred/ or active/): being

@@ -87,10 +87,10 @@ local_getpwnam(const char *user, struct passwd *pw, char **pw_buf, struct passwd
 
 /* Delivers to the mailbox of system user `user` (lower-case, no extension). */
 static void
-local_deliver_user(LocalState *st, const char *user, const char *address, gint64 start_us)
+local_deliver_user_once(LocalState *st, const char *user, const char *address, gint64 start_us)
 {
   const QmgrSettings *s = st->d->settings;
-  g_autofree char *pw_buf = NULL, *path = NULL, *dup_key = g_ascii_strdown(address, -1);
+  g_autofree char *pw_buf = NULL, *path = NULL;
   g_autoptr(GError) error = NULL;
   struct passwd pw, *found = NULL;
   MailboxMessage m;
@@ -98,10 +98,6 @@ local_deliver_user(LocalState *st, const char *user, const char *address, gint64
   const char *what, *prefix_fmt;
   gboolean ok;
   int r;
-
-  if (g_hash_table_contains(st->seen, dup_key))
-    return;
-  g_hash_table_add(st->seen, g_steal_pointer(&dup_key));
 
   r = local_getpwnam(user, &pw, &pw_buf, &found);
   if (r != 0 && r != ENOENT && r != ESRCH) {
@@ -160,6 +156,40 @@ local_deliver_user(LocalState *st, const char *user, const char *address, gint64
     local_result(st, address, "local", start_us, perm ? DELIVERY_BOUNCE : DELIVERY_DEFER,
                  perm ? "5.2.2" : "4.2.0", "%s%s", prefix, error->message);
   }
+}
+
+/* One copy per mailbox and message, as Postfix's duplicate filter: the
+ * same user reached twice in one alias expansion is skipped; reached again
+ * through a later recipient of the message (the address twice in the
+ * envelope, two aliases meeting), that recipient shares the first result. */
+static void
+local_deliver_user(LocalState *st, const char *user, const char *address, gint64 start_us)
+{
+  g_autofree char *key = g_strconcat("mailbox ", user, NULL);
+  gpointer earlier = st->d->done != NULL ? g_hash_table_lookup(st->d->done, key) : NULL;
+  guint sent = st->n_sent, defer = st->n_defer;
+  DeliveryKind kind;
+
+  if (g_hash_table_contains(st->seen, key))
+    return;
+  g_hash_table_add(st->seen, g_strdup(key));
+  if (earlier != NULL) {
+    kind = (DeliveryKind) (GPOINTER_TO_INT(earlier) - 1);
+    log_qid(LOG_DEBUG, st->d->queue_id, "to=<%s>: mailbox of %s already done for this message",
+            address, user);
+    st->n_sent += kind == DELIVERY_SENT;
+    st->n_defer += kind == DELIVERY_DEFER;
+    st->n_bounce += kind == DELIVERY_BOUNCE;
+    if (kind != DELIVERY_SENT && st->reason == NULL) {
+      st->reason = g_strdup_printf("same mailbox as an earlier recipient (%s)", user);
+      st->reason_kind = kind;
+    }
+    return;
+  }
+  local_deliver_user_once(st, user, address, start_us);
+  kind = st->n_sent > sent ? DELIVERY_SENT : st->n_defer > defer ? DELIVERY_DEFER : DELIVERY_BOUNCE;
+  if (st->d->done != NULL)
+    g_hash_table_replace(st->d->done, g_steal_pointer(&key), GINT_TO_POINTER(kind + 1));
 }
 
 static void local_resolve(LocalState *st, const char *address, const char *parent, guint depth);

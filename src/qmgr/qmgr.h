@@ -146,6 +146,8 @@ typedef struct {
   const QueueEnvelope *env;
   int fd;                     /* the queue file, for the content */
   gint64 active_us;           /* when this attempt took the message */
+  GHashTable *done;           /* final destination (lower case) -> DeliveryKind + 1, so an
+                               * address reached through two recipients gets one copy */
 } QmgrDelivery;
 
 /* Logs one "to=<...>, relay=..., status=..." line with its fields. */

@@ -207,3 +207,17 @@ def test_maildir_delivery_has_only_the_users_rights(postern):
         time.sleep(0.02)
     assert [f for sub in ("tmp", "new", "cur") for f in os.listdir(target / sub)] == []
     assert "Permission denied" in p.qmgr.log()
+
+
+def test_one_copy_per_mailbox(postern):
+    """The same user reached through several recipients of one message (the
+    address twice in other case, and an alias naming it) gets one copy, as
+    with Postfix's duplicate filter; the other user of the alias gets its own."""
+    p = postern.configure()
+    p.write_aliases("team: mailtest, mailtest2, mailtest\n")
+    p.start()
+    p.send(["mailtest@example.test", "MailTest@example.test", "team@example.test"],
+           subject="once each")
+    p.wait_queue_empty()
+    assert len(p.mbox("mailtest")) == 1
+    assert len(p.mbox("mailtest2")) == 1
