@@ -624,19 +624,28 @@ queue_file_retire(int dir_fd, const char *id, int fd, int recycle_fd, gboolean k
 
   *recycled = FALSE;
   if (keep && recycle_fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
-      && st.st_nlink == 1 && renameat(dir_fd, id, recycle_fd, id) == 0) {
-    /* Renamed first, so a crash never leaves an empty file under a queue
-     * directory that is scheduled; emptied second, so no old message
-     * lingers on disk. */
-    if (ftruncate(fd, 0) < 0)
-      unlinkat(recycle_fd, id, 0);
-    else
+      && st.st_nlink == 1 && ftruncate(fd, 0) == 0) {
+    /* Emptied first, renamed second: once a writer can find it in
+     * recycle/ nobody else touches it.  (The other order would let a
+     * writer claim the file and start writing before this truncate.)  A
+     * crash in between leaves an empty file under its queue id, which
+     * the queue manager recognizes as retired (queue_file_is_retired). */
+    if (renameat(dir_fd, id, recycle_fd, id) == 0) {
       *recycled = TRUE;
-    return TRUE;
+      return TRUE;
+    }
   }
   if (unlinkat(dir_fd, id, 0) < 0 && errno != ENOENT)
     return queue_errno(error, errno, "unlink", id);
   return TRUE;
+}
+
+gboolean
+queue_file_is_retired(int fd)
+{
+  struct stat st;
+
+  return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0;
 }
 
 guint

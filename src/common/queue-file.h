@@ -127,11 +127,16 @@ gboolean queue_file_record_attempt(int fd, GError **error);
  * recipient is done.  Instead of being unlinked it is moved to recycle/
  * and emptied, so that a later writer can reuse its inode: creating and
  * deleting thousands of files a minute makes every new inode costly on
- * some file systems (ext4 skips recently freed inodes).  At most
+ * some file systems (ext4 skips recently freed inodes).  It is emptied
+ * before it is moved, so a writer never finds old content.  At most
  * max_spares files are kept (a count the caller keeps); beyond that, or
  * for a file with other links, it is unlinked.  *recycled tells which. */
 gboolean queue_file_retire(int dir_fd, const char *id, int fd, int recycle_fd, gboolean keep,
                            gboolean *recycled, GError **error);
+
+/* TRUE for an empty file: one that queue_file_retire() emptied but could
+ * not move before a crash.  No queue file is ever empty. */
+gboolean queue_file_is_retired(int fd);
 
 /* Number of spare files in recycle/ (for the caller's bound). */
 guint queue_recycle_count(int recycle_fd);

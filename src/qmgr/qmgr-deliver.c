@@ -215,6 +215,19 @@ qmgr_deliver_message(QmgrMessage *msg)
     msg->next_try = d.active_us / G_USEC_PER_SEC;
     return;
   }
+  if (queue_file_is_retired(fd)) {
+    /* Emptied by a retire that a crash interrupted: its recipients were
+     * all done.  Finish the retire. */
+    gboolean recycled;
+    if (!queue_file_retire(msg->dir_fds[msg->dir], msg->id, fd, msg->dir_fds[QUEUE_RECYCLE],
+                           FALSE, &recycled, &error))
+      log_warning("%s: cannot remove empty queue file: %s", msg->id, error->message);
+    else
+      log_qid(LOG_INFO, msg->id, "removed (emptied before a crash)");
+    close(fd);
+    msg->outcome = QMGR_OUTCOME_DONE;
+    return;
+  }
   env = queue_file_read(fd, &error);
   if (env == NULL) {
     if (g_error_matches(error, POSTERN_ERROR, POSTERN_ERROR_CORRUPT)) {

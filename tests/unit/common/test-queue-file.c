@@ -598,6 +598,9 @@ test_recycle(Fixture *f, gconstpointer data)
   g_assert_cmpint(fstatat(in_fd, id1, &st, 0), <, 0);
   g_assert_cmpint(fstatat(rc_fd, id1, &st, 0), ==, 0);
   g_assert_cmpint(st.st_size, ==, 0);            /* nothing of the old message left */
+  fd = openat(rc_fd, id1, O_RDONLY);
+  g_assert_true(queue_file_is_retired(fd));
+  close(fd);
   g_assert_cmpuint(queue_recycle_count(rc_fd), ==, 1);
 
   /* A writer that found recycle/ empty looks again only after 200 ms. */
@@ -609,6 +612,7 @@ test_recycle(Fixture *f, gconstpointer data)
   g_assert_cmpint(fd, >=, 0);
   g_assert_cmpint(fstat(fd, &st), ==, 0);
   g_assert_cmpuint(st.st_ino, ==, st1.st_ino);   /* the same inode, reused */
+  g_assert_false(queue_file_is_retired(fd));
   g_autoptr(QueueEnvelope) env = queue_file_read(fd, &error);
   g_assert_no_error(error);
   g_assert_cmpint(env->content_size, ==, strlen("second\n"));
