@@ -118,12 +118,29 @@ static gboolean
 helo_common(SmtpdSession *s, char *arg, const char *verb)
 {
   if (*arg == '\0') {
-    smtpd_session_reply(s, "501 5.5.4 Syntax: %s hostname", verb);
+    /* No enhanced code: RFC 2034 exempts replies to HELO and EHLO (Postfix). */
+    smtpd_session_reply(s, "501 Syntax: %s hostname", verb);
     return FALSE;
   }
   smtpd_session_reset_transaction(s);
   g_free(s->helo);
-  s->helo = g_strdup(arg);
+  /* As Postfix: several words are joined with one space, then anything
+   * unprintable and the characters that would change the meaning of a
+   * Received: or log line (space included) become '?'. */
+  g_auto(GStrv) words = g_strsplit_set(arg, " \t", -1);
+  GString *name = g_string_new(NULL);
+  for (char **w = words; *w != NULL; w++) {
+    if (**w == '\0')
+      continue;
+    if (name->len > 0)
+      g_string_append_c(name, ' ');
+    g_string_append(name, *w);
+  }
+  s->helo = g_string_free(name, FALSE);
+  for (char *p = s->helo; *p != '\0'; p++) {
+    if ((guchar) *p < 0x21 || (guchar) *p > 0x7e || strchr("<>()\\\";@", *p) != NULL)
+      *p = '?';
+  }
   return TRUE;
 }
 

@@ -140,6 +140,25 @@ def test_received_header(postern):
     assert "ESMTP" in received
 
 
+def test_helo_name_is_neutered(postern):
+    """A HELO name cannot smuggle structure into Received: or the log:
+    words are joined with one space, then unprintable characters and
+    space < > ( ) \\ " ; @ become '?', as Postfix does."""
+    p = postern.start()
+    c = p.connect()
+    c.send(b"EHLO evil  <x@y>\x01(z)\r\n")
+    c.expect(None, 250)
+    c.expect("MAIL FROM:<%s>" % SENDER, 250)
+    c.expect("RCPT TO:<mailtest@example.test>", 250)
+    c.expect("DATA", 354)
+    c.send("Subject: helo\r\n\r\nbody\r\n.\r\n")
+    queue_id_of(c.expect(None, 250))
+    c.expect("QUIT", 221)
+    (msg,) = p.wait_mbox("mailtest")
+    received = parse_delivered(msg, True)[2]
+    assert received.startswith("Received: from evil??x?y???z? ("), received
+
+
 def test_null_sender(postern):
     p = postern.start()
     c = p.connect()
