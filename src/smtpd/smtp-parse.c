@@ -95,11 +95,16 @@ parse_mail_param(const char *param, SmtpPathArg *out, char **reply)
   if (g_ascii_strncasecmp(param, "SIZE=", 5) == 0) {
     const char *v = param + 5;
     gint64 size = 0;
-    if (*v == '\0' || strlen(v) > 18)
+    if (*v == '\0')
       goto bad_size;
     for (; *v != '\0'; v++) {
       if (!g_ascii_isdigit(*v))
         goto bad_size;
+      if (size > (G_MAXINT64 - (*v - '0')) / 10) {
+        /* All digits but more than any file can hold: Postfix's reply. */
+        *reply = g_strdup("552 5.3.4 Message size exceeds file system imposed limit");
+        return FALSE;
+      }
       size = size * 10 + (*v - '0');
     }
     out->size = size;

@@ -119,8 +119,10 @@ test_mail(void)
   mail("FROM:<a@example.com", NULL, 0, 0, "501 5.1.7 Bad sender address syntax");
   mail("FROM:<a@example.com>x", NULL, 0, 0, "501 5.1.7 Bad sender address syntax");
   mail("FROM:<a@example.com> SIZE=x", NULL, 0, 0, "501 5.5.4 Bad message size syntax");
+  /* All digits but past any file size: Postfix's 552 "file system imposed limit". */
   mail("FROM:<a@example.com> SIZE=99999999999999999999", NULL, 0, 0,
-       "501 5.5.4 Bad message size syntax");
+       "552 5.3.4 Message size exceeds file system imposed limit");
+  mail("FROM:<a@example.com> SIZE=9223372036854775807", "a@example.com", G_MAXINT64, 0, NULL);
   mail("FROM:<a@example.com> BODY=BINARYMIME", NULL, 0, 0, "501 5.5.4 Bad BODY keyword syntax");
   mail("FROM:<a@example.com> SMTPUTF8", NULL, 0, 0, "555 5.5.4 Unsupported option: SMTPUTF8");
   mail("FROM:<a@example.com> AUTH=<>", NULL, 0, 0, "555 5.5.4 Unsupported option: AUTH=<>");
