@@ -197,7 +197,7 @@ cmd_mail(SmtpdSession *s, char *arg)
     return;
   }
   if (st->message_size_limit > 0 && path.size > st->message_size_limit) {
-    smtpd_session_reply_line(s, "552 5.3.4 Message size exceeds fixed maximum message size");
+    smtpd_session_reply_line(s, "552 5.3.4 Message size exceeds fixed limit");
     smtp_path_arg_clear(&path);
     return;
   }

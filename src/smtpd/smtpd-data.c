@@ -212,7 +212,7 @@ static void
 data_end(SmtpdSession *s)
 {
   if (s->data_too_big || s->data_write_failed) {
-    const char *reply = s->data_too_big ? "552 5.3.4 Message size exceeds fixed limit"
+    const char *reply = s->data_too_big ? "552 5.3.4 Error: message file too big"
                                         : "451 4.3.0 Error: queue file write error";
     smtpd_data_abort(s);
     smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);   /* leaves DATA for the accounting */
