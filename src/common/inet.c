@@ -205,6 +205,30 @@ netlist_match(const NetList *list, const struct sockaddr *sa)
 }
 
 gboolean
+inet_network_parse(const char *text, InetNetwork *net, GError **error)
+{
+  NetEntry e;
+
+  if (*text == '!') {
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG, "bad network address \"%s\"", text);
+    return FALSE;
+  }
+  if (!inet_entry_parse(text, &e, error))
+    return FALSE;
+  net->family = e.family;
+  net->prefix = e.prefix;
+  memcpy(net->addr, e.addr, sizeof net->addr);
+  return TRUE;
+}
+
+gboolean
+inet_network_contains(const InetNetwork *net, const InetNetwork *host)
+{
+  return host->family == net->family && host->prefix >= net->prefix
+         && inet_prefix_equal(net->addr, host->addr, net->prefix);
+}
+
+gboolean
 netlist_match_string(const NetList *list, const char *addr)
 {
   guchar bytes[16];

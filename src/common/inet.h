@@ -17,6 +17,18 @@ gboolean netlist_match(const NetList *list, const struct sockaddr *sa);
 /* Same for a numeric address string. */
 gboolean netlist_match_string(const NetList *list, const char *addr);
 
+/* One network ("10.0.0.0/8", "[::1]/128", "2001:db8::/32") or address
+ * (full prefix), as a NetList entry but without "!" or tables; cidr:
+ * tables parse their patterns with it.  POSTERN_ERROR_CONFIG names it. */
+typedef struct {
+  int family;          /* AF_INET or AF_INET6; v4-mapped IPv6 is IPv4 */
+  guint prefix;        /* bits */
+  guchar addr[16];     /* network byte order, host bits zero */
+} InetNetwork;
+gboolean inet_network_parse(const char *text, InetNetwork *net, GError **error);
+/* TRUE when host (an address parsed as above: full prefix) lies in net. */
+gboolean inet_network_contains(const InetNetwork *net, const InetNetwork *host);
+
 /* Numeric form of a socket address ("127.0.0.1", "::1"; IPv4-mapped IPv6
  * addresses are shown as IPv4).  buf of at least 64 bytes. */
 const char *inet_sockaddr_to_string(const struct sockaddr *sa, char *buf, gsize len);

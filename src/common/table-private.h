@@ -7,6 +7,9 @@
 
 #include "table.h"
 
+#include <sys/types.h>
+#include <time.h>
+
 typedef struct {
   const char *type;
   /* Parses name (the part after "type:"); sets table->data. */
@@ -14,6 +17,9 @@ typedef struct {
   /* Called with the table locked and key already folded. */
   TableResult (*lookup)(Table *table, const char *key, char **value, GError **error);
   void (*free)(Table *table);   /* may be NULL */
+  /* Pattern tables (cidr, regexp, pcre) see the key as given: their own
+   * flags decide case, and $1 substitutions keep the client's spelling. */
+  gboolean keep_case;
 } TableBackend;
 
 struct _Table {
@@ -34,9 +40,52 @@ GHashTable *table_map_new(void);
  * (postmap's duplicate handling).  Takes ownership of both. */
 void table_map_add(GHashTable *map, TableFlags flags, char *key, char *value);
 
+/* The rules parsed from a source file (cidr:, regexp:, pcre:), parsed
+ * again when the file's (dev, inode, size, mtime) changed, checked at most
+ * once a second (table-source.c).  parse returns the rules or NULL with a
+ * "PATH:LINE: why" error. */
+typedef gpointer (*TableParseFunc)(const char *path, const char *text, gpointer ctx, GError **error);
+typedef struct {
+  char *path;
+  TableParseFunc parse;
+  gpointer ctx;
+  GDestroyNotify free_rules;
+  gpointer rules;         /* NULL while the file is unusable */
+  char *error;            /* why rules is NULL */
+  gboolean loaded;        /* identity below is that of the last read */
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtime;
+  gint64 checked_us;      /* monotonic time of the last stat */
+} TableSource;
+
+/* Reads and parses the file once: a syntax error fails (POSTERN_ERROR_CONFIG),
+ * a missing or unreadable file does not (lookups are TABLE_TEMPFAIL until it
+ * can be read, as Postfix daemons start with a missing map). */
+TableSource *table_source_new(const char *spec, const char *path, TableParseFunc parse,
+                              gpointer ctx, GDestroyNotify free_rules, GError **error);
+void table_source_free(TableSource *src);
+/* The current rules (reparsed if the file changed), or NULL with a
+ * POSTERN_ERROR_TEMPORARY error naming the table. */
+gpointer table_source_rules(TableSource *src, const char *spec, GError **error);
+
+/* Called for each logical line (comments and blank lines dropped, lines
+ * starting with white space joined to the previous one); lineno is that
+ * of the first physical line. */
+typedef gboolean (*TableLineFunc)(const char *line, guint lineno, gpointer data, GError **error);
+gboolean table_source_lines(const char *text, TableLineFunc fn, gpointer data, GError **error);
+
+/* Sets a POSTERN_ERROR_CONFIG "PATH:LINE: WHY" error; returns FALSE. */
+gboolean table_source_syntax(GError **error, const char *path, guint lineno, const char *fmt, ...)
+  G_GNUC_PRINTF(4, 5);
+
 extern const TableBackend table_backend_texthash;
 extern const TableBackend table_backend_hash;
 extern const TableBackend table_backend_cdb;
 extern const TableBackend table_backend_static;
 extern const TableBackend table_backend_inline;
 extern const TableBackend table_backend_unix;
+extern const TableBackend table_backend_cidr;
+extern const TableBackend table_backend_regexp;
+extern const TableBackend table_backend_pcre;

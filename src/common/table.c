@@ -4,7 +4,8 @@
  * the reloads they may trigger) thread-safe, key folding, and TableList
  * semantics: the first table that finds the key wins, and a temporary
  * failure stops the search (it is reported, never skipped as "not
- * found").  Backends live in table-file.c and table-static.c.
+ * found").  Backends live in table-file.c, table-static.c, table-cidr.c,
+ * table-regexp.c and table-pcre.c.
  */
 #include "table-private.h"
 #include "config.h"
@@ -18,6 +19,9 @@ static const TableBackend *const table_backends[] = {
   &table_backend_static,
   &table_backend_inline,
   &table_backend_unix,
+  &table_backend_cidr,
+  &table_backend_regexp,
+  &table_backend_pcre,
 };
 
 TableResult
@@ -108,7 +112,7 @@ table_lookup(Table *table, const char *key, char **value, GError **error)
   TableResult r;
 
   *value = NULL;
-  if (table->flags & TABLE_FOLD_CASE) {
+  if ((table->flags & TABLE_FOLD_CASE) && !table->backend->keep_case) {
     folded = g_ascii_strdown(key, -1);
     key = folded;
   }

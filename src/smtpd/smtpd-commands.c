@@ -82,7 +82,15 @@ smtpd_commands_execute(SmtpdSession *s, char *line, gsize len)
   } else {
     if ((cmd->flags & CMD_JUNK) && ++s->junk > s->settings->junk_command_limit)
       s->errors++;
-    if ((cmd->flags & CMD_NEED_HELO) && s->settings->helo_required && s->helo == NULL)
+    /* RFC 2920: these end a pipelined group (and nothing may follow HELO
+     * at all); input already waiting means the client did not wait. */
+    if (s->in_pos < s->in_len &&
+        (id == SMTPD_CMD_EHLO || id == SMTPD_CMD_DATA || id == SMTPD_CMD_HELO || !s->esmtp))
+      s->ill_pipelining = TRUE;
+    if (s->access_denied != NULL && id != SMTPD_CMD_QUIT)
+      /* RFC 5321 3.1: after a 554 greeting, 503 to everything but QUIT. */
+      smtpd_session_reply(s, "503 5.7.0 Error: access denied for %s", s->namaddr);
+    else if ((cmd->flags & CMD_NEED_HELO) && s->settings->helo_required && s->helo == NULL)
       smtpd_session_reply_line(s, "503 5.5.1 Error: send HELO/EHLO first");
     else
       cmd->handler(s, arg);
@@ -144,22 +152,48 @@ helo_common(SmtpdSession *s, char *arg, const char *verb)
   return TRUE;
 }
 
+static void helo_reply(SmtpdSession *s, const char *reject);
+
+/* smtpd_delay_reject = no: smtpd_helo_restrictions decide the reply. */
+static void
+helo_check(SmtpdSession *s)
+{
+  if (s->settings->delay_reject ||
+      !smtpd_policy_check_stage(s, SMTPD_STAGE_HELO, helo_reply))
+    helo_reply(s, NULL);
+}
+
 static void
 cmd_helo(SmtpdSession *s, char *arg)
 {
   if (!helo_common(s, arg, "HELO"))
     return;
   s->esmtp = FALSE;
-  smtpd_session_reply(s, "250 %s", s->settings->myhostname);
+  helo_check(s);
 }
 
 static void
 cmd_ehlo(SmtpdSession *s, char *arg)
 {
-  const SmtpdSettings *st = s->settings;
   if (!helo_common(s, arg, "EHLO"))
     return;
   s->esmtp = TRUE;
+  helo_check(s);
+}
+
+static void
+helo_reply(SmtpdSession *s, const char *reject)
+{
+  const SmtpdSettings *st = s->settings;
+  if (reject != NULL) {
+    g_clear_pointer(&s->helo, g_free);   /* a rejected HELO leaves no name behind */
+    smtpd_session_reply_line(s, reject);
+    return;
+  }
+  if (!s->esmtp) {
+    smtpd_session_reply(s, "250 %s", st->myhostname);
+    return;
+  }
   smtpd_session_reply(s, "250-%s", st->myhostname);
   smtpd_session_reply_line(s, "250-PIPELINING");
   if (st->message_size_limit > 0)
@@ -181,6 +215,8 @@ complete_address(const SmtpdSettings *st, const char *addr)
     return g_strdup(addr);
   return g_strconcat(addr, "@", st->myorigin, NULL);
 }
+
+static void mail_reply(SmtpdSession *s, const char *reject);
 
 static void
 cmd_mail(SmtpdSession *s, char *arg)
@@ -205,6 +241,19 @@ cmd_mail(SmtpdSession *s, char *arg)
   s->sender_orig = g_steal_pointer(&path.address);
   s->mail_size = path.size;
   s->body = path.body;
+  if (st->delay_reject || !smtpd_policy_check_stage(s, SMTPD_STAGE_SENDER, mail_reply))
+    mail_reply(s, NULL);
+}
+
+/* After the sender restrictions (smtpd_delay_reject = no) or at once. */
+static void
+mail_reply(SmtpdSession *s, const char *reject)
+{
+  if (reject != NULL) {
+    smtpd_session_reset_transaction(s);
+    smtpd_session_reply_line(s, reject);
+    return;
+  }
   smtpd_session_enter_state(s, SMTPD_STATE_MAIL);
   smtpd_session_reply_line(s, "250 2.1.0 Ok");
 }
@@ -242,15 +291,9 @@ cmd_rcpt(SmtpdSession *s, char *arg)
     smtpd_session_reply_line(s, "452 4.5.3 Error: too many recipients");
     return;
   }
-  g_autofree char *addr = complete_address(st, orig);
-  if (smtpd_policy_check_rcpt(s, addr, orig, &reply) == SMTPD_POLICY_REJECT) {
-    smtpd_session_reply_line(s, reply);
-    smtpd_policy_log_reject(s, "RCPT", reply, orig);
-    return;
-  }
-  if (smtpd_policy_start_recipient_lookup(s, addr, orig))
-    return;   /* the reply comes from the lookup's callback */
-  smtpd_commands_rcpt_accept(s, g_steal_pointer(&addr), g_steal_pointer(&orig));
+  /* The reply comes from the policy work item's callback. */
+  char *addr = complete_address(st, orig);
+  smtpd_policy_check_rcpt(s, addr, g_steal_pointer(&orig));
 }
 
 static void

@@ -50,8 +50,16 @@ data_started(SmtpdSession *s)
   g_autoptr(GError) error = NULL;
   const char *qid = queue_writer_id(s->writer);
   g_autofree char *received = data_received_header(s, qid);
-  gsize len = strlen(received);
-  if (!queue_writer_content(s->writer, received, len, &error)) {
+  /* PREPEND headers from access tables go first, as Postfix's smtpd
+   * writes them ahead of its Received: line. */
+  GString *head = g_string_new(NULL);
+  for (guint i = 0; s->prepend != NULL && i < s->prepend->len; i++)
+    g_string_append_printf(head, "%s\n", (char *)s->prepend->pdata[i]);
+  g_string_append(head, received);
+  gsize len = head->len;
+  gboolean ok = queue_writer_content(s->writer, head->str, len, &error);
+  g_string_free(head, TRUE);
+  if (!ok) {
     smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);
     data_fail(s, "cannot write queue file", error);
     return;
@@ -169,6 +177,7 @@ smtpd_data_begin(SmtpdSession *s)
 typedef struct {
   SmtpdSession *session;
   QueueWriter *writer;
+  gboolean hold;          /* HOLD action seen */
   gboolean ok;
   GError *error;
 } CommitWork;
@@ -193,6 +202,10 @@ commit_done(gpointer data)
     };
     log_send(LOG_INFO, qid, f, G_N_ELEMENTS(f), "from=<%s>, size=%" G_GINT64_FORMAT
              ", nrcpt=%u (queued)", s->sender, s->data_size, s->rcpt_addr->len);
+    /* hold/ belongs to qmgr (root) and a queue file has no hold flag
+     * yet, so smtpd cannot park the message: say so. */
+    if (w->hold)
+      log_qid(LOG_WARNING, qid, "HOLD action is not supported yet; message queued normally");
     if (s->state < SMTPD_STATE_QUIT)
       smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
   } else {
@@ -222,8 +235,21 @@ data_end(SmtpdSession *s)
     smtpd_session_command_done(s);
     return;
   }
+  if (s->discard) {
+    /* DISCARD: claim success, keep nothing (Postfix's cleanup does the same). */
+    const char *qid = queue_writer_id(s->writer);
+    smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);   /* leaves DATA for the accounting */
+    log_qid(LOG_INFO, qid, "discard: message of %" G_GINT64_FORMAT " bytes from <%s>",
+            s->data_size, s->sender);
+    smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
+    smtpd_data_abort(s);
+    smtpd_session_reset_transaction(s);
+    smtpd_session_command_done(s);
+    return;
+  }
   CommitWork *w = g_new0(CommitWork, 1);
   w->session = s;
+  w->hold = s->hold;
   w->writer = g_steal_pointer(&s->writer);
   smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);
   smtpd_session_suspend(s);

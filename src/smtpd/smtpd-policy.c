@@ -1,16 +1,20 @@
-/* smtpd-policy.c - recipient policy: smtpd_relay_restrictions and
- * smtpd_recipient_restrictions with the built-in restrictions, then the
- * local_recipient_maps check (smtpd_reject_unlisted_recipient) in the
- * lookup pool.  Reply texts are Postfix's.  An unknown restriction is a
- * configuration error: 451 4.3.5 and a log line, never a silent permit.
+/* smtpd-policy.c - when the restriction stages run, and off the loop.
+ *
+ * With smtpd_delay_reject = yes (default) every RCPT runs, in one
+ * lookup-pool item, the client, helo and sender restrictions, then
+ * smtpd_relay_restrictions and smtpd_recipient_restrictions, then the
+ * local_recipient_maps check (smtpd_reject_unlisted_recipient), and
+ * creates the queue file ahead of DATA; the reply comes from done().
+ * With smtpd_delay_reject = no the client, helo and sender stages run
+ * at CONNECT, HELO and MAIL instead.  The evaluation itself is in
+ * smtpd-access.c; this file snapshots the session, applies the results
+ * (DISCARD, HOLD, PREPEND) and logs in Postfix's words.
  */
 #include <string.h>
 
 #include "address.h"
 #include "log.h"
 #include "smtpd.h"
-
-typedef enum { R_DUNNO, R_PERMIT, R_REJECT } Restriction;
 
 static gboolean
 domain_in(const char *domain, const char *const *list)
@@ -25,9 +29,8 @@ smtpd_policy_is_local(const SmtpdSettings *st, const char *addr)
   return *domain == '\0' || domain_in(domain, st->mydestination);
 }
 
-/* Domains we accept mail for: local, virtual, or relayed. */
-static gboolean
-is_auth_destination(const SmtpdSettings *st, const char *addr)
+gboolean
+smtpd_policy_is_auth_destination(const SmtpdSettings *st, const char *addr)
 {
   g_autofree char *domain = address_domain(addr);
   return *domain == '\0' || domain_in(domain, st->mydestination) ||
@@ -35,185 +38,250 @@ is_auth_destination(const SmtpdSettings *st, const char *addr)
          domain_in(domain, st->virtual_mailbox_domains) || domain_in(domain, st->relay_domains);
 }
 
-/* Evaluates one restriction list; the first PERMIT or REJECT decides. */
-static Restriction
-eval_list(SmtpdSession *s, const char *list_name, const char *const *list, const char *addr,
-          const char *orig, char **reply)
+/* Postfix's log_whatsup(): from=, to= and helo= only when known. */
+static void
+policy_log(SmtpdSession *s, int level, const char *action, const char *cmd, const char *text,
+           const char *rcpt)
 {
-  const SmtpdSettings *st = s->settings;
-  for (const char *const *p = list; p != NULL && *p != NULL; p++) {
-    const char *r = *p;
-    if (strcmp(r, "permit_mynetworks") == 0) {
-      if (s->client_trusted)
-        return R_PERMIT;
-    } else if (strcmp(r, "permit_sasl_authenticated") == 0 || strcmp(r, "dunno") == 0 ||
-               strcmp(r, "reject_unlisted_recipient") == 0) {
-      continue;   /* no SASL yet; unlisted recipients are checked after the lists */
-    } else if (strcmp(r, "reject_unauth_destination") == 0) {
-      if (!is_auth_destination(st, addr)) {
-        *reply = g_strdup_printf("554 5.7.1 <%s>: Relay access denied", orig);
-        return R_REJECT;
-      }
-    } else if (strcmp(r, "defer_unauth_destination") == 0) {
-      if (!is_auth_destination(st, addr)) {
-        *reply = g_strdup_printf("450 4.7.1 <%s>: Relay access denied", orig);
-        return R_REJECT;
-      }
-    } else if (strcmp(r, "permit_auth_destination") == 0) {
-      if (is_auth_destination(st, addr))
-        return R_PERMIT;
-    } else if (strcmp(r, "permit") == 0) {
-      return R_PERMIT;
-    } else if (strcmp(r, "reject") == 0) {
-      *reply = g_strdup_printf("554 5.7.1 <%s>: Recipient address rejected: Access denied", orig);
-      return R_REJECT;
-    } else if (strcmp(r, "defer") == 0) {
-      *reply = g_strdup_printf("450 4.7.1 <%s>: Recipient address rejected: Try again later",
-                               orig);
-      return R_REJECT;
-    } else {
-      log_warning("unknown smtpd restriction \"%s\" in %s", r, list_name);
-      *reply = g_strdup("451 4.3.5 Server configuration error");
-      return R_REJECT;
-    }
-  }
-  return R_DUNNO;
-}
-
-SmtpdPolicyResult
-smtpd_policy_check_rcpt(SmtpdSession *s, const char *addr, const char *orig, char **reply)
-{
-  const SmtpdSettings *st = s->settings;
-  *reply = NULL;
-  if (eval_list(s, "smtpd_relay_restrictions", st->relay_restrictions, addr, orig, reply) ==
-      R_REJECT)
-    return SMTPD_POLICY_REJECT;
-  if (eval_list(s, "smtpd_recipient_restrictions", st->recipient_restrictions, addr, orig,
-                reply) == R_REJECT)
-    return SMTPD_POLICY_REJECT;
-  return SMTPD_POLICY_ACCEPT;
+  const char *sender = s->sender_orig;
+  GString *line = g_string_new(NULL);
+  g_string_append_printf(line, "NOQUEUE: %s: %s from %s: %s;", action, cmd, s->namaddr, text);
+  if (sender != NULL)
+    g_string_append_printf(line, " from=<%s>", sender);
+  if (rcpt != NULL)
+    g_string_append_printf(line, " to=<%s>", rcpt);
+  g_string_append_printf(line, " proto=%s", s->esmtp ? "ESMTP" : "SMTP");
+  if (s->helo != NULL)
+    g_string_append_printf(line, " helo=<%s>", s->helo);
+  LogField f[] = {
+    { "POSTERN_CLIENT", s->namaddr },
+    { "POSTERN_SENDER", sender != NULL ? sender : "" },
+    { "POSTERN_RECIPIENT", rcpt != NULL ? rcpt : "" },
+  };
+  log_send(level, NULL, f, G_N_ELEMENTS(f), "%s", line->str);
+  g_string_free(line, TRUE);
 }
 
 void
 smtpd_policy_log_reject(SmtpdSession *s, const char *cmd, const char *reply, const char *rcpt)
 {
-  const char *sender = s->sender_orig != NULL ? s->sender_orig : "";
-  LogField f[] = {
-    { "POSTERN_CLIENT", s->namaddr },
-    { "POSTERN_SENDER", sender },
-    { "POSTERN_RECIPIENT", rcpt },
-  };
-  log_send(LOG_INFO, NULL, f, G_N_ELEMENTS(f),
-           "NOQUEUE: reject: %s from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>", cmd,
-           s->namaddr, reply, sender, rcpt, s->esmtp ? "ESMTP" : "SMTP",
-           s->helo != NULL ? s->helo : "");
+  policy_log(s, LOG_INFO, "reject", cmd, reply, rcpt);
+}
+
+void
+smtpd_policy_log_event(SmtpdSession *s, const char *action, const char *cmd, const char *text,
+                       const char *rcpt)
+{
+  policy_log(s, LOG_INFO, action, cmd, text, rcpt);
+}
+
+/* Logs what the evaluation collected (see ctx_event in smtpd-access.c). */
+static void
+policy_log_events(SmtpdSession *s, const SmtpdAccessCtx *ctx, const char *cmd)
+{
+  for (guint i = 0; ctx->events != NULL && i < ctx->events->len; i++) {
+    const char *ev = ctx->events->pdata[i];
+    const char *tab = strchr(ev, '\t');
+    g_autofree char *action = g_strndup(ev, tab - ev);
+    if (strcmp(action, "warning") == 0)
+      log_warning("%s", tab + 1);
+    else
+      smtpd_policy_log_event(s, action, cmd, tab + 1, ctx->rcpt_orig);
+  }
+}
+
+/* The snapshot a worker evaluates. */
+static void
+policy_snapshot(SmtpdSession *s, SmtpdAccessCtx *ctx)
+{
+  ctx->settings = s->settings;
+  ctx->client_name = g_strdup(s->client_name);
+  ctx->client_addr = g_strdup(s->client_addr);
+  ctx->namaddr = g_strdup(s->namaddr);
+  ctx->helo = g_strdup(s->helo);
+  ctx->sender = g_strdup(s->sender);
+  ctx->sender_orig = g_strdup(s->sender_orig);
+  ctx->trusted = s->client_trusted;
+  ctx->ill_pipelining = s->ill_pipelining;
+  ctx->discard = s->discard;
 }
 
 typedef struct {
   SmtpdSession *session;
-  TableList *maps;
-  char *keys[2];
-  char *addr, *orig;
-  TableResult result;
-  char *queue_directory;     /* set: also create the queue file ahead of DATA */
+  SmtpdAccessCtx ctx;
+  guint stages;               /* 1 << SmtpdStage */
+  SmtpdAccess result;
+  gboolean rcpt;              /* RCPT: recipient maps, queue file ahead */
+  char *queue_directory;      /* set: create the queue file ahead of DATA */
   QueueWriter *writer;
-} RcptLookup;
+  SmtpdPolicyDone done;       /* CONNECT/HELO/MAIL */
+  const char *cmd;
+} PolicyWork;
 
 static void
-rcpt_lookup_work(gpointer data)
+policy_work(gpointer data)
 {
-  RcptLookup *w = data;
-  w->result = TABLE_NOTFOUND;
-  for (guint i = 0; i < G_N_ELEMENTS(w->keys) && w->keys[i] != NULL; i++) {
-    g_autofree char *value = NULL;
-    g_autoptr(GError) error = NULL;
-    w->result = table_list_lookup(w->maps, w->keys[i], &value, &error);
-    if (w->result != TABLE_NOTFOUND)
-      break;
+  PolicyWork *w = data;
+  SmtpdAccessCtx *ctx = &w->ctx;
+  const SmtpdSettings *st = ctx->settings;
+  w->result = SMTPD_ACCESS_DUNNO;
+  for (int stage = 0; stage < SMTPD_N_STAGES && !ctx->discard; stage++) {
+    if (!(w->stages & (1u << stage)))
+      continue;
+    w->result = smtpd_access_eval_stage(ctx, stage);
+    if (w->result == SMTPD_ACCESS_REJECT)
+      return;
+    if (stage == SMTPD_STAGE_SENDER && st->reject_unlisted_sender && !ctx->discard &&
+        ctx->sender != NULL && *ctx->sender != '\0') {
+      TableResult r = smtpd_access_rcpt_maps(st, ctx->sender);
+      if (r != TABLE_FOUND) {
+        ctx->reply = r == TABLE_TEMPFAIL
+            ? g_strdup_printf("451 4.3.0 <%s>: Temporary lookup failure", ctx->sender_orig)
+            : g_strdup_printf("550 5.1.0 <%s>: Sender address rejected: User unknown in "
+                              "local recipient table", ctx->sender_orig);
+        w->result = SMTPD_ACCESS_REJECT;
+        return;
+      }
+    }
+  }
+  if (!w->rcpt)
+    return;
+  if (!ctx->discard && !ctx->rcpt_checked && st->reject_unlisted_recipient) {
+    TableResult r = smtpd_access_rcpt_maps(st, ctx->rcpt);
+    if (r == TABLE_TEMPFAIL) {
+      ctx->reply = g_strdup_printf("451 4.3.0 <%s>: Temporary lookup failure", ctx->rcpt_orig);
+      w->result = SMTPD_ACCESS_REJECT;
+      return;
+    }
+    if (r == TABLE_NOTFOUND) {
+      ctx->reply = g_strdup_printf(
+          "550 5.1.1 <%s>: Recipient address rejected: User unknown in local recipient table",
+          ctx->rcpt_orig);
+      w->result = SMTPD_ACCESS_REJECT;
+      return;
+    }
   }
   /* The transaction will most likely reach DATA: create its queue file
    * now, in this thread, instead of in another hop at DATA.  A failure
    * here is retried (and reported) at DATA. */
-  if (w->result == TABLE_FOUND && w->queue_directory != NULL)
+  if (w->queue_directory != NULL)
     w->writer = queue_writer_new(w->queue_directory, NULL);
 }
 
 static void
-rcpt_reject(SmtpdSession *s, const char *reply, const char *orig)
+policy_work_free(PolicyWork *w)
 {
-  smtpd_session_reply_line(s, reply);
-  smtpd_policy_log_reject(s, "RCPT", reply, orig);
-}
-
-static void
-rcpt_lookup_done(gpointer data)
-{
-  RcptLookup *w = data;
-  SmtpdSession *s = w->session;
-  if (s->state < SMTPD_STATE_QUIT) {
-    if (w->result == TABLE_FOUND) {
-      smtpd_commands_rcpt_accept(s, g_steal_pointer(&w->addr), g_steal_pointer(&w->orig));
-      if (s->writer_ahead == NULL)
-        s->writer_ahead = g_steal_pointer(&w->writer);
-    } else if (w->result == TABLE_TEMPFAIL) {
-      g_autofree char *reply = g_strdup_printf("451 4.3.0 <%s>: Temporary lookup failure",
-                                               w->orig);
-      rcpt_reject(s, reply, w->orig);
-    } else {
-      g_autofree char *reply = g_strdup_printf(
-          "550 5.1.1 <%s>: Recipient address rejected: User unknown in local recipient table",
-          w->orig);
-      rcpt_reject(s, reply, w->orig);
-    }
-  }
-  g_free(w->keys[0]);
-  g_free(w->keys[1]);
-  g_free(w->addr);
-  g_free(w->orig);
+  smtpd_access_ctx_clear(&w->ctx);
   g_free(w->queue_directory);
   g_clear_pointer(&w->writer, queue_writer_free);
   g_free(w);
+}
+
+/* Transaction side effects of an accepted command. */
+static void
+policy_apply(SmtpdSession *s, SmtpdAccessCtx *ctx)
+{
+  if (ctx->discard)
+    s->discard = TRUE;
+  if (ctx->hold)
+    s->hold = TRUE;
+  for (guint i = 0; ctx->prepend != NULL && i < ctx->prepend->len; i++) {
+    const char *h = ctx->prepend->pdata[i];
+    if (s->prepend == NULL)
+      s->prepend = g_ptr_array_new_with_free_func(g_free);
+    gboolean seen = FALSE;   /* every RCPT re-evaluates the same stages */
+    for (guint j = 0; j < s->prepend->len && !seen; j++)
+      seen = strcmp(s->prepend->pdata[j], h) == 0;
+    if (!seen)
+      g_ptr_array_add(s->prepend, g_strdup(h));
+  }
+}
+
+static void
+rcpt_done(gpointer data)
+{
+  PolicyWork *w = data;
+  SmtpdSession *s = w->session;
+  if (s->state < SMTPD_STATE_QUIT) {
+    policy_log_events(s, &w->ctx, "RCPT");
+    if (w->result == SMTPD_ACCESS_REJECT) {
+      smtpd_session_reply_line(s, w->ctx.reply);
+      smtpd_policy_log_reject(s, "RCPT", w->ctx.reply, w->ctx.rcpt_orig);
+    } else {
+      policy_apply(s, &w->ctx);
+      smtpd_commands_rcpt_accept(s, g_steal_pointer(&w->ctx.rcpt),
+                                 g_steal_pointer(&w->ctx.rcpt_orig));
+      if (s->writer_ahead == NULL)
+        s->writer_ahead = g_steal_pointer(&w->writer);
+    }
+  }
+  policy_work_free(w);
+  smtpd_session_resume(s);
+}
+
+void
+smtpd_policy_check_rcpt(SmtpdSession *s, char *addr, char *orig)
+{
+  const SmtpdSettings *st = s->settings;
+  PolicyWork *w = g_new0(PolicyWork, 1);
+  w->session = s;
+  w->rcpt = TRUE;
+  policy_snapshot(s, &w->ctx);
+  w->ctx.rcpt = addr;
+  w->ctx.rcpt_orig = orig;
+  if (st->delay_reject)
+    w->stages |= 1u << SMTPD_STAGE_CLIENT | 1u << SMTPD_STAGE_HELO | 1u << SMTPD_STAGE_SENDER;
+  w->stages |= 1u << SMTPD_STAGE_RELAY | 1u << SMTPD_STAGE_RECIPIENT;
+  if (s->writer_ahead == NULL)
+    w->queue_directory = g_strdup(st->queue_directory);
+  smtpd_session_suspend(s);
+  workpool_submit(s->server->lookup_pool, policy_work, rcpt_done, w);
+}
+
+static const char *const stage_cmds[SMTPD_N_STAGES] = {
+  [SMTPD_STAGE_CLIENT] = "CONNECT", [SMTPD_STAGE_HELO] = "HELO",
+  [SMTPD_STAGE_SENDER] = "MAIL",    [SMTPD_STAGE_RELAY] = "RCPT",
+  [SMTPD_STAGE_RECIPIENT] = "RCPT", [SMTPD_STAGE_DATA] = "DATA",
+};
+
+static void
+stage_done(gpointer data)
+{
+  PolicyWork *w = data;
+  SmtpdSession *s = w->session;
+  if (s->state < SMTPD_STATE_QUIT) {
+    policy_log_events(s, &w->ctx, w->cmd);
+    if (w->result == SMTPD_ACCESS_REJECT) {
+      smtpd_policy_log_reject(s, w->cmd, w->ctx.reply, NULL);
+      w->done(s, w->ctx.reply);
+    } else {
+      if (w->stages & (1u << SMTPD_STAGE_SENDER))
+        policy_apply(s, &w->ctx);   /* client and helo actions outlive no transaction */
+      w->done(s, NULL);
+    }
+  }
+  policy_work_free(w);
   smtpd_session_resume(s);
 }
 
 gboolean
-smtpd_policy_start_recipient_lookup(SmtpdSession *s, const char *addr, const char *orig)
+smtpd_policy_check_stage(SmtpdSession *s, SmtpdStage stage, SmtpdPolicyDone done)
 {
   const SmtpdSettings *st = s->settings;
-  if (!st->reject_unlisted_recipient || !smtpd_policy_is_local(st, addr))
+  const char *const *list = stage == SMTPD_STAGE_CLIENT   ? st->client_restrictions
+                            : stage == SMTPD_STAGE_HELO   ? st->helo_restrictions
+                            : stage == SMTPD_STAGE_SENDER ? st->sender_restrictions
+                                                          : st->data_restrictions;
+  gboolean unlisted_sender = stage == SMTPD_STAGE_SENDER && st->reject_unlisted_sender;
+  if ((list == NULL || list[0] == NULL) && !unlisted_sender)
     return FALSE;
-  if (st->local_recipient_maps == NULL) {
-    if (st->local_recipient_maps_error == NULL)
-      return FALSE;   /* empty local_recipient_maps: no check, as Postfix */
-    log_warning("local_recipient_maps: %s", st->local_recipient_maps_error);
-    g_autofree char *reply = g_strdup_printf("451 4.3.0 <%s>: Temporary lookup failure", orig);
-    rcpt_reject(s, reply, orig);
-    return TRUE;
-  }
-
-  /* Key: the local part, unquoted and case-folded; with an extension
-   * ("user+ext") first as is, then without it. */
-  const char *at = address_at_sign(addr);
-  g_autofree char *local = at != NULL ? g_strndup(addr, at - addr) : g_strdup(addr);
-  g_autofree char *unquoted = address_local_unquoted(local);
-  g_autofree char *folded = g_utf8_strdown(unquoted, -1);
-  char *ext = NULL;
-  g_autofree char *base = NULL;
-  if (st->recipient_delimiter != NULL && *st->recipient_delimiter != '\0')
-    base = address_strip_extension(folded, st->recipient_delimiter, &ext);
-  g_free(ext);
-
-  RcptLookup *w = g_new0(RcptLookup, 1);
+  PolicyWork *w = g_new0(PolicyWork, 1);
   w->session = s;
-  w->maps = st->local_recipient_maps;
-  w->keys[0] = g_strdup(folded);
-  if (base != NULL && strcmp(base, folded) != 0)
-    w->keys[1] = g_steal_pointer(&base);
-  w->addr = g_strdup(addr);
-  w->orig = g_strdup(orig);
-  if (s->writer_ahead == NULL)
-    w->queue_directory = g_strdup(st->queue_directory);
+  w->stages = 1u << stage;
+  w->done = done;
+  w->cmd = stage_cmds[stage];
+  policy_snapshot(s, &w->ctx);
   smtpd_session_suspend(s);
-  workpool_submit(s->server->lookup_pool, rcpt_lookup_work, rcpt_lookup_done, w);
+  workpool_submit(s->server->lookup_pool, policy_work, stage_done, w);
   return TRUE;
 }

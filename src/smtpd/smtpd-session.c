@@ -34,6 +34,7 @@ static const char *const state_names[] = {
 
 static void session_process(SmtpdSession *s);
 static void session_greet(SmtpdSession *s);
+static void session_greeting(SmtpdSession *s, const char *reject);
 
 const char *
 smtpd_state_name(SmtpdState state)
@@ -73,6 +74,7 @@ smtpd_session_unref(SmtpdSession *s)
   g_free(s->client_name);
   g_free(s->namaddr);
   g_free(s->helo);
+  g_free(s->access_denied);
   smtpd_settings_unref(s->settings);
   g_free(s);
 }
@@ -269,6 +271,8 @@ smtpd_session_reset_transaction(SmtpdSession *s)
   s->body = SMTP_BODY_NONE;
   s->data_size = 0;
   s->data_too_big = s->data_write_failed = FALSE;
+  s->discard = s->hold = FALSE;
+  g_clear_pointer(&s->prepend, g_ptr_array_unref);
   if (s->state == SMTPD_STATE_MAIL || s->state == SMTPD_STATE_RCPT ||
       s->state == SMTPD_STATE_DATA || s->state == SMTPD_STATE_COMMIT)
     smtpd_session_enter_state(s, SMTPD_STATE_READY);
@@ -488,6 +492,7 @@ session_read(SmtpdSession *s)
     }
   }
   if (s->state == SMTPD_STATE_INIT) {
+    s->ill_pipelining = s->in_len > 0;   /* RFC 2920: talking before the greeting */
     session_update_io(s);   /* early talker: keep it for after the greeting */
     if (s->eof)
       smtpd_session_abort(s, "lost connection");
@@ -571,8 +576,24 @@ session_greet(SmtpdSession *s)
       return;
     }
   }
-  g_autofree char *greeting = g_strdup_printf("220 %s", st->banner);
-  session_append(s, greeting);
+  /* smtpd_delay_reject = no: the client restrictions answer instead of
+   * the greeting when they reject (Postfix); 503 to all but QUIT then. */
+  if (!st->delay_reject && smtpd_policy_check_stage(s, SMTPD_STAGE_CLIENT, session_greeting))
+    return;
+  session_greeting(s, NULL);
+}
+
+static void
+session_greeting(SmtpdSession *s, const char *reject)
+{
+  const SmtpdSettings *st = s->settings;
+  if (reject != NULL) {
+    s->access_denied = g_strdup(reject);
+    smtpd_session_reply_line(s, reject);
+  } else {
+    g_autofree char *greeting = g_strdup_printf("220 %s", st->banner);
+    session_append(s, greeting);
+  }
   smtpd_session_set_deadline(s, st->timeout * G_USEC_PER_SEC);
 }
 

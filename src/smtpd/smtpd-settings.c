@@ -20,6 +20,56 @@ settings_netlist(const char *const *entries, const char *name, GError **error)
   return list;
 }
 
+/* Opens the tables that check_*_access entries of list name. */
+static void
+settings_access_tables(SmtpdSettings *st, const char *const *list)
+{
+  for (const char *const *p = list; p != NULL && *p != NULL; p++) {
+    if (!g_str_has_prefix(*p, "check_") || !g_str_has_suffix(*p, "_access") || p[1] == NULL)
+      continue;
+    p++;
+    if (g_hash_table_contains(st->access_tables, *p))
+      continue;
+    g_autoptr(GError) local = NULL;
+    Table *table = table_open(*p, TABLE_FOLD_CASE, &local);
+    if (table == NULL)
+      log_warning("%s: %s (lookups answer 451 4.3.5)", *p, local->message);
+    g_hash_table_insert(st->access_tables, g_strdup(*p), table);
+  }
+}
+
+/* smtpd_restriction_classes (each name a main.cf parameter holding a
+ * restriction list) and the access tables every list names. */
+static gboolean
+settings_restrictions(SmtpdSettings *st, GError **error)
+{
+  st->restriction_classes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                  (GDestroyNotify)g_strfreev);
+  st->access_tables = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            (GDestroyNotify)table_free);
+  for (const char *const *c = config_list(st->config, "smtpd_restriction_classes"); *c != NULL;
+       c++) {
+    const char *raw = config_raw(st->config, *c);
+    if (raw == NULL) {
+      g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG,
+                  "smtpd_restriction_classes: class \"%s\" is not defined", *c);
+      return FALSE;
+    }
+    g_autofree char *value = config_expand(st->config, raw, error);
+    if (value == NULL)
+      return FALSE;
+    char **list = config_split_list(value);
+    settings_access_tables(st, (const char *const *)list);
+    g_hash_table_insert(st->restriction_classes, g_strdup(*c), list);
+  }
+  const char *const *stages[] = { st->client_restrictions, st->helo_restrictions,
+                                  st->sender_restrictions, st->relay_restrictions,
+                                  st->recipient_restrictions, st->data_restrictions };
+  for (guint i = 0; i < G_N_ELEMENTS(stages); i++)
+    settings_access_tables(st, stages[i]);
+  return TRUE;
+}
+
 static SmtpdSettings *
 settings_new(Config *config, GError **error)
 {
@@ -38,8 +88,23 @@ settings_new(Config *config, GError **error)
   st->relay_domains = config_list(config, "relay_domains");
   st->virtual_alias_domains = config_list(config, "virtual_alias_domains");
   st->virtual_mailbox_domains = config_list(config, "virtual_mailbox_domains");
+  st->client_restrictions = config_list(config, "smtpd_client_restrictions");
+  st->helo_restrictions = config_list(config, "smtpd_helo_restrictions");
+  st->sender_restrictions = config_list(config, "smtpd_sender_restrictions");
   st->relay_restrictions = config_list(config, "smtpd_relay_restrictions");
   st->recipient_restrictions = config_list(config, "smtpd_recipient_restrictions");
+  st->data_restrictions = config_list(config, "smtpd_data_restrictions");
+  st->null_access_key = config_str(config, "smtpd_null_access_lookup_key");
+  st->access_parent_style = g_strv_contains(config_list(config, "parent_domain_matches_subdomains"),
+                                            "smtpd_access_maps");
+  st->map_reject_code = config_int(config, "access_map_reject_code");
+  st->map_defer_code = config_int(config, "access_map_defer_code");
+  st->reject_code = config_int(config, "reject_code");
+  st->defer_code = config_int(config, "defer_code");
+  st->delay_reject = config_bool(config, "smtpd_delay_reject");
+  st->reject_unlisted_sender = config_bool(config, "smtpd_reject_unlisted_sender");
+  if (!settings_restrictions(st, error))
+    goto fail;
 
   st->message_size_limit = config_size(config, "message_size_limit");
   st->recipient_limit = config_int(config, "smtpd_recipient_limit");
@@ -124,6 +189,8 @@ smtpd_settings_unref(SmtpdSettings *settings)
   g_clear_pointer(&settings->event_limit_exceptions, netlist_free);
   g_clear_pointer(&settings->bare_newline_exclusions, netlist_free);
   g_clear_pointer(&settings->local_recipient_maps, table_list_free);
+  g_clear_pointer(&settings->restriction_classes, g_hash_table_unref);
+  g_clear_pointer(&settings->access_tables, g_hash_table_unref);
   g_free(settings->local_recipient_maps_error);
   g_clear_pointer(&settings->config, config_free);
   g_free(settings);

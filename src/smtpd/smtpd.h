@@ -38,8 +38,18 @@ typedef struct {
   const char *const *relay_domains;
   const char *const *virtual_alias_domains;
   const char *const *virtual_mailbox_domains;
+  const char *const *client_restrictions;
+  const char *const *helo_restrictions;
+  const char *const *sender_restrictions;
   const char *const *relay_restrictions;
   const char *const *recipient_restrictions;
+  const char *const *data_restrictions;
+  GHashTable *restriction_classes;   /* name -> char** (smtpd_restriction_classes) */
+  GHashTable *access_tables;   /* spec -> Table* for every check_*_access; NULL value: failed */
+  const char *null_access_key;
+  gboolean access_parent_style;   /* "example.com" matches subdomains */
+  gint64 map_reject_code, map_defer_code, reject_code, defer_code;
+  gboolean delay_reject, reject_unlisted_sender;
   NetList *mynetworks, *event_limit_exceptions, *bare_newline_exclusions;
   TableList *local_recipient_maps;   /* NULL: no check */
   char *local_recipient_maps_error;  /* set when the tables failed to open */
@@ -153,6 +163,8 @@ struct _SmtpdSession {
   gboolean anvil_counted;
   char *helo;
   gboolean esmtp;
+  char *access_denied;       /* smtpd_delay_reject = no: the connect-time reject */
+  gboolean ill_pipelining;   /* RFC 2920 violation seen (reject_unauth_pipelining) */
 
   /* transaction */
   char *sender;              /* completed; "" for <> */
@@ -168,6 +180,9 @@ struct _SmtpdSession {
   gint64 data_size;
   gboolean data_too_big, data_write_failed;
   gint64 arrival_us;
+  /* access(5) side effects for this transaction */
+  gboolean discard, hold;
+  GPtrArray *prepend;        /* header lines (PREPEND), or NULL */
 
   /* accounting */
   guint errors, junk;
@@ -220,27 +235,77 @@ void smtpd_commands_rcpt_accept(SmtpdSession *s, char *addr, char *orig);
 /* "ehlo=1 mail=1 rcpt=0/1 ... commands=5" */
 char *smtpd_commands_stats(const SmtpdSession *s);
 
-/* ---- policy (smtpd-policy.c) ---- */
+/* ---- access(5) evaluation (smtpd-access.c) ---- */
+
+/* Lookup keys in access(5) order (newly allocated, lower case).  Client:
+ * host name and its parent domains, then the address and its parent
+ * networks ("192.168.1", "192.168", "192"; IPv6 by ":" groups). */
+GPtrArray *smtpd_access_keys_client(const char *name, const char *addr, gboolean parent_style);
+/* Host name (HELO) and parent domains: "example.com" form when
+ * parent_style, else ".example.com". */
+GPtrArray *smtpd_access_keys_domain(const char *name, gboolean parent_style);
+/* Mail address: user+ext@domain, user@domain, domain (and parents),
+ * user+ext@, user@. */
+GPtrArray *smtpd_access_keys_mail(const char *addr, const char *delimiters,
+                                  gboolean parent_style);
 
 typedef enum {
-  SMTPD_POLICY_ACCEPT,   /* restrictions passed; check the recipient next */
-  SMTPD_POLICY_REJECT,   /* *reply holds the reply line */
-} SmtpdPolicyResult;
+  SMTPD_STAGE_CLIENT,
+  SMTPD_STAGE_HELO,
+  SMTPD_STAGE_SENDER,
+  SMTPD_STAGE_RELAY,
+  SMTPD_STAGE_RECIPIENT,
+  SMTPD_STAGE_DATA,
+  SMTPD_N_STAGES
+} SmtpdStage;
 
-/* Evaluates smtpd_relay_restrictions, then smtpd_recipient_restrictions
- * for one recipient (addr completed, orig as written). */
-SmtpdPolicyResult smtpd_policy_check_rcpt(SmtpdSession *s, const char *addr,
-                                          const char *orig, char **reply);
+typedef enum { SMTPD_ACCESS_DUNNO, SMTPD_ACCESS_PERMIT, SMTPD_ACCESS_REJECT } SmtpdAccess;
+
+/* What a restriction list may look at: a snapshot taken on the loop and
+ * read in a worker thread, plus what the evaluation found.  Never points
+ * into a session. */
+typedef struct {
+  const SmtpdSettings *settings;   /* the session holds a reference */
+  char *client_name, *client_addr, *namaddr, *helo;
+  char *sender, *sender_orig;      /* completed / as written; NULL before MAIL */
+  char *rcpt, *rcpt_orig;          /* NULL outside RCPT */
+  gboolean trusted, ill_pipelining, discard;
+  /* results */
+  char *reply;                     /* when SMTPD_ACCESS_REJECT */
+  gboolean hold, rcpt_checked;
+  GPtrArray *prepend;              /* header lines */
+  GPtrArray *events;               /* "action\ttext" lines to log in the loop */
+  int recursion;
+} SmtpdAccessCtx;
+
+void smtpd_access_ctx_clear(SmtpdAccessCtx *ctx);
+/* Evaluates one stage's restriction list (blocking: worker threads). */
+SmtpdAccess smtpd_access_eval_stage(SmtpdAccessCtx *ctx, SmtpdStage stage);
+/* The local_recipient_maps check for addr (local domains only):
+ * TABLE_FOUND when listed or no check applies. */
+TableResult smtpd_access_rcpt_maps(const SmtpdSettings *st, const char *addr);
+
+/* ---- policy (smtpd-policy.c) ---- */
+
 /* TRUE when addr's domain is local (mydestination). */
 gboolean smtpd_policy_is_local(const SmtpdSettings *settings, const char *addr);
-/* Starts the local_recipient_maps lookup for an accepted RCPT when one
- * is needed (then the session is suspended and the RCPT reply comes from
- * the callback); FALSE when no lookup applies. */
-gboolean smtpd_policy_start_recipient_lookup(SmtpdSession *s, const char *addr,
-                                             const char *orig);
+/* TRUE when the domain is ours or relayed (mydestination, virtual, relay_domains). */
+gboolean smtpd_policy_is_auth_destination(const SmtpdSettings *settings, const char *addr);
+/* RCPT: evaluates the pending stages, the local_recipient_maps check and
+ * creates the queue file ahead, in one lookup-pool item; the reply comes
+ * from its done() (takes ownership of addr and orig). */
+void smtpd_policy_check_rcpt(SmtpdSession *s, char *addr, char *orig);
+/* CONNECT / HELO / MAIL under smtpd_delay_reject = no: evaluates that
+ * stage in the lookup pool, then calls done(s, reply) with reply NULL
+ * when it passed.  FALSE (and no call) when the stage is empty. */
+typedef void (*SmtpdPolicyDone)(SmtpdSession *s, const char *reply);
+gboolean smtpd_policy_check_stage(SmtpdSession *s, SmtpdStage stage, SmtpdPolicyDone done);
 /* Logs "NOQUEUE: reject: RCPT from ...". */
 void smtpd_policy_log_reject(SmtpdSession *s, const char *cmd, const char *reply,
                              const char *rcpt);
+/* Logs "NOQUEUE: <action>: <cmd> from ...: <text>; from=<> to=<> ...". */
+void smtpd_policy_log_event(SmtpdSession *s, const char *action, const char *cmd,
+                            const char *text, const char *rcpt);
 
 /* ---- DATA (smtpd-data.c) ---- */
 
