@@ -514,6 +514,8 @@ queue_writer_envelope(QueueWriter *writer, const QueueEnvelope *env, GError **er
   }
   if (!queue_writer_record(writer, 'S', env->sender ? env->sender : "", error))
     return FALSE;
+  if (env->hold && !queue_writer_record(writer, 'L', "hold", error))
+    return FALSE;
   for (guint i = 0; i < env->recipients->len; i++) {
     const QueueRecipient *r = env->recipients->pdata[i];
     if (!queue_writer_record(writer, 'R', r->address, error))

@@ -70,6 +70,10 @@ typedef struct {
   GPtrArray *recipients;   /* of QueueRecipient* */
   guint attempts;          /* delivery attempts so far (from trailer records:
                             * max(#N records, most F records of one recipient)) */
+  gboolean hold;           /* a policy said HOLD: qmgr moves it to hold/ instead of
+                            * delivering ("Lhold" record) ... */
+  gboolean hold_done;      /* ... unless it did so once already ("K" trailer record), so
+                            * a message released from hold/ is delivered */
   gint64 content_offset;   /* where the content starts in the file */
   gint64 content_size;     /* bytes of content */
 } QueueEnvelope;
@@ -119,6 +123,10 @@ QueueEnvelope *queue_file_read(int fd, GError **error);
  * fd must be open read-write: a torn last record is cut off first. */
 gboolean queue_file_record(int fd, guint rcpt_index, RcptState state, const char *status,
                            GError **error);
+
+/* Records that the queue manager put the message on hold as its HOLD
+ * record asked ("K" trailer), so a release is final. */
+gboolean queue_file_record_held(int fd, GError **error);
 
 /* Records a delivery attempt (for backoff) without a recipient change. */
 gboolean queue_file_record_attempt(int fd, GError **error);

@@ -95,6 +95,11 @@ queue_envelope_line(QueueEnvelope *env, const char *line, gboolean *have_time,
   case 'P': return queue_set_once(&env->protocol, v, error);
   case 'U': return queue_set_once(&env->auth_user, v, error);
   case 'S': return queue_set_once(&env->sender, v, error);
+  case 'L':
+    /* Flags; unknown ones are ignored so that later versions can add some. */
+    if (strcmp(v, "hold") == 0)
+      env->hold = TRUE;
+    return TRUE;
   case 'R':
     queue_envelope_add_recipient(env, v, NULL);
     return TRUE;
@@ -230,6 +235,12 @@ queue_read_trailer(int fd, QueueEnvelope *env, GError **error)
       attempts++;
       continue;
     }
+    if (line[0] == 'K') {
+      if (!queue_parse_i64(line + 1, &t))
+        return queue_corrupt(error, "bad hold record");
+      env->hold_done = TRUE;
+      continue;
+    }
     if ((line[0] != 'D' && line[0] != 'B' && line[0] != 'F')
         || !queue_parse_state(line + 1, n_rcpt, &idx, &text))
       return queue_corrupt(error, "bad state record");
@@ -340,6 +351,15 @@ queue_file_record(int fd, guint rcpt_index, RcptState state, const char *status,
   line = g_strdup_printf("%c%u %" G_GINT64_FORMAT " %s\n", type, rcpt_index,
                          g_get_real_time() / G_USEC_PER_SEC, status);
   return queue_file_append(fd, line, strlen(line), error);
+}
+
+gboolean
+queue_file_record_held(int fd, GError **error)
+{
+  char line[40];
+  int len = g_snprintf(line, sizeof line, "K%" G_GINT64_FORMAT "\n",
+                       g_get_real_time() / G_USEC_PER_SEC);
+  return queue_file_append(fd, line, (gsize) len, error);
 }
 
 gboolean

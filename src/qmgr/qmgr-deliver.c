@@ -243,6 +243,24 @@ qmgr_deliver_message(QmgrMessage *msg)
     close(fd);
     return;
   }
+  if (env->hold && !env->hold_done) {
+    /* An access table said HOLD: park it until an administrator releases
+     * it; the K record makes that release final. */
+    if (!queue_file_record_held(fd, &error) || !qmgr_move(msg, QUEUE_HOLD)) {
+      log_send(LOG_WARNING, msg->id, NULL, 0, "cannot put on hold: %s, will retry",
+               error ? error->message : g_strerror(errno));
+      qmgr_defer_file(msg, fd, 1);
+      msg->outcome = QMGR_OUTCOME_ERROR;
+    } else {
+      LogField fields[] = { { "POSTERN_SENDER", env->sender } };
+      log_send(LOG_INFO, msg->id, fields, 1, "from=<%s>, size=%" G_GINT64_FORMAT
+               ", nrcpt=%u (queue hold)", env->sender, env->content_size,
+               env->recipients->len);
+      msg->outcome = QMGR_OUTCOME_GONE;
+    }
+    close(fd);
+    return;
+  }
   d.env = env;
   d.fd = fd;
   {

@@ -143,6 +143,7 @@ smtpd_data_begin(SmtpdSession *s)
   env->client_addr = g_strdup(s->client_addr);
   env->helo = g_strdup(s->helo);
   env->protocol = g_strdup(s->esmtp ? "ESMTP" : "SMTP");
+  env->hold = s->hold;     /* HOLD action: qmgr parks it in hold/ */
   for (guint i = 0; i < s->rcpt_addr->len; i++) {
     const char *addr = s->rcpt_addr->pdata[i], *orig = s->rcpt_orig->pdata[i];
     /* Completing "user" with @$myorigin is canonicalization, as in
@@ -202,10 +203,8 @@ commit_done(gpointer data)
     };
     log_send(LOG_INFO, qid, f, G_N_ELEMENTS(f), "from=<%s>, size=%" G_GINT64_FORMAT
              ", nrcpt=%u (queued)", s->sender, s->data_size, s->rcpt_addr->len);
-    /* hold/ belongs to qmgr (root) and a queue file has no hold flag
-     * yet, so smtpd cannot park the message: say so. */
     if (w->hold)
-      log_qid(LOG_WARNING, qid, "HOLD action is not supported yet; message queued normally");
+      log_qid(LOG_INFO, qid, "queued with a HOLD flag: the queue manager puts it in hold/");
     if (s->state < SMTPD_STATE_QUIT)
       smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
   } else {

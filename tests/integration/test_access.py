@@ -143,18 +143,25 @@ def test_prepend_hold_discard(postern):
     (msg,) = p.wait_mbox("mailtest")
     assert b"\nX-Tag: from the access table\n" in msg
 
-    # HOLD is recorded and logged; parking in hold/ needs a queue-file flag (later)
+    # HOLD: the message is queued with a hold flag and qmgr parks it in hold/
     held = send("held@whitehouse.com", "held")
-    p.smtpd.wait_log(held + ": HOLD action is not supported yet")
     p.smtpd.wait_log(r"NOQUEUE: hold: RCPT from .*: <held@whitehouse\.com>: Sender address "
                      r"triggers HOLD action")
+    p.qmgr.wait_log(held + r": from=<held@whitehouse\.com>, .*\(queue hold\)")
+    assert held in p.committed_queue_files()["hold"]
 
     dropped = send("dropped@whitehouse.com", "dropped")
     p.smtpd.wait_log(r"NOQUEUE: discard: RCPT from .*: <dropped@whitehouse\.com>: Sender "
                      r"address triggers DISCARD action")
     p.barrier("mailtest")
     assert all(b"dropped" not in m for m in p.mbox("mailtest"))
+    assert all(b"Subject: held" not in m for m in p.mbox("mailtest"))
     assert all(dropped not in names for names in p.committed_queue_files().values())
+
+    # released by hand (what "postsuper -H" does): delivered, not held again
+    os.rename(p.spool / "hold" / held, p.spool / "incoming" / held)
+    p.wait_queue_empty()
+    assert any(b"\nSubject: held\n" in m for m in p.mbox("mailtest"))
 
 
 def test_table_rewritten_takes_effect(postern):

@@ -630,6 +630,35 @@ test_recycle(Fixture *f, gconstpointer data)
   close(rc_fd);
 }
 
+/* The hold flag survives the round trip, and the K record marks it done. */
+static void
+test_hold_flag(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(QueueEnvelope) env = sample_envelope();
+  env->hold = TRUE;
+  g_autoptr(QueueWriter) w = queue_writer_new(f->dir, &error);
+  g_assert_true(queue_writer_envelope(w, env, &error));
+  g_assert_true(queue_writer_content(w, "x\n", 2, &error));
+  g_assert_true(queue_writer_commit(w, &error));
+  g_assert_no_error(error);
+  int in_fd = open_dir(f, "incoming");
+  int fd = openat(in_fd, queue_writer_id(w), O_RDWR);
+  g_assert_cmpint(fd, >=, 0);
+  g_autoptr(QueueEnvelope) r1 = queue_file_read(fd, &error);
+  g_assert_no_error(error);
+  g_assert_true(r1->hold);
+  g_assert_false(r1->hold_done);
+  g_assert_true(queue_file_record_held(fd, &error));
+  g_autoptr(QueueEnvelope) r2 = queue_file_read(fd, &error);
+  g_assert_no_error(error);
+  g_assert_true(r2->hold);
+  g_assert_true(r2->hold_done);
+  g_assert_cmpuint(r2->recipients->len, ==, 3);
+  close(fd);
+  close(in_fd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -648,6 +677,7 @@ main(int argc, char **argv)
   ADD("/queue-file/cleanup", test_cleanup);
   ADD("/queue-file/dirs", test_dirs);
   ADD("/queue-file/recycle", test_recycle);
+  ADD("/queue-file/hold-flag", test_hold_flag);
   g_test_add_func("/queue-file/id-is-valid", test_id_is_valid);
   g_test_add_func("/queue-file/writer-missing-dir", test_writer_missing_dir);
   return g_test_run();
