@@ -70,19 +70,77 @@ qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to, cons
            orig ? orig : "", relay, delay, a, b, c, e, dsn, status, text);
 }
 
-/* Delivers one recipient by its domain class; *reason gets the status text. */
+/* Delivers one address (after virtual alias rewriting) by its domain
+ * class; *reason gets the status text. */
+static DeliveryKind
+qmgr_deliver_address(const QmgrDelivery *d, const QueueRecipient *rcpt, const char *address,
+                     gboolean rewritten, char **reason)
+{
+  g_autofree char *domain = address_domain(address);
+  const char *orig_to = rcpt->orig_address ? rcpt->orig_address : rcpt->address;
+
+  if (qmgr_settings_is_local_domain(d->settings, domain)) {
+    QueueRecipient one = { .address = (char *) address, .orig_address = (char *) orig_to };
+    return qmgr_local_deliver(d, rewritten ? &one : rcpt, reason);
+  }
+  if (address_domain_in_list(domain, d->settings->virtual_mailbox_domains))
+    return qmgr_virtual_deliver(d, address, orig_to, reason);
+  if (address_domain_in_list(domain, d->settings->virtual_alias_domains)) {
+    *reason = g_strdup_printf("User unknown in virtual alias table");
+    qmgr_log_status(d, address, orig_to, "none", g_get_real_time(), DELIVERY_BOUNCE, "5.1.1",
+                    *reason);
+    return DELIVERY_BOUNCE;
+  }
+  /* The SMTP client arrives with issue 7; until then remote mail waits. */
+  *reason = g_strdup("delivery to remote domains is not available yet");
+  qmgr_log_status(d, address, orig_to, "none", g_get_real_time(), DELIVERY_DEFER, "4.4.1",
+                  *reason);
+  return DELIVERY_DEFER;
+}
+
+/* Delivers one recipient: virtual_alias_maps first, then each resulting
+ * address by its domain class.  One deferred address defers the whole
+ * recipient (retried as a whole); *reason: first deferral, else first
+ * bounce, else the last success. */
 static DeliveryKind
 qmgr_deliver_recipient(const QmgrDelivery *d, const QueueRecipient *rcpt, char **reason)
 {
-  g_autofree char *domain = address_domain(rcpt->address);
+  g_autoptr(GPtrArray) addresses = NULL;
+  g_autoptr(GError) error = NULL;
+  guint n_sent = 0, n_defer = 0, n_bounce = 0;
+  DeliveryKind reason_kind = DELIVERY_SENT;
 
-  if (qmgr_settings_is_local_domain(d->settings, domain))
-    return qmgr_local_deliver(d, rcpt, reason);
-  /* The SMTP client arrives with issue 7; until then remote mail waits. */
-  *reason = g_strdup("delivery to remote domains is not available yet");
-  qmgr_log_status(d, rcpt->address, rcpt->orig_address, "none", g_get_real_time(),
-                  DELIVERY_DEFER, "4.4.1", *reason);
-  return DELIVERY_DEFER;
+  switch (qmgr_virtual_alias_expand(d->settings, rcpt->address, &addresses, &error)) {
+  case QMGR_VIRTUAL_ALIAS_TEMPFAIL:
+    *reason = g_strdup_printf("virtual_alias_maps lookup failed: %s", error->message);
+    qmgr_log_status(d, rcpt->address, rcpt->orig_address, "none", g_get_real_time(),
+                    DELIVERY_DEFER, "4.3.0", *reason);
+    return DELIVERY_DEFER;
+  case QMGR_VIRTUAL_ALIAS_LOOP:
+    *reason = g_strdup(error->message);
+    qmgr_log_status(d, rcpt->address, rcpt->orig_address, "none", g_get_real_time(),
+                    DELIVERY_BOUNCE, "5.4.6", *reason);
+    return DELIVERY_BOUNCE;
+  case QMGR_VIRTUAL_ALIAS_NONE:
+    return qmgr_deliver_address(d, rcpt, rcpt->address, FALSE, reason);
+  case QMGR_VIRTUAL_ALIAS_FOUND:
+    break;
+  }
+  for (guint i = 0; i < addresses->len; i++) {
+    g_autofree char *text = NULL;
+    DeliveryKind kind = qmgr_deliver_address(d, rcpt, addresses->pdata[i], TRUE, &text);
+
+    n_sent += kind == DELIVERY_SENT;
+    n_defer += kind == DELIVERY_DEFER;
+    n_bounce += kind == DELIVERY_BOUNCE;
+    if (*reason == NULL || (kind == DELIVERY_DEFER && reason_kind != DELIVERY_DEFER)
+        || (kind == DELIVERY_BOUNCE && reason_kind == DELIVERY_SENT)) {
+      g_free(*reason);
+      *reason = g_steal_pointer(&text);
+      reason_kind = kind;
+    }
+  }
+  return n_defer ? DELIVERY_DEFER : n_sent ? DELIVERY_SENT : DELIVERY_BOUNCE;
 }
 
 /* Moves the file between queue directories; FALSE with errno set. */

@@ -8,12 +8,34 @@
 
 #include "address.h"
 
+/* Opens the tables of one virtual_*_maps parameter (NULL when empty);
+ * on failure records the first error in s->virtual_error. */
+static TableList *
+qmgr_settings_open_virtual(QmgrSettings *s, const char *name)
+{
+  const char *const *specs = config_list(s->config, name);
+  g_autoptr(GError) error = NULL;
+  TableList *list;
+
+  if (specs == NULL || specs[0] == NULL)
+    return NULL;
+  list = table_list_open(specs, TABLE_FOLD_CASE, &error);
+  if (list == NULL && s->virtual_error == NULL)
+    s->virtual_error = g_strdup_printf("%s: %s", name, error->message);
+  return list;
+}
+
 static void
 qmgr_settings_clear(gpointer data)
 {
   QmgrSettings *s = data;
 
   table_list_free(s->aliases);
+  table_list_free(s->virtual_alias);
+  table_list_free(s->virtual_mailbox);
+  table_list_free(s->virtual_uid);
+  table_list_free(s->virtual_gid);
+  g_free(s->virtual_error);
   g_free(s->aliases_error);
   config_free(s->config);
 }
@@ -36,6 +58,15 @@ qmgr_settings_new(Config *config)
   s->minimal_backoff = config_time(config, "minimal_backoff_time");
   s->maximal_backoff = config_time(config, "maximal_backoff_time");
   s->maximal_queue_lifetime = config_time(config, "maximal_queue_lifetime");
+  s->virtual_alias_domains = config_list(config, "virtual_alias_domains");
+  s->virtual_mailbox_domains = config_list(config, "virtual_mailbox_domains");
+  s->virtual_mailbox_base = config_str(config, "virtual_mailbox_base");
+  s->virtual_mailbox_limit = config_size(config, "virtual_mailbox_limit");
+  s->virtual_minimum_uid = config_int(config, "virtual_minimum_uid");
+  s->virtual_alias = qmgr_settings_open_virtual(s, "virtual_alias_maps");
+  s->virtual_mailbox = qmgr_settings_open_virtual(s, "virtual_mailbox_maps");
+  s->virtual_uid = qmgr_settings_open_virtual(s, "virtual_uid_maps");
+  s->virtual_gid = qmgr_settings_open_virtual(s, "virtual_gid_maps");
   if (alias_maps && alias_maps[0]) {
     s->aliases = table_list_open(alias_maps, TABLE_ALIAS_SYNTAX | TABLE_FOLD_CASE, &error);
     if (s->aliases == NULL)

@@ -44,6 +44,14 @@ typedef struct {
   gint64 minimal_backoff;
   gint64 maximal_backoff;
   gint64 maximal_queue_lifetime;
+  /* virtual domains (qmgr-virtual.c); a NULL table list means the parameter is empty */
+  const char *const *virtual_alias_domains;
+  const char *const *virtual_mailbox_domains;
+  TableList *virtual_alias, *virtual_mailbox, *virtual_uid, *virtual_gid;
+  char *virtual_error;         /* a virtual_*_maps parameter whose tables failed to open */
+  const char *virtual_mailbox_base;
+  gint64 virtual_mailbox_limit;
+  gint64 virtual_minimum_uid;
 } QmgrSettings;
 
 /* qmgr-settings.c */
@@ -160,6 +168,21 @@ void qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to,
  * *reason receives the text of a deferral or bounce. */
 DeliveryKind qmgr_local_deliver(const QmgrDelivery *d, const QueueRecipient *rcpt,
                                 char **reason);
+
+/* qmgr-virtual.c: virtual_alias_maps rewriting and virtual(8) delivery */
+typedef enum {
+  QMGR_VIRTUAL_ALIAS_NONE,       /* no alias applies: the address stays */
+  QMGR_VIRTUAL_ALIAS_FOUND,      /* *result: the final addresses (at least one) */
+  QMGR_VIRTUAL_ALIAS_TEMPFAIL,   /* table unavailable (*error) */
+  QMGR_VIRTUAL_ALIAS_LOOP,       /* too deep or too many results (*error) */
+} QmgrVirtualAlias;
+/* Rewrites address recursively through virtual_alias_maps. */
+QmgrVirtualAlias qmgr_virtual_alias_expand(const QmgrSettings *s, const char *address,
+                                           GPtrArray **result, GError **error);
+/* Delivers address (in virtual_mailbox_domains) to its virtual mailbox;
+ * logs the status line; *reason gets its text. */
+DeliveryKind qmgr_virtual_deliver(const QmgrDelivery *d, const char *address,
+                                  const char *orig_to, char **reason);
 
 /* qmgr-privs.c: per-thread file-system identity */
 typedef struct {

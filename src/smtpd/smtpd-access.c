@@ -331,22 +331,86 @@ smtpd_access_rcpt_maps(const SmtpdSettings *st, const char *addr)
   return r;
 }
 
+/* First match in list of addr's virtual keys: "user@domain", the same
+ * without extension, "user" (local domains, with_user only), "@domain". */
+static TableResult
+virtual_maps_lookup(const SmtpdSettings *st, TableList *list, const char *addr,
+                    gboolean with_user)
+{
+  const char *at = address_at_sign(addr);
+  g_autofree char *local = at != NULL ? g_strndup(addr, at - addr) : g_strdup(addr);
+  g_autofree char *unquoted = address_local_unquoted(local);
+  g_autofree char *folded = g_ascii_strdown(unquoted, -1);
+  g_autofree char *domain = address_domain(addr);
+  g_autofree char *ext = NULL, *full = NULL, *full_base = NULL, *at_domain = NULL;
+  g_autofree char *base = address_strip_extension(folded, st->recipient_delimiter, &ext);
+  TableResult r = TABLE_NOTFOUND;
+
+  full = g_strconcat(folded, "@", domain, NULL);
+  full_base = ext != NULL ? g_strconcat(base, "@", domain, NULL) : NULL;
+  at_domain = g_strconcat("@", domain, NULL);
+  gboolean user_keys = with_user && smtpd_policy_is_local(st, addr);
+  const char *keys[] = { full, full_base ? full_base : "", user_keys ? folded : "",
+                         user_keys && ext ? base : "", at_domain };
+  for (guint i = 0; i < G_N_ELEMENTS(keys) && r == TABLE_NOTFOUND; i++) {
+    g_autofree char *value = NULL;
+    g_autoptr(GError) error = NULL;
+    if (*keys[i] != '\0')
+      r = table_list_lookup(list, keys[i], &value, &error);
+  }
+  return r;
+}
+
+TableResult
+smtpd_access_recipient_known(const SmtpdSettings *st, const char *addr, const char **table)
+{
+  g_autofree char *domain = address_domain(addr);
+  gboolean is_local = smtpd_policy_is_local(st, addr);
+  gboolean is_mailbox = !is_local && address_domain_in_list(domain, st->virtual_mailbox_domains);
+  gboolean is_alias = !is_local && !is_mailbox
+                      && address_domain_in_list(domain, st->virtual_alias_domains);
+
+  *table = "local recipient table";
+  if (!is_local && !is_mailbox && !is_alias)
+    return TABLE_FOUND;
+  if (st->virtual_maps_error != NULL)
+    return TABLE_TEMPFAIL;
+  if (st->virtual_alias_maps != NULL && *domain != '\0') {
+    TableResult r = virtual_maps_lookup(st, st->virtual_alias_maps, addr, TRUE);
+    if (r != TABLE_NOTFOUND)
+      return r;
+  }
+  if (is_local)
+    return smtpd_access_rcpt_maps(st, addr);
+  if (is_alias) {
+    *table = "virtual alias table";
+    return TABLE_NOTFOUND;
+  }
+  *table = "virtual mailbox table";
+  return st->virtual_mailbox_maps != NULL
+             ? virtual_maps_lookup(st, st->virtual_mailbox_maps, addr, FALSE)
+             : TABLE_NOTFOUND;
+}
+
 /* reject_unlisted_recipient / reject_unlisted_sender. */
 static SmtpdAccess
 check_unlisted(SmtpdAccessCtx *ctx, const char *addr, const char *orig, const char *what,
                const char *dsn)
 {
-  switch (smtpd_access_rcpt_maps(ctx->settings, addr)) {
+  const char *table = NULL;
+  switch (smtpd_access_recipient_known(ctx->settings, addr, &table)) {
   case TABLE_FOUND:
     return SMTPD_ACCESS_DUNNO;
   case TABLE_TEMPFAIL:
     if (ctx->settings->local_recipient_maps_error != NULL)
       ctx_event(ctx, "warning", "local_recipient_maps: %s",
                 ctx->settings->local_recipient_maps_error);
+    if (ctx->settings->virtual_maps_error != NULL)
+      ctx_event(ctx, "warning", "%s", ctx->settings->virtual_maps_error);
     return ctx_reject(ctx, "451 4.3.0 <%s>: Temporary lookup failure", orig);
   default:
-    return ctx_reject(ctx, "550 %s <%s>: %s rejected: User unknown in local recipient table",
-                      dsn, orig, what);
+    return ctx_reject(ctx, "550 %s <%s>: %s rejected: User unknown in %s",
+                      dsn, orig, what, table);
   }
 }
 

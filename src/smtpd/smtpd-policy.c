@@ -3,7 +3,8 @@
  * With smtpd_delay_reject = yes (default) every RCPT runs, in one
  * lookup-pool item, the client, helo and sender restrictions, then
  * smtpd_relay_restrictions and smtpd_recipient_restrictions, then the
- * local_recipient_maps check (smtpd_reject_unlisted_recipient), and
+ * recipient table check (local_recipient_maps, virtual_alias_maps,
+ * virtual_mailbox_maps: smtpd_reject_unlisted_recipient), and
  * creates the queue file ahead of DATA; the reply comes from done().
  * With smtpd_delay_reject = no the client, helo and sender stages run
  * at CONNECT, HELO and MAIL instead.  The evaluation itself is in
@@ -133,12 +134,13 @@ policy_work(gpointer data)
       return;
     if (stage == SMTPD_STAGE_SENDER && st->reject_unlisted_sender && !ctx->discard &&
         ctx->sender != NULL && *ctx->sender != '\0') {
-      TableResult r = smtpd_access_rcpt_maps(st, ctx->sender);
+      const char *table = NULL;
+      TableResult r = smtpd_access_recipient_known(st, ctx->sender, &table);
       if (r != TABLE_FOUND) {
         ctx->reply = r == TABLE_TEMPFAIL
             ? g_strdup_printf("451 4.3.0 <%s>: Temporary lookup failure", ctx->sender_orig)
-            : g_strdup_printf("550 5.1.0 <%s>: Sender address rejected: User unknown in "
-                              "local recipient table", ctx->sender_orig);
+            : g_strdup_printf("550 5.1.0 <%s>: Sender address rejected: User unknown in %s",
+                              ctx->sender_orig, table);
         w->result = SMTPD_ACCESS_REJECT;
         return;
       }
@@ -147,7 +149,8 @@ policy_work(gpointer data)
   if (!w->rcpt)
     return;
   if (!ctx->discard && !ctx->rcpt_checked && st->reject_unlisted_recipient) {
-    TableResult r = smtpd_access_rcpt_maps(st, ctx->rcpt);
+    const char *table = NULL;
+    TableResult r = smtpd_access_recipient_known(st, ctx->rcpt, &table);
     if (r == TABLE_TEMPFAIL) {
       ctx->reply = g_strdup_printf("451 4.3.0 <%s>: Temporary lookup failure", ctx->rcpt_orig);
       w->result = SMTPD_ACCESS_REJECT;
@@ -155,8 +158,8 @@ policy_work(gpointer data)
     }
     if (r == TABLE_NOTFOUND) {
       ctx->reply = g_strdup_printf(
-          "550 5.1.1 <%s>: Recipient address rejected: User unknown in local recipient table",
-          ctx->rcpt_orig);
+          "550 5.1.1 <%s>: Recipient address rejected: User unknown in %s",
+          ctx->rcpt_orig, table);
       w->result = SMTPD_ACCESS_REJECT;
       return;
     }

@@ -70,6 +70,26 @@ settings_restrictions(SmtpdSettings *st, GError **error)
   return TRUE;
 }
 
+/* Opens the tables of one virtual_*_maps parameter (NULL when empty);
+ * a failure is kept in virtual_maps_error (lookups answer 451 4.3.0). */
+static TableList *
+settings_virtual_maps(SmtpdSettings *st, const char *name)
+{
+  const char *const *specs = config_list(st->config, name);
+  g_autoptr(GError) local = NULL;
+  TableList *list;
+
+  if (specs == NULL || specs[0] == NULL)
+    return NULL;
+  list = table_list_open(specs, TABLE_FOLD_CASE, &local);
+  if (list == NULL) {
+    log_warning("%s: %s (lookups answer 451 4.3.0)", name, local->message);
+    if (st->virtual_maps_error == NULL)
+      st->virtual_maps_error = g_strdup_printf("%s: %s", name, local->message);
+  }
+  return list;
+}
+
 static SmtpdSettings *
 settings_new(Config *config, GError **error)
 {
@@ -153,6 +173,8 @@ settings_new(Config *config, GError **error)
     if (st->local_recipient_maps == NULL)
       st->local_recipient_maps_error = g_strdup(local->message);
   }
+  st->virtual_alias_maps = settings_virtual_maps(st, "virtual_alias_maps");
+  st->virtual_mailbox_maps = settings_virtual_maps(st, "virtual_mailbox_maps");
   return st;
 
 fail:
@@ -189,6 +211,9 @@ smtpd_settings_unref(SmtpdSettings *settings)
   g_clear_pointer(&settings->event_limit_exceptions, netlist_free);
   g_clear_pointer(&settings->bare_newline_exclusions, netlist_free);
   g_clear_pointer(&settings->local_recipient_maps, table_list_free);
+  g_clear_pointer(&settings->virtual_alias_maps, table_list_free);
+  g_clear_pointer(&settings->virtual_mailbox_maps, table_list_free);
+  g_free(settings->virtual_maps_error);
   g_clear_pointer(&settings->restriction_classes, g_hash_table_unref);
   g_clear_pointer(&settings->access_tables, g_hash_table_unref);
   g_free(settings->local_recipient_maps_error);

@@ -53,6 +53,8 @@ typedef struct {
   NetList *mynetworks, *event_limit_exceptions, *bare_newline_exclusions;
   TableList *local_recipient_maps;   /* NULL: no check */
   char *local_recipient_maps_error;  /* set when the tables failed to open */
+  TableList *virtual_alias_maps, *virtual_mailbox_maps;   /* NULL: parameter empty */
+  char *virtual_maps_error;          /* set when one of them failed to open */
   gint64 message_size_limit, recipient_limit, timeout, hard_error_limit, soft_error_limit,
       error_sleep_time, junk_command_limit, min_data_rate, conn_count_limit, conn_rate_limit,
       rate_time_unit, commit_threads, lookup_threads, bare_newline_code;
@@ -284,6 +286,13 @@ SmtpdAccess smtpd_access_eval_stage(SmtpdAccessCtx *ctx, SmtpdStage stage);
 /* The local_recipient_maps check for addr (local domains only):
  * TABLE_FOUND when listed or no check applies. */
 TableResult smtpd_access_rcpt_maps(const SmtpdSettings *st, const char *addr);
+/* Postfix's check_rcpt_maps: virtual_alias_maps, then by domain class
+ * local_recipient_maps or virtual_mailbox_maps, or (virtual_alias_domains)
+ * nothing else.  TABLE_FOUND when listed or no check applies; on
+ * TABLE_NOTFOUND *table names the table for the reply ("local recipient
+ * table", "virtual mailbox table", "virtual alias table"). */
+TableResult smtpd_access_recipient_known(const SmtpdSettings *st, const char *addr,
+                                         const char **table);
 
 /* ---- policy (smtpd-policy.c) ---- */
 
