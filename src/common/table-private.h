@@ -80,6 +80,24 @@ gboolean table_source_lines(const char *text, TableLineFunc fn, gpointer data, G
 gboolean table_source_syntax(GError **error, const char *path, guint lineno, const char *fmt, ...)
   G_GNUC_PRINTF(4, 5);
 
+/* The text of a file table (postmap "key value" lines, or aliases(5) with
+ * TABLE_ALIAS_SYNTAX), parsed into a map of folded keys (table-file.c).
+ * strict: a malformed line is a POSTERN_ERROR_CONFIG "PATH:LINE: why"
+ * error (table_rebuild); otherwise it is skipped (lookups). */
+GHashTable *table_text_parse(const char *path, const char *text, TableFlags flags, gboolean strict,
+                             GError **error);
+
+/* A source text read into memory for lookups, reread when it changed
+ * (checked at most once a second); TABLE_TEMPFAIL while unreadable. */
+typedef struct _TableText TableText;
+TableText *table_text_new(const char *path);
+void table_text_free(TableText *tt);
+TableResult table_text_lookup(TableText *tt, const Table *table, const char *key, char **value,
+                              GError **error);
+
+/* The backend registered for type (len bytes), or NULL (table.c). */
+const TableBackend *table_backend_find(const char *type, gsize len);
+
 extern const TableBackend table_backend_texthash;
 extern const TableBackend table_backend_hash;
 extern const TableBackend table_backend_cdb;

@@ -4,8 +4,9 @@
  * the reloads they may trigger) thread-safe, key folding, and TableList
  * semantics: the first table that finds the key wins, and a temporary
  * failure stops the search (it is reported, never skipped as "not
- * found").  Backends live in table-file.c, table-static.c, table-cidr.c,
- * table-regexp.c and table-pcre.c.
+ * found").  Backends live in table-file.c, table-cdb.c, table-static.c,
+ * table-cidr.c, table-regexp.c and table-pcre.c; table_rebuild in
+ * table-rebuild.c.
  */
 #include "table-private.h"
 #include "config.h"
@@ -53,6 +54,17 @@ table_map_add(GHashTable *map, TableFlags flags, char *key, char *value)
   g_hash_table_insert(map, key, value);
 }
 
+const TableBackend *
+table_backend_find(const char *type, gsize len)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS(table_backends); i++) {
+    const TableBackend *b = table_backends[i];
+    if (strlen(b->type) == len && strncmp(b->type, type, len) == 0)
+      return b;
+  }
+  return NULL;
+}
+
 Table *
 table_open(const char *spec, TableFlags flags, GError **error)
 {
@@ -73,14 +85,12 @@ table_open(const char *spec, TableFlags flags, GError **error)
   table->spec = g_strdup(spec);
   table->flags = flags;
   g_mutex_init(&table->lock);
-  for (gsize i = 0; i < G_N_ELEMENTS(table_backends); i++) {
-    const TableBackend *b = table_backends[i];
-    if (strlen(b->type) == (gsize) (colon - name) && strncmp(b->type, name, (gsize) (colon - name)) == 0) {
-      if (!b->open(table, colon + 1, error))
-        return NULL;
-      table->backend = b;
-      return g_steal_pointer(&table);
-    }
+  const TableBackend *b = table_backend_find(name, (gsize) (colon - name));
+  if (b) {
+    if (!b->open(table, colon + 1, error))
+      return NULL;
+    table->backend = b;
+    return g_steal_pointer(&table);
   }
   g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG,
               "table \"%s\": unsupported table type \"%.*s\"", spec, (int) (colon - name), name);

@@ -2,8 +2,9 @@
  *
  * Backends are vtables (table-*.c in later work); this first set holds:
  *   texthash:/path  "key value" lines, read into memory
- *   hash:/path      same source text (compiled .cdb arrives with the
- *                   tables issue; until then the text is read directly)
+ *   hash:/path, cdb:/path   /path.cdb compiled from the source text
+ *                   /path by table_rebuild (tinycdb); while no .cdb
+ *                   exists the source text is read as texthash: does
  *   static:value    every key maps to value
  *   inline:{ k=v, k2=v2 }
  *   unix:passwd.byname   system users (getpwnam_r)
@@ -38,6 +39,12 @@ const char *table_spec(const Table *table);
 
 /* *value newly allocated when TABLE_FOUND.  error set for TEMPFAIL. */
 TableResult table_lookup(Table *table, const char *key, char **value, GError **error);
+
+/* Compiles the source text of a hash:/cdb: table into PATH.cdb (temp file,
+ * fsync, rename, directory fsync: atomic).  A malformed line is a
+ * POSTERN_ERROR_CONFIG "PATH:LINE: why" error and leaves the old .cdb in
+ * place; other table types are an error ("needs no rebuild"). */
+gboolean table_rebuild(const char *spec, TableFlags flags, GError **error);
 
 /* An ordered list of tables ("hash:/a, texthash:/b"), first match wins. */
 typedef struct _TableList TableList;

@@ -1,0 +1,121 @@
+"""Compiled lookup tables and the commands that build them: mailctl table
+rebuild / query (postmap, postmap -q), mailctl aliases rebuild and
+newaliases, and smtpd using a rebuilt hash: table."""
+
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BUILD
+
+MAILCTL = BUILD / "src" / "mailctl" / "mailctl"
+NEWALIASES = BUILD / "src" / "mailctl" / "newaliases"
+
+
+@pytest.fixture
+def tmp():
+    if not MAILCTL.exists():
+        pytest.fail("%s is not built (POSTERN_BUILD_DIR=%s)" % (MAILCTL, BUILD))
+    d = Path(tempfile.mkdtemp(prefix="postern-tables-", dir="/tmp"))
+    yield d
+    for root, dirs, files in os.walk(d, topdown=False):
+        for f in files:
+            os.unlink(os.path.join(root, f))
+        for sub in dirs:
+            os.rmdir(os.path.join(root, sub))
+    os.rmdir(d)
+
+
+def mailctl(*args, env=None):
+    return subprocess.run([str(MAILCTL), *map(str, args)], capture_output=True, text=True,
+                          timeout=30, env=env)
+
+
+def test_rebuild_and_query(tmp):
+    src = tmp / "access"
+    src.write_text("# access\nWhiteHouse.com REJECT\nexample.org  OK\n")
+    r = mailctl("table", "rebuild", "hash:%s" % src)
+    assert r.returncode == 0, r.stderr
+    assert (tmp / "access.cdb").is_file()
+    assert not [p for p in tmp.iterdir() if ".tmp." in p.name]
+
+    src.unlink()     # the query must read the compiled file
+    r = mailctl("table", "query", "whitehouse.com", "hash:%s" % src)
+    assert (r.returncode, r.stdout) == (0, "REJECT\n")
+    r = mailctl("table", "query", "EXAMPLE.ORG", "hash:%s" % src)
+    assert (r.returncode, r.stdout) == (0, "OK\n")
+    r = mailctl("table", "query", "missing.example", "hash:%s" % src)
+    assert (r.returncode, r.stdout) == (1, "")
+
+
+def test_rebuild_errors(tmp):
+    src = tmp / "access"
+    src.write_text("ok.example OK\n")
+    assert mailctl("table", "rebuild", "hash:%s" % src).returncode == 0
+    src.write_text("ok.example OK\nbroken.example\n")
+    r = mailctl("table", "rebuild", "hash:%s" % src)
+    assert r.returncode == 2
+    assert "%s:2: " % src in r.stderr
+    # the old compiled table is intact
+    r = mailctl("table", "query", "ok.example", "hash:%s" % src)
+    assert (r.returncode, r.stdout) == (0, "OK\n")
+
+    r = mailctl("table", "rebuild", "texthash:%s" % src)
+    assert r.returncode == 2 and "needs no rebuild" in r.stderr
+    r = mailctl("table", "query", "x", "hash:%s" % (tmp / "nonexistent"))
+    assert r.returncode == 2 and "nonexistent" in r.stderr
+    assert mailctl("no-such-command").returncode == 2
+
+
+def test_aliases_rebuild(tmp):
+    (tmp / "etc").mkdir()
+    aliases = tmp / "aliases"
+    aliases.write_text("redhat: hadoop\nroot: alice,\n  bob\n")
+    (tmp / "etc" / "main.cf").write_text("alias_database = hash:%s\n" % aliases)
+    r = mailctl("--config-dir", tmp / "etc", "aliases", "rebuild")
+    assert r.returncode == 0, r.stderr
+    assert (tmp / "aliases.cdb").is_file()
+    r = mailctl("table", "query", "--aliases", "root", "hash:%s" % aliases)
+    assert (r.returncode, r.stdout) == (0, "alice, bob\n")
+
+    # newaliases does the same, reading POSTERN_CONFIG_DIR
+    aliases.write_text("redhat: openstack\n")
+    env = dict(os.environ, POSTERN_CONFIG_DIR=str(tmp / "etc"))
+    r = subprocess.run([str(NEWALIASES)], capture_output=True, text=True, timeout=30, env=env)
+    assert r.returncode == 0, r.stderr
+    r = mailctl("table", "query", "-a", "redhat", "hash:%s" % aliases)
+    assert (r.returncode, r.stdout) == (0, "openstack\n")
+
+
+def test_smtpd_uses_rebuilt_table(postern):
+    p = postern
+    src = p.tmp / "access"
+    src.write_text("nobody.example REJECT\n")
+    assert mailctl("table", "rebuild", "hash:%s" % src).returncode == 0
+    p.configure(smtpd_sender_restrictions="check_sender_access hash:%s" % src)
+    p.start_smtpd()
+
+    def rcpt_reply():
+        c = p.connect()
+        c.expect("ehlo client.example.test", 250)
+        c.expect("mail from:<obama@whitehouse.com>", 250)
+        text = c.cmd("rcpt to:<mailtest@example.test>").text
+        c.expect("quit", 221)
+        return text
+
+    assert not rcpt_reply().startswith("554")
+    # The source changes; smtpd reads the compiled table, so nothing
+    # changes until it is rebuilt.
+    src.write_text("whitehouse.com REJECT\n")
+    time.sleep(1.2)
+    assert not rcpt_reply().startswith("554")
+    assert mailctl("table", "rebuild", "hash:%s" % src).returncode == 0
+    want = "554 5.7.1 <obama@whitehouse.com>: Sender address rejected: Access denied"
+    deadline = time.monotonic() + 5
+    while (got := rcpt_reply()) != want and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert got == want
