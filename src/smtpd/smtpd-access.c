@@ -279,10 +279,12 @@ check_access(SmtpdAccessCtx *ctx, const char *spec, GPtrArray *keys, const char 
     if (r == TABLE_FOUND)
       return table_result(ctx, spec, value, name, what);
     if (r == TABLE_TEMPFAIL) {
-      /* Postfix 3: a lookup error is answered as a configuration error. */
+      /* A table that cannot answer now (file unreadable, database down)
+       * is a temporary failure: the client retries, nothing is accepted
+       * on a guess.  Same reply as the local_recipient_maps check. */
       ctx_event(ctx, "warning", "%s lookup error for \"%s\": %s", spec,
                 (char *)keys->pdata[i], error != NULL ? error->message : "failed");
-      return reply_with_text(ctx, 451, "4.3.5", "Server configuration error", name, what);
+      return ctx_reject(ctx, "451 4.3.0 <%s>: Temporary lookup failure", name);
     }
   }
   return SMTPD_ACCESS_DUNNO;

@@ -244,3 +244,18 @@ def test_no_delay_reject_sender_at_mail(postern):
         "554 5.7.1 <obama@whitehouse.com>: Sender address rejected: Access denied"
     c.expect("MAIL FROM:<michelle@example.org>", 250)
     c.expect("RCPT TO:<mailtest@example.test>", 250)
+
+
+def test_table_that_cannot_answer_is_a_temporary_failure(postern):
+    """An access table that cannot be read (missing here; a database that is
+    down later) defers the recipient with 451 4.3.0, never a silent "not
+    found": nothing is accepted on a guess."""
+    p = postern
+    p.start(smtpd_recipient_restrictions="check_recipient_access hash:%s, permit_mynetworks"
+            % (p.tmp / "no-such-table"))
+    c = transaction(p)
+    assert c.cmd("rcpt to:<mailtest@example.test>").text == \
+        "451 4.3.0 <mailtest@example.test>: Temporary lookup failure"
+    assert c.cmd("data").code in (503, 554)
+    c.expect("quit", 221)
+    assert all(not names for names in p.committed_queue_files().values())
