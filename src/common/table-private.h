@@ -107,3 +107,4 @@ extern const TableBackend table_backend_unix;
 extern const TableBackend table_backend_cidr;
 extern const TableBackend table_backend_regexp;
 extern const TableBackend table_backend_pcre;
+extern const TableBackend table_backend_mysql;

@@ -5,7 +5,7 @@
  * semantics: the first table that finds the key wins, and a temporary
  * failure stops the search (it is reported, never skipped as "not
  * found").  Backends live in table-file.c, table-cdb.c, table-static.c,
- * table-cidr.c, table-regexp.c and table-pcre.c; table_rebuild in
+ * table-cidr.c, table-regexp.c, table-pcre.c and table-mysql.c; table_rebuild in
  * table-rebuild.c.
  */
 #include "table-private.h"
@@ -23,6 +23,7 @@ static const TableBackend *const table_backends[] = {
   &table_backend_cidr,
   &table_backend_regexp,
   &table_backend_pcre,
+  &table_backend_mysql,
 };
 
 TableResult
