@@ -17,13 +17,31 @@
  * user's identity is used throughout.  Anything in the user's home is
  * done with the user's fsuid/fsgid from the first open (qmgr-privs.c).
  *
- * Not yet (issue 3): |command, /file and :include: destinations, which
- * are deferred with a log line saying so; .forward files.
+ * Alias values may also hold "|command" (qmgr-command.c), "/file" (mbox
+ * append; "/dir/" is a maildir) and ":include:/file" destinations.  Who
+ * runs them follows the owner of the alias table's file: root means
+ * default_privs, another user means that user, no file (mysql: ...)
+ * means restricted (bounced 5.7.1).  allow_mail_to_commands and
+ * allow_mail_to_files name the classes allowed: "alias" for alias
+ * values, "include" for the contents of :include: files.  An :include:
+ * file is read as the table's owner (root reads as root), must be a
+ * regular file that is not world-writable, and a non-root owner of it
+ * becomes the owner of the commands and files it names.
+ *
+ * When an alias "owner-NAME" exists (in the same table) for an alias NAME
+ * being expanded, deliveries of that expansion use owner-NAME@$myorigin
+ * as envelope sender (Return-Path, From_, $SENDER), as Postfix does with
+ * owner_request_special; a null sender stays null.
+ *
+ * Not yet: .forward files; bounces from an expansion are still reported
+ * to the message's sender (no bounce messages exist yet).
  */
 #include "qmgr.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -32,6 +50,15 @@
 #include "mailbox.h"
 
 #define LOCAL_MAX_DEPTH 100
+#define LOCAL_INCLUDE_MAX (1024 * 1024)   /* bytes read from one :include: file */
+
+/* Whose authority an expansion runs with. */
+typedef struct {
+  gboolean known;         /* FALSE: owner unknown, commands and files restricted */
+  uid_t uid;              /* 0: root, commands and files run as default_privs */
+  gid_t gid;
+  const char *class;      /* "alias" or "include" (allow_mail_to_*) */
+} LocalOwner;
 
 typedef struct {
   const QmgrDelivery *d;
@@ -41,6 +68,7 @@ typedef struct {
   guint n_sent, n_defer, n_bounce;
   guint n_dropped;        /* alias references dropped as already expanded */
   char *reason;           /* the text for the queue file: first deferral, else first bounce */
+  const char *sender;     /* envelope sender of deliveries: owner-NAME inside NAME's expansion */
   DeliveryKind reason_kind;
 } LocalState;
 
@@ -113,7 +141,7 @@ local_deliver_user_once(LocalState *st, const char *user, const char *address, g
 
   m = (MailboxMessage) {
     .fd = st->d->fd, .offset = st->d->env->content_offset, .size = st->d->env->content_size,
-    .sender = st->d->env->sender, .orig_rcpt = st->orig_to, .delivered_to = address,
+    .sender = st->sender, .orig_rcpt = st->orig_to, .delivered_to = address,
     .hostname = s->myhostname, .size_limit = s->mailbox_size_limit,
   };
   if (*s->home_mailbox == '\0') {
@@ -158,38 +186,230 @@ local_deliver_user_once(LocalState *st, const char *user, const char *address, g
   }
 }
 
-/* One copy per mailbox and message, as Postfix's duplicate filter: the
- * same user reached twice in one alias expansion is skipped; reached again
- * through a later recipient of the message (the address twice in the
- * envelope, two aliases meeting), that recipient shares the first result. */
+/* One copy per destination and message, as Postfix's duplicate filter:
+ * the same destination reached twice in one alias expansion is skipped;
+ * reached again through a later recipient of the message (the address
+ * twice in the envelope, two aliases meeting), that recipient shares the
+ * first result.  FALSE: nothing more to do. */
+static gboolean
+local_dedupe_begin(LocalState *st, const char *key, const char *address)
+{
+  gpointer earlier = st->d->done != NULL ? g_hash_table_lookup(st->d->done, key) : NULL;
+  DeliveryKind kind;
+
+  if (g_hash_table_contains(st->seen, key))
+    return FALSE;
+  g_hash_table_add(st->seen, g_strdup(key));
+  if (earlier == NULL)
+    return TRUE;
+  kind = (DeliveryKind) (GPOINTER_TO_INT(earlier) - 1);
+  log_qid(LOG_DEBUG, st->d->queue_id, "to=<%s>: %s already done for this message", address, key);
+  st->n_sent += kind == DELIVERY_SENT;
+  st->n_defer += kind == DELIVERY_DEFER;
+  st->n_bounce += kind == DELIVERY_BOUNCE;
+  if (kind != DELIVERY_SENT && st->reason == NULL) {
+    st->reason = g_strdup_printf("same destination as an earlier recipient (%s)", key);
+    st->reason_kind = kind;
+  }
+  return FALSE;
+}
+
+/* Records the result of a delivery counted from sent/defer on. */
+static void
+local_dedupe_end(LocalState *st, const char *key, guint sent, guint defer)
+{
+  DeliveryKind kind = st->n_sent > sent ? DELIVERY_SENT
+                    : st->n_defer > defer ? DELIVERY_DEFER : DELIVERY_BOUNCE;
+
+  if (st->d->done != NULL)
+    g_hash_table_replace(st->d->done, g_strdup(key), GINT_TO_POINTER(kind + 1));
+}
+
 static void
 local_deliver_user(LocalState *st, const char *user, const char *address, gint64 start_us)
 {
   g_autofree char *key = g_strconcat("mailbox ", user, NULL);
-  gpointer earlier = st->d->done != NULL ? g_hash_table_lookup(st->d->done, key) : NULL;
   guint sent = st->n_sent, defer = st->n_defer;
+
+  if (!local_dedupe_begin(st, key, address))
+    return;
+  local_deliver_user_once(st, user, address, start_us);
+  local_dedupe_end(st, key, sent, defer);
+}
+
+/* The identity commands and files of owner run with: default_privs for
+ * root, else the owner.  *pw strings live in *pw_buf.  FALSE: logged. */
+static gboolean
+local_identity(LocalState *st, const LocalOwner *owner, const char *to, gint64 start_us,
+               struct passwd *pw, char **pw_buf)
+{
+  struct passwd *found = NULL;
+  gsize size = 4096;
+  int r;
+
+  if (owner->uid == 0) {
+    r = local_getpwnam(st->d->settings->default_privs, pw, pw_buf, &found);
+  } else {
+    for (;;) {
+      *pw_buf = g_realloc(*pw_buf, size);
+      r = getpwuid_r(owner->uid, pw, *pw_buf, size, &found);
+      if (r != ERANGE || size >= 1024 * 1024)
+        break;
+      size *= 4;
+    }
+    if (found == NULL && (r == 0 || r == ENOENT || r == ESRCH)) {
+      /* An owner without a passwd entry: its ids, a neutral environment. */
+      *pw = (struct passwd) { .pw_name = (char *) "nobody", .pw_dir = (char *) "/",
+                              .pw_shell = (char *) "/bin/sh", .pw_uid = owner->uid,
+                              .pw_gid = owner->gid };
+      return TRUE;
+    }
+  }
+  if (found == NULL) {
+    local_result(st, to, "local", start_us, DELIVERY_DEFER, "4.3.5",
+                 "cannot find the user to run as (%s): %s",
+                 owner->uid == 0 ? st->d->settings->default_privs : "alias owner",
+                 r ? g_strerror(r) : "no such user");
+    return FALSE;
+  }
+  if (pw->pw_uid == 0) {
+    local_result(st, to, "local", start_us, DELIVERY_DEFER, "4.3.5",
+                 "refusing to deliver to a command or file as root (default_privs = %s)",
+                 st->d->settings->default_privs);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* TRUE when class is in the allow_mail_to_* list. */
+static gboolean
+local_allowed(const char *const *list, const char *class)
+{
+  for (guint i = 0; list && list[i]; i++)
+    if (g_ascii_strcasecmp(list[i], class) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The environment of a command, as local(8) sets it. */
+static GStrv
+local_command_env(LocalState *st, const char *to, const struct passwd *pw)
+{
+  const QmgrSettings *s = st->d->settings;
+  g_autofree char *local = address_local_unquoted(to);
+  g_autofree char *domain = address_domain(to);
+  g_autofree char *ext = NULL;
+  g_autofree char *base = address_strip_extension(local, s->recipient_delimiter, &ext);
+  g_autofree char *lower = g_ascii_strdown(to, -1);
+  g_autofree char *local_lower = g_ascii_strdown(local, -1);
+  GStrv env = NULL;
+
+  env = g_environ_setenv(env, "PATH", "/usr/bin:/bin", TRUE);
+  env = g_environ_setenv(env, "HOME", pw->pw_dir, TRUE);
+  env = g_environ_setenv(env, "LOGNAME", pw->pw_name, TRUE);
+  env = g_environ_setenv(env, "USER", pw->pw_name, TRUE);
+  env = g_environ_setenv(env, "SHELL", pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh",
+                         TRUE);
+  env = g_environ_setenv(env, "SENDER", st->sender, TRUE);
+  env = g_environ_setenv(env, "RECIPIENT", lower, TRUE);
+  env = g_environ_setenv(env, "LOCAL", local_lower, TRUE);
+  env = g_environ_setenv(env, "DOMAIN", domain, TRUE);
+  env = g_environ_setenv(env, "ORIGINAL_RECIPIENT", st->orig_to, TRUE);
+  if (ext) {
+    g_autofree char *user = g_ascii_strdown(base, -1);
+
+    env = g_environ_setenv(env, "EXTENSION", ext, TRUE);
+    env = g_environ_setenv(env, "LOCAL", user, TRUE);
+  }
+  return env;
+}
+
+static MailboxMessage
+local_message(LocalState *st, const char *to)
+{
+  const QmgrSettings *s = st->d->settings;
+
+  return (MailboxMessage) {
+    .fd = st->d->fd, .offset = st->d->env->content_offset, .size = st->d->env->content_size,
+    .sender = st->sender, .orig_rcpt = st->orig_to, .delivered_to = to,
+    .hostname = s->myhostname, .size_limit = 0,
+  };
+}
+
+/* "|command" in the expansion of alias address to. */
+static void
+local_deliver_command(LocalState *st, const char *to, const char *command,
+                      const LocalOwner *owner)
+{
+  gint64 start_us = g_get_real_time();
+  g_autofree char *key = g_strconcat("command ", command, NULL);
+  g_autofree char *pw_buf = NULL, *text = NULL;
+  g_auto(GStrv) env = NULL;
+  guint sent = st->n_sent, defer = st->n_defer;
+  struct passwd pw;
+  MailboxMessage m;
+  QmgrCommand cmd;
+  const char *dsn;
   DeliveryKind kind;
 
-  if (g_hash_table_contains(st->seen, key))
-    return;
-  g_hash_table_add(st->seen, g_strdup(key));
-  if (earlier != NULL) {
-    kind = (DeliveryKind) (GPOINTER_TO_INT(earlier) - 1);
-    log_qid(LOG_DEBUG, st->d->queue_id, "to=<%s>: mailbox of %s already done for this message",
-            address, user);
-    st->n_sent += kind == DELIVERY_SENT;
-    st->n_defer += kind == DELIVERY_DEFER;
-    st->n_bounce += kind == DELIVERY_BOUNCE;
-    if (kind != DELIVERY_SENT && st->reason == NULL) {
-      st->reason = g_strdup_printf("same mailbox as an earlier recipient (%s)", user);
-      st->reason_kind = kind;
-    }
+  if (!owner->known || !local_allowed(st->d->settings->allow_mail_to_commands, owner->class)) {
+    local_result(st, to, "local", start_us, DELIVERY_BOUNCE, "5.7.1",
+                 "mail to command is restricted");
     return;
   }
-  local_deliver_user_once(st, user, address, start_us);
-  kind = st->n_sent > sent ? DELIVERY_SENT : st->n_defer > defer ? DELIVERY_DEFER : DELIVERY_BOUNCE;
-  if (st->d->done != NULL)
-    g_hash_table_replace(st->d->done, g_steal_pointer(&key), GINT_TO_POINTER(kind + 1));
+  if (!local_dedupe_begin(st, key, to))
+    return;
+  if (local_identity(st, owner, to, start_us, &pw, &pw_buf)) {
+    env = local_command_env(st, to, &pw);
+    m = local_message(st, to);
+    cmd = (QmgrCommand) { .command = command, .uid = pw.pw_uid, .gid = pw.pw_gid,
+                          .envp = (const char *const *) env,
+                          .time_limit = st->d->settings->command_time_limit };
+    kind = qmgr_command_deliver(&cmd, &m, &dsn, &text);
+    local_result(st, to, "local", start_us, kind, dsn, "%s", text);
+  }
+  local_dedupe_end(st, key, sent, defer);
+}
+
+/* "/file" (mbox append) or "/dir/" (maildir) in the expansion of to. */
+static void
+local_deliver_file(LocalState *st, const char *to, const char *path, const LocalOwner *owner)
+{
+  gint64 start_us = g_get_real_time();
+  g_autofree char *key = g_strconcat("file ", path, NULL);
+  g_autofree char *pw_buf = NULL;
+  g_autoptr(GError) error = NULL;
+  guint sent = st->n_sent, defer = st->n_defer;
+  gboolean maildir = g_str_has_suffix(path, "/"), ok;
+  PrivsSaved saved = { 0 };
+  struct passwd pw;
+  MailboxMessage m;
+
+  if (!owner->known || !local_allowed(st->d->settings->allow_mail_to_files, owner->class)) {
+    local_result(st, to, "local", start_us, DELIVERY_BOUNCE, "5.7.1",
+                 "mail to file is restricted");
+    return;
+  }
+  if (!local_dedupe_begin(st, key, to))
+    return;
+  if (local_identity(st, owner, to, start_us, &pw, &pw_buf)) {
+    m = local_message(st, to);
+    ok = privs_enter(pw.pw_uid, pw.pw_gid, &saved, &error)
+         && (maildir ? mailbox_maildir_deliver(path, &m, NULL, &error)
+                     : mailbox_mbox_deliver(path, &m, (uid_t) -1, (gid_t) -1, &error));
+    privs_leave(&saved);
+    if (ok) {
+      local_result(st, to, "local", start_us, DELIVERY_SENT, "2.0.0",
+                   maildir ? "delivered to maildir: %s" : "delivered to file: %s", path);
+    } else {
+      gboolean perm = g_error_matches(error, POSTERN_ERROR, POSTERN_ERROR_FAILED);
+
+      local_result(st, to, "local", start_us, perm ? DELIVERY_BOUNCE : DELIVERY_DEFER,
+                   perm ? "5.2.2" : "4.2.0", "cannot append message to %s %s: %s",
+                   maildir ? "maildir" : "file", path, error->message);
+    }
+  }
+  local_dedupe_end(st, key, sent, defer);
 }
 
 static void local_resolve(LocalState *st, const char *address, const char *parent, guint depth);
@@ -227,11 +447,123 @@ local_split_value(const char *value)
   return items;
 }
 
+GPtrArray *
+qmgr_local_include_parse(const char *text)
+{
+  g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+  g_autoptr(GString) joined = g_string_new(NULL);
+
+  for (guint i = 0; lines[i]; i++) {
+    const char *line = lines[i];
+
+    while (g_ascii_isspace(*line))
+      line++;
+    if (*line == '\0' || *line == '#')
+      continue;
+    g_string_append(joined, line);
+    g_string_append_c(joined, ',');
+  }
+  return local_split_value(joined->str);
+}
+
+/* Removes the double quotes of a quoted destination ("|cmd arg"). */
+static char *
+local_unquote(const char *item)
+{
+  gsize len = strlen(item);
+  GString *out;
+
+  if (len < 2 || item[0] != '"' || item[len - 1] != '"')
+    return g_strdup(item);
+  out = g_string_sized_new(len);
+  for (gsize i = 1; i < len - 1; i++) {
+    if (item[i] == '\\' && i + 1 < len - 1)
+      i++;
+    g_string_append_c(out, item[i]);
+  }
+  return g_string_free(out, FALSE);
+}
+
+static void local_expand_items(LocalState *st, const char *name, const char *key,
+                               GPtrArray *items, guint depth, const LocalOwner *owner);
+
+/* ":include:path" in the expansion of name. */
+static void
+local_include(LocalState *st, const char *name, const char *key, const char *path, guint depth,
+              const LocalOwner *owner)
+{
+  gint64 start_us = g_get_real_time();
+  g_autofree char *seen = g_strconcat(":include:", path, NULL);
+  g_autofree char *text = NULL;
+  g_autoptr(GPtrArray) items = NULL;
+  g_autoptr(GError) error = NULL;
+  PrivsSaved saved = { 0 };
+  LocalOwner inner = *owner;
+  struct stat sb;
+  ssize_t n = 0;
+  int fd = -1;
+
+  if (!owner->known) {
+    local_result(st, name, "local", start_us, DELIVERY_BOUNCE, "5.7.1",
+                 "mail to :include: file is restricted");
+    return;
+  }
+  if (path[0] != '/') {
+    local_result(st, name, "local", start_us, DELIVERY_BOUNCE, "5.3.5",
+                 ":include: file name is not absolute: %s", path);
+    return;
+  }
+  if (g_hash_table_contains(st->expanded, seen)) {
+    st->n_dropped++;
+    return;
+  }
+  g_hash_table_add(st->expanded, g_strdup(seen));
+  if (owner->uid == 0 || privs_enter(owner->uid, owner->gid, &saved, &error))
+    fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0 && error == NULL)
+    g_set_error(&error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "%s", g_strerror(errno));
+  privs_leave(&saved);
+  if (fd >= 0 && fstat(fd, &sb) < 0)
+    g_set_error(&error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "%s", g_strerror(errno));
+  else if (fd >= 0 && (!S_ISREG(sb.st_mode) || (sb.st_mode & S_IWOTH)))
+    g_set_error(&error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY,
+                "not a regular file, or world-writable");
+  if (fd >= 0 && error == NULL) {
+    text = g_malloc(LOCAL_INCLUDE_MAX + 1);
+    n = read(fd, text, LOCAL_INCLUDE_MAX + 1);
+    if (n < 0 || n > LOCAL_INCLUDE_MAX)
+      g_set_error(&error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "%s",
+                  n < 0 ? g_strerror(errno) : "file too large");
+    else
+      text[n] = '\0';
+  }
+  if (fd >= 0)
+    close(fd);
+  if (error) {
+    local_result(st, name, "local", start_us, DELIVERY_DEFER, "4.3.5",
+                 "cannot open include file %s: %s", path, error->message);
+    return;
+  }
+  inner.class = "include";
+  if (sb.st_uid != 0) {
+    /* Commands and files in a user's include file run as that user. */
+    inner.uid = sb.st_uid;
+    inner.gid = sb.st_gid;
+  }
+  items = qmgr_local_include_parse(text);
+  if (items->len == 0) {
+    local_result(st, name, "local", start_us, DELIVERY_BOUNCE, "5.3.0",
+                 ":include: file %s holds no destination", path);
+    return;
+  }
+  local_expand_items(st, name, key, items, depth + 1, &inner);
+}
+
 /* Expands the value of alias key (reached as address) at the given depth. */
 static void
-local_expand(LocalState *st, const char *name, const char *key, const char *value, guint depth)
+local_expand(LocalState *st, const char *name, const char *key, const char *value, guint depth,
+             const LocalOwner *owner)
 {
-  const QmgrSettings *s = st->d->settings;
   g_autoptr(GPtrArray) items = local_split_value(value);
 
   if (items->len == 0) {
@@ -239,14 +571,35 @@ local_expand(LocalState *st, const char *name, const char *key, const char *valu
                  "alias %s expands to no destination", name);
     return;
   }
+  local_expand_items(st, name, key, items, depth, owner);
+}
+
+static void
+local_expand_items(LocalState *st, const char *name, const char *key, GPtrArray *items,
+                   guint depth, const LocalOwner *owner)
+{
+  const QmgrSettings *s = st->d->settings;
+
+  if (depth > LOCAL_MAX_DEPTH) {
+    local_result(st, name, "local", g_get_real_time(), DELIVERY_BOUNCE, "5.4.6",
+                 "mail forwarding loop for %s", name);
+    return;
+  }
   for (guint i = 0; i < items->len; i++) {
     const char *item = items->pdata[i];
-    const char *bare = item[0] == '"' ? item + 1 : item;
+    g_autofree char *bare = local_unquote(item);
     g_autofree char *addr = NULL, *domain = NULL;
 
-    if (bare[0] == '|' || bare[0] == '/' || g_ascii_strncasecmp(bare, ":include:", 9) == 0) {
-      local_result(st, item, "local", g_get_real_time(), DELIVERY_DEFER, "4.3.0",
-                   "alias destination type not supported yet: %s", item);
+    if (bare[0] == '|') {
+      local_deliver_command(st, name, bare + 1, owner);
+      continue;
+    }
+    if (bare[0] == '/') {
+      local_deliver_file(st, name, bare, owner);
+      continue;
+    }
+    if (g_ascii_strncasecmp(bare, ":include:", 9) == 0) {
+      local_include(st, name, key, g_strstrip(bare + 9), depth, owner);
       continue;
     }
     addr = address_at_sign(item) ? g_strdup(item) : g_strconcat(item, "@", s->myorigin, NULL);
@@ -297,16 +650,32 @@ local_resolve(LocalState *st, const char *address, const char *parent, guint dep
     }
     if (s->aliases == NULL)
       break;
-    r = table_list_lookup(s->aliases, keys[i], &value, &error);
-    if (r == TABLE_TEMPFAIL) {
-      local_result(st, address, "local", start_us, DELIVERY_DEFER, "4.3.0",
-                   "alias database unavailable: %s", error ? error->message : "lookup failed");
-      return;
-    }
-    if (r == TABLE_FOUND) {
-      g_hash_table_add(st->expanded, g_strdup(keys[i]));
-      local_expand(st, address, keys[i], value, depth + 1);
-      return;
+    for (guint t = 0; t < s->aliases->len; t++) {
+      Table *table = s->aliases->pdata[t];
+      LocalOwner owner = { .class = "alias" };
+
+      r = table_lookup(table, keys[i], &value, &error);
+      if (r == TABLE_TEMPFAIL) {
+        local_result(st, address, "local", start_us, DELIVERY_DEFER, "4.3.0",
+                     "alias database unavailable: %s", error ? error->message : "lookup failed");
+        return;
+      }
+      if (r == TABLE_FOUND) {
+        const char *saved_sender = st->sender;
+        g_autofree char *owner_key = g_strconcat("owner-", keys[i], NULL);
+        g_autofree char *owner_value = NULL, *owner_addr = NULL;
+
+        owner.known = qmgr_settings_alias_owner(table, &owner.uid, &owner.gid);
+        g_hash_table_add(st->expanded, g_strdup(keys[i]));
+        if (*st->sender && !g_str_has_prefix(keys[i], "owner-")
+            && table_lookup(table, owner_key, &owner_value, NULL) == TABLE_FOUND) {
+          owner_addr = g_strconcat(owner_key, "@", s->myorigin, NULL);
+          st->sender = owner_addr;
+        }
+        local_expand(st, address, keys[i], value, depth + 1, &owner);
+        st->sender = saved_sender;
+        return;
+      }
     }
   }
   local_deliver_user(st, key, address, start_us);
@@ -317,6 +686,7 @@ qmgr_local_deliver(const QmgrDelivery *d, const QueueRecipient *rcpt, char **rea
 {
   LocalState st = {
     .d = d,
+    .sender = d->env->sender,
     .orig_to = rcpt->orig_address ? rcpt->orig_address : rcpt->address,
     .expanded = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
     .seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),

@@ -6,6 +6,9 @@
  */
 #include "qmgr.h"
 
+#include <string.h>
+#include <sys/stat.h>
+
 #include "address.h"
 
 /* Opens the tables of one virtual_*_maps parameter (NULL when empty);
@@ -30,7 +33,8 @@ qmgr_settings_clear(gpointer data)
 {
   QmgrSettings *s = data;
 
-  table_list_free(s->aliases);
+  if (s->aliases)
+    g_ptr_array_unref(s->aliases);
   table_list_free(s->virtual_alias);
   table_list_free(s->virtual_mailbox);
   table_list_free(s->virtual_uid);
@@ -67,12 +71,53 @@ qmgr_settings_new(Config *config)
   s->virtual_mailbox = qmgr_settings_open_virtual(s, "virtual_mailbox_maps");
   s->virtual_uid = qmgr_settings_open_virtual(s, "virtual_uid_maps");
   s->virtual_gid = qmgr_settings_open_virtual(s, "virtual_gid_maps");
+  s->default_privs = config_str(config, "default_privs");
+  s->allow_mail_to_commands = config_list(config, "allow_mail_to_commands");
+  s->allow_mail_to_files = config_list(config, "allow_mail_to_files");
+  s->command_time_limit = QMGR_COMMAND_TIME_LIMIT;
   if (alias_maps && alias_maps[0]) {
-    s->aliases = table_list_open(alias_maps, TABLE_ALIAS_SYNTAX | TABLE_FOLD_CASE, &error);
-    if (s->aliases == NULL)
-      s->aliases_error = g_strdup(error->message);
+    /* Opened one by one (not as a TableList) so that local delivery
+     * knows which table, hence which owner, an alias came from. */
+    s->aliases = g_ptr_array_new_with_free_func((GDestroyNotify) table_free);
+    for (guint i = 0; alias_maps[i]; i++) {
+      Table *t = table_open(alias_maps[i], TABLE_ALIAS_SYNTAX | TABLE_FOLD_CASE, &error);
+
+      if (t == NULL) {
+        s->aliases_error = g_strdup(error->message);
+        g_clear_pointer(&s->aliases, g_ptr_array_unref);
+        break;
+      }
+      g_ptr_array_add(s->aliases, t);
+    }
   }
   return s;
+}
+
+gboolean
+qmgr_settings_alias_owner(const Table *table, uid_t *uid, gid_t *gid)
+{
+  const char *spec = table_spec(table);
+  const char *colon = strchr(spec, ':');
+  g_autofree char *type = colon ? g_strndup(spec, (gsize) (colon - spec)) : NULL;
+  g_autofree char *compiled = NULL;
+  struct stat st;
+
+  if (type == NULL)
+    return FALSE;
+  if (strcmp(type, "static") == 0 || strcmp(type, "inline") == 0) {
+    *uid = 0;
+    *gid = 0;
+    return TRUE;
+  }
+  if (strcmp(type, "hash") == 0 || strcmp(type, "cdb") == 0)
+    compiled = g_strconcat(colon + 1, ".cdb", NULL);
+  else if (strcmp(type, "texthash") != 0)
+    return FALSE;
+  if ((compiled == NULL || stat(compiled, &st) < 0) && stat(colon + 1, &st) < 0)
+    return FALSE;
+  *uid = st.st_uid;
+  *gid = st.st_gid;
+  return TRUE;
 }
 
 QmgrSettings *

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "mailbox.h"
 #include "queue-file.h"
 #include "table.h"
 #include "workpool.h"
@@ -32,7 +33,7 @@
  * (re)load and shared read-only by the workers. */
 typedef struct {
   Config *config;
-  TableList *aliases;          /* NULL: alias_maps empty or unusable */
+  GPtrArray *aliases;          /* of Table*, in alias_maps order; NULL: empty or unusable */
   char *aliases_error;         /* why aliases is NULL although alias_maps is set */
   const char *const *mydestination;
   const char *myorigin;
@@ -41,6 +42,10 @@ typedef struct {
   const char *mail_spool_directory;
   const char *home_mailbox;
   gint64 mailbox_size_limit;
+  const char *default_privs;
+  const char *const *allow_mail_to_commands;
+  const char *const *allow_mail_to_files;
+  gint64 command_time_limit;
   gint64 minimal_backoff;
   gint64 maximal_backoff;
   gint64 maximal_queue_lifetime;
@@ -168,6 +173,34 @@ void qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to,
  * *reason receives the text of a deferral or bounce. */
 DeliveryKind qmgr_local_deliver(const QmgrDelivery *d, const QueueRecipient *rcpt,
                                 char **reason);
+
+/* The owner of an alias table's file (qmgr-settings.c): FALSE when it
+ * has no file whose owner could be trusted (then |command and /file are
+ * restricted).  static: and inline: count as root's (main.cf). */
+gboolean qmgr_settings_alias_owner(const Table *table, uid_t *uid, gid_t *gid);
+
+/* Splits the text of an :include: file (qmgr-local.c): one or more
+ * comma-separated addresses per line, "#" comment lines, blank lines. */
+GPtrArray *qmgr_local_include_parse(const char *text);
+
+/* qmgr-command.c: "|command" destinations */
+/* Postfix's command_time_limit (seconds); not in params.c yet. */
+#define QMGR_COMMAND_TIME_LIMIT 1000
+typedef struct {
+  const char *command;        /* for /bin/sh -c */
+  uid_t uid;
+  gid_t gid;
+  const char *const *envp;
+  gint64 time_limit;          /* seconds */
+} QmgrCommand;
+/* Runs the command with the message on stdin; *text gets the status
+ * text, *dsn a static string. */
+DeliveryKind qmgr_command_deliver(const QmgrCommand *cmd, const MailboxMessage *msg,
+                                  const char **dsn, char **text);
+/* Maps a wait status (or a timeout) to a result, as Postfix does with
+ * sysexits codes; output is the command's output (may be NULL). */
+DeliveryKind qmgr_command_status(int wait_status, gboolean timed_out, const char *command,
+                                 const char *output, const char **dsn, char **text);
 
 /* qmgr-virtual.c: virtual_alias_maps rewriting and virtual(8) delivery */
 typedef enum {

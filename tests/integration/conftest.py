@@ -432,6 +432,9 @@ class Postern:
     def write_aliases(self, text):
         self.aliases.write_text(text)
         os.chmod(self.aliases, 0o644)
+        # root-owned, as /etc/aliases: |command and /file destinations then
+        # run as default_privs (nobody)
+        os.chown(self.aliases, 0, 0)
 
     # -- users and mailboxes
 

@@ -1,7 +1,11 @@
 /* test-qmgr-local.c - local delivery: alias expansion (recursion, loops,
  * self references, duplicates, depth), unknown users, unsupported and
- * remote destinations, extensions; into an mbox spool in a temp dir as
- * the current user (no identity switch needed). */
+ * remote destinations, extensions, |command, /file and :include:
+ * destinations, the command exit-status mapping; into an mbox spool in a
+ * temp dir as the current user (as root, commands and files run as
+ * nobody, so the fixture directory is opened up for them). */
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <pwd.h>
@@ -16,6 +20,7 @@ typedef struct {
   char *dir;
   char *mbox;
   char *user;
+  char *out;           /* where file and command destinations write */
   QmgrSettings *settings;
   QueueEnvelope *env;
   int fd;
@@ -44,6 +49,10 @@ fixture_setup(Fixture *f, gconstpointer data)
   f->dir = g_dir_make_tmp("test-local-XXXXXX", NULL);
   spool = g_build_filename(f->dir, "spool", NULL);
   g_assert_cmpint(g_mkdir(spool, 0755), ==, 0);
+  g_assert_cmpint(chmod(f->dir, 0755), ==, 0);
+  f->out = g_build_filename(f->dir, "files", NULL);
+  g_assert_cmpint(g_mkdir(f->out, 0777), ==, 0);
+  g_assert_cmpint(chmod(f->out, 01777), ==, 0);
   f->mbox = g_build_filename(spool, f->user, NULL);
   alias_path = g_build_filename(f->dir, "aliases", NULL);
   g_string_append_printf(aliases,
@@ -57,14 +66,33 @@ fixture_setup(Fixture *f, gconstpointer data)
     "loop2: loop1\n"
     "remote: someone@example.com\n"
     "cmd: |/bin/cat\n"
-    "file: /tmp/x\n"
+    "cmdout: \"|cat > %s/files/cmd.out; env > %s/files/cmd.env; id -u >> %s/files/cmd.env\"\n"
+    "cmdfail: \"|echo oops; echo more; exit 1\"\n"
+    "cmdtemp: \"|exit 75\"\n"
+    "file: %s/files/mbox\n"
+    "incl: :include:%s/incl\n"
+    "inclloop: :include:%s/incl2\n"
     "unknown: nosuchuser-xyz\n"
     "mixed: %s, nosuchuser-xyz\n"
-    "ext+special: alias1\n",
-    f->user, f->user, data ? "" : "#", f->user, f->user, f->user, f->user, f->user);
+    "ext+special: alias1\n"
+    "list: %s\n"
+    "owner-list: postmaster\n",
+    f->user, f->user, data ? "" : "#", f->user, f->user, f->user, f->user,
+    f->dir, f->dir, f->dir, f->dir, f->dir, f->dir, f->user, f->user);
   for (guint i = 0; i < 150; i++)
     g_string_append_printf(aliases, "deep%u: deep%u\n", i, i + 1);
   write_file(alias_path, aliases->str);
+  g_free(path);
+  path = g_build_filename(f->dir, "incl", NULL);
+  write_file(path, "# an include file\n\n  alias1 ,\n" "postmaster\n");
+  g_clear_pointer(&path, g_free);
+  path = g_build_filename(f->dir, "incl2", NULL);
+  {
+    g_autofree char *text = g_strdup_printf(":include:%s\n alias1\n", path);
+
+    write_file(path, text);
+  }
+  g_clear_pointer(&path, g_free);
   main_cf = g_strdup_printf("myhostname = test.example\n"
                             "mydestination = localhost, $myhostname\n"
                             "myorigin = localhost\n"
@@ -112,6 +140,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
   g_assert_cmpint(system(cmd), ==, 0);
   g_free(f->mbox);
   g_free(f->user);
+  g_free(f->out);
   g_free(f->dir);
 }
 
@@ -268,10 +297,127 @@ test_deferred(Fixture *f, gconstpointer data)
 
   g_assert_cmpint(deliver(f, "remote@localhost", NULL, &r1), ==, DELIVERY_DEFER);
   g_assert_cmpstr(r1, ==, "delivery to remote domains is not available yet");
-  g_assert_cmpint(deliver(f, "cmd@localhost", NULL, &r2), ==, DELIVERY_DEFER);
-  g_assert_cmpstr(r2, ==, "alias destination type not supported yet: |/bin/cat");
-  g_assert_cmpint(deliver(f, "file@localhost", NULL, &r3), ==, DELIVERY_DEFER);
+  g_assert_cmpint(deliver(f, "cmdtemp@localhost", NULL, &r2), ==, DELIVERY_DEFER);
+  g_assert_cmpstr(r2, ==, "Command died with status 75: \"exit 75\"");
   g_assert_cmpuint(mbox_count(f), ==, 0);
+  (void) r3;
+}
+
+static void
+test_include_parse(void)
+{
+  g_autoptr(GPtrArray) items =
+    qmgr_local_include_parse("# comment\n\n a, b@x\n  # more\n\"|cmd, arg\"\n/file,<c@y>\n");
+
+  g_assert_cmpuint(items->len, ==, 5);
+  g_assert_cmpstr(items->pdata[0], ==, "a");
+  g_assert_cmpstr(items->pdata[1], ==, "b@x");
+  g_assert_cmpstr(items->pdata[2], ==, "\"|cmd, arg\"");
+  g_assert_cmpstr(items->pdata[3], ==, "/file");
+  g_assert_cmpstr(items->pdata[4], ==, "c@y");
+  g_ptr_array_unref(items);
+  items = qmgr_local_include_parse("# nothing\n");
+  g_assert_cmpuint(items->len, ==, 0);
+}
+
+static void
+test_command_status(void)
+{
+  const char *dsn = NULL;
+  g_autofree char *t1 = NULL, *t2 = NULL, *t3 = NULL, *t4 = NULL, *t5 = NULL;
+
+  g_assert_cmpint(qmgr_command_status(W_EXITCODE(0, 0), FALSE, "c", "", &dsn, &t1), ==,
+                  DELIVERY_SENT);
+  g_assert_cmpstr(dsn, ==, "2.0.0");
+  g_assert_cmpstr(t1, ==, "delivered to command: c");
+  g_assert_cmpint(qmgr_command_status(W_EXITCODE(75, 0), FALSE, "c", NULL, &dsn, &t2), ==,
+                  DELIVERY_DEFER);
+  g_assert_cmpstr(dsn, ==, "4.3.0");
+  g_assert_cmpint(qmgr_command_status(W_EXITCODE(1, 0), FALSE, "c", "\nfirst\nsecond\n", &dsn,
+                                      &t3), ==, DELIVERY_BOUNCE);
+  g_assert_cmpstr(dsn, ==, "5.3.0");
+  g_assert_cmpstr(t3, ==, "Command died with status 1: \"c\". Command output: first");
+  g_assert_cmpint(qmgr_command_status(W_EXITCODE(0, SIGKILL), FALSE, "c", NULL, &dsn, &t4), ==,
+                  DELIVERY_DEFER);
+  g_assert_cmpint(qmgr_command_status(W_EXITCODE(0, SIGKILL), TRUE, "c", NULL, &dsn, &t5), ==,
+                  DELIVERY_DEFER);
+  g_assert_cmpstr(t5, ==, "Command time limit exceeded: \"c\"");
+}
+
+static char *
+out_text(Fixture *f, const char *name)
+{
+  g_autofree char *path = g_build_filename(f->out, name, NULL);
+  char *text = NULL;
+
+  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+  return text;
+}
+
+static void
+test_command(Fixture *f, gconstpointer data)
+{
+  g_autofree char *r1 = NULL, *r2 = NULL, *out = NULL, *env = NULL;
+  g_autofree char *uid = g_strdup_printf("\n%u\n", geteuid() == 0 ? getpwnam("nobody")->pw_uid
+                                                                    : geteuid());
+
+  g_assert_cmpint(deliver(f, "cmd@localhost", NULL, NULL), ==, DELIVERY_SENT);
+  g_assert_cmpint(deliver(f, "CmdOut@localhost", "orig@x", NULL), ==, DELIVERY_SENT);
+  out = out_text(f, "cmd.out");
+  g_assert_cmpstr(out, ==, "Return-Path: <alice@example.org>\nX-Original-To: orig@x\n"
+                           "Delivered-To: cmdout@localhost\nSubject: test\n\nhello\n");
+  env = out_text(f, "cmd.env");
+  g_assert_nonnull(strstr(env, "\nRECIPIENT=cmdout@localhost\n"));
+  g_assert_nonnull(strstr(env, "\nSENDER=alice@example.org\n"));
+  g_assert_nonnull(strstr(env, "\nORIGINAL_RECIPIENT=orig@x\n"));
+  g_assert_nonnull(strstr(env, "\nLOCAL=cmdout\n"));
+  g_assert_nonnull(strstr(env, "\nDOMAIN=localhost\n"));
+  g_assert_nonnull(strstr(env, "PATH=/usr/bin:/bin\n"));
+  g_assert_true(g_str_has_suffix(env, uid));
+  g_assert_cmpint(deliver(f, "cmdfail@localhost", NULL, &r1), ==, DELIVERY_BOUNCE);
+  g_assert_cmpstr(r1, ==, "Command died with status 1: \"echo oops; echo more; exit 1\". "
+                          "Command output: oops");
+}
+
+static void
+test_file(Fixture *f, gconstpointer data)
+{
+  g_autofree char *text = NULL;
+
+  g_assert_cmpint(deliver(f, "file@localhost", NULL, NULL), ==, DELIVERY_SENT);
+  g_assert_cmpint(deliver(f, "file@localhost", NULL, NULL), ==, DELIVERY_SENT);
+  text = out_text(f, "mbox");
+  g_assert_true(g_str_has_prefix(text, "From alice@example.org  "));
+  g_assert_nonnull(strstr(text, "\nDelivered-To: file@localhost\nSubject: test\n\nhello\n\nFrom "));
+}
+
+static void
+test_include(Fixture *f, gconstpointer data)
+{
+  g_autofree char *reason = NULL;
+
+  /* alias1 and postmaster both reach the user: one copy. */
+  g_assert_cmpint(deliver(f, "incl@localhost", NULL, NULL), ==, DELIVERY_SENT);
+  g_assert_cmpuint(mbox_count(f), ==, 1);
+  /* incl2 includes itself (dropped the second time) and alias1. */
+  g_assert_cmpint(deliver(f, "inclloop@localhost", NULL, &reason), ==, DELIVERY_SENT);
+  g_assert_cmpuint(mbox_count(f), ==, 2);
+}
+
+/* owner-list exists: deliveries of list's expansion have it as sender. */
+static void
+test_owner(Fixture *f, gconstpointer data)
+{
+  g_autofree char *text = NULL;
+
+  g_assert_cmpint(deliver(f, "list@localhost", NULL, NULL), ==, DELIVERY_SENT);
+  text = mbox_text(f);
+  g_assert_true(g_str_has_prefix(text, "From owner-list@localhost  "));
+  g_assert_nonnull(strstr(text, "\nReturn-Path: <owner-list@localhost>\n"));
+  g_free(text);
+  g_assert_cmpint(deliver(f, "alias1@localhost", NULL, NULL), ==, DELIVERY_SENT);
+  text = mbox_text(f);
+  g_assert_nonnull(strstr(text, "\nReturn-Path: <alice@example.org>\n"));
 }
 
 int
@@ -291,5 +437,11 @@ main(int argc, char **argv)
   ADD("/qmgr/local/unknown", test_unknown);
   ADD("/qmgr/local/mixed", test_mixed);
   ADD("/qmgr/local/deferred", test_deferred);
+  ADD("/qmgr/local/command", test_command);
+  ADD("/qmgr/local/file", test_file);
+  ADD("/qmgr/local/include", test_include);
+  ADD("/qmgr/local/owner", test_owner);
+  g_test_add_func("/qmgr/local/include-parse", test_include_parse);
+  g_test_add_func("/qmgr/local/command-status", test_command_status);
   return g_test_run();
 }
