@@ -414,9 +414,10 @@ local_deliver_file(LocalState *st, const char *to, const char *path, const Local
 
 static void local_resolve(LocalState *st, const char *address, const char *parent, guint depth);
 
-/* Splits an alias value at commas outside double quotes. */
-static GPtrArray *
-local_split_value(const char *value)
+/* Splits an alias value at commas outside double quotes; <> around an
+ * item are dropped, empty items skipped.  Also used by qmgr-virtual.c. */
+GPtrArray *
+qmgr_split_addresses(const char *value)
 {
   GPtrArray *items = g_ptr_array_new_with_free_func(g_free);
   gboolean quoted = FALSE;
@@ -463,7 +464,7 @@ qmgr_local_include_parse(const char *text)
     g_string_append(joined, line);
     g_string_append_c(joined, ',');
   }
-  return local_split_value(joined->str);
+  return qmgr_split_addresses(joined->str);
 }
 
 /* Removes the double quotes of a quoted destination ("|cmd arg"). */
@@ -564,7 +565,7 @@ static void
 local_expand(LocalState *st, const char *name, const char *key, const char *value, guint depth,
              const LocalOwner *owner)
 {
-  g_autoptr(GPtrArray) items = local_split_value(value);
+  g_autoptr(GPtrArray) items = qmgr_split_addresses(value);
 
   if (items->len == 0) {
     local_result(st, name, "local", g_get_real_time(), DELIVERY_BOUNCE, "5.3.0",

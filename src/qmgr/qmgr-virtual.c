@@ -70,39 +70,6 @@ virtual_lookup(const QmgrSettings *s, TableList *list, const char *address, gboo
   return TABLE_NOTFOUND;
 }
 
-/* Splits a comma list of addresses (commas inside quotes kept). */
-static GPtrArray *
-virtual_split(const char *value)
-{
-  GPtrArray *items = g_ptr_array_new_with_free_func(g_free);
-  gboolean quoted = FALSE;
-  const char *start = value;
-
-  for (const char *p = value;; p++) {
-    if (*p == '"')
-      quoted = !quoted;
-    else if (*p == '\\' && quoted && p[1])
-      p++;
-    else if ((*p == ',' && !quoted) || *p == '\0') {
-      char *item = g_strstrip(g_strndup(start, (gsize) (p - start)));
-      gsize len = strlen(item);
-
-      if (len >= 2 && item[0] == '<' && item[len - 1] == '>') {
-        memmove(item, item + 1, len - 2);
-        item[len - 2] = '\0';
-      }
-      if (*item)
-        g_ptr_array_add(items, item);
-      else
-        g_free(item);
-      if (*p == '\0')
-        break;
-      start = p + 1;
-    }
-  }
-  return items;
-}
-
 static gboolean
 virtual_expand(const QmgrSettings *s, const char *address, guint depth, GHashTable *seen,
                GPtrArray *out, GError **error)
@@ -132,7 +99,7 @@ virtual_expand(const QmgrSettings *s, const char *address, guint depth, GHashTab
     g_ptr_array_add(out, g_strdup(address));
     return TRUE;
   }
-  items = virtual_split(value);
+  items = qmgr_split_addresses(value);
   for (guint i = 0; i < items->len; i++) {
     const char *item = items->pdata[i];
     g_autofree char *addr = address_at_sign(item) ? g_strdup(item)

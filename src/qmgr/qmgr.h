@@ -217,6 +217,9 @@ QmgrVirtualAlias qmgr_virtual_alias_expand(const QmgrSettings *s, const char *ad
 DeliveryKind qmgr_virtual_deliver(const QmgrDelivery *d, const char *address,
                                   const char *orig_to, char **reason);
 
+/* Splits "a, b, \"c,d\"@x" into addresses (qmgr-local.c). */
+GPtrArray *qmgr_split_addresses(const char *value);
+
 /* qmgr-privs.c: per-thread file-system identity */
 typedef struct {
   gboolean switched;
