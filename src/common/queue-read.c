@@ -353,20 +353,24 @@ queue_file_record(int fd, guint rcpt_index, RcptState state, const char *status,
   return queue_file_append(fd, line, strlen(line), error);
 }
 
-gboolean
-queue_file_record_held(int fd, GError **error)
+/* Appends a record that carries only a time stamp ("N", "K"). */
+static gboolean
+queue_file_record_time(int fd, char type, GError **error)
 {
   char line[40];
-  int len = g_snprintf(line, sizeof line, "K%" G_GINT64_FORMAT "\n",
+  int len = g_snprintf(line, sizeof line, "%c%" G_GINT64_FORMAT "\n", type,
                        g_get_real_time() / G_USEC_PER_SEC);
   return queue_file_append(fd, line, (gsize) len, error);
 }
 
 gboolean
+queue_file_record_held(int fd, GError **error)
+{
+  return queue_file_record_time(fd, 'K', error);
+}
+
+gboolean
 queue_file_record_attempt(int fd, GError **error)
 {
-  char line[40];
-  int len = g_snprintf(line, sizeof line, "N%" G_GINT64_FORMAT "\n",
-                       g_get_real_time() / G_USEC_PER_SEC);
-  return queue_file_append(fd, line, (gsize) len, error);
+  return queue_file_record_time(fd, 'N', error);
 }
