@@ -6,39 +6,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-typedef struct {
-  char *dir;
-} Fixture;
-
-static void
-fixture_setup(Fixture *f, gconstpointer data)
-{
-  f->dir = g_dir_make_tmp("postern-tpat-XXXXXX", NULL);
-  g_assert_nonnull(f->dir);
-}
-
-static void
-fixture_teardown(Fixture *f, gconstpointer data)
-{
-  GDir *d = g_dir_open(f->dir, 0, NULL);
-  const char *name;
-  while (d && (name = g_dir_read_name(d))) {
-    g_autofree char *p = g_build_filename(f->dir, name, NULL);
-    g_unlink(p);
-  }
-  if (d)
-    g_dir_close(d);
-  g_rmdir(f->dir);
-  g_free(f->dir);
-}
-
-static char *
-write_file(const Fixture *f, const char *name, const char *text)
-{
-  char *path = g_build_filename(f->dir, name, NULL);
-  g_assert_true(g_file_set_contents(path, text, -1, NULL));
-  return path;
-}
+#include "table-test-util.h"
 
 /* Opens type:path for a file holding text. */
 static Table *
@@ -68,24 +36,6 @@ expect_open_error(const Fixture *f, const char *type, const char *text, guint li
     g_error("error \"%s\" lacks \"%s\" or \"%s\"", error->message, where, why);
 }
 
-/* Looks key up; expected NULL = not found. */
-static void
-expect(Table *t, const char *key, const char *expected)
-{
-  g_autofree char *value = NULL;
-  g_autoptr(GError) error = NULL;
-  TableResult r = table_lookup(t, key, &value, &error);
-  g_assert_no_error(error);
-  if (expected) {
-    if (r != TABLE_FOUND)
-      g_error("%s: key \"%s\" not found", table_spec(t), key);
-    g_assert_cmpstr(value, ==, expected);
-  } else {
-    if (r != TABLE_NOTFOUND)
-      g_error("%s: key \"%s\" found: \"%s\"", table_spec(t), key, value);
-    g_assert_null(value);
-  }
-}
 
 static void
 expect_tempfail(Table *t, const char *key, const char *why)
