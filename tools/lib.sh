@@ -4,7 +4,8 @@
 # What building and testing Postern needs on Debian 12 (systemd for
 # systemd-socket-activate, passwd for useradd).
 POSTERN_PACKAGES=(meson ninja-build gcc libc6-dev pkg-config libsystemd-dev libglib2.0-dev libssl-dev
-                  libsasl2-dev libmariadb-dev libpcre2-dev libcdb-dev mariadb-server python3 python3-pytest swaks systemd passwd)
+                  libsasl2-dev libmariadb-dev libpcre2-dev libcdb-dev mariadb-server python3 python3-pytest swaks systemd passwd
+                  dnsmasq-base bind9-dnsutils)
 
 postern_need_root() {
   if [ "$(id -u)" != 0 ]; then

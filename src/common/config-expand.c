@@ -131,7 +131,11 @@ config_expand_param(Expander *ex, const char *name, char **value, GError **error
   g_ptr_array_add(ex->stack, (gpointer) name);
   gboolean ok;
   g_autofree char *result = NULL;
-  if (setting || def->def) {
+  if (def != NULL && def->type == PARAM_TEMPLATE) {
+    /* Expanded by its user, with names only it knows ($rbl_code). */
+    result = g_strdup(setting ? setting->value : def->def);
+    ok = TRUE;
+  } else if (setting || def->def) {
     GString *out = g_string_new(NULL);
     ok = config_expand_text(ex, setting ? setting->value : def->def, name, setting, out, error);
     result = g_string_free(out, FALSE);

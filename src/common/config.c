@@ -251,6 +251,7 @@ config_convert(Config *config, const ParamDef *def, ParamValue *v, GError **erro
   gboolean b;
   switch (def->type) {
   case PARAM_STR:
+  case PARAM_TEMPLATE:
     return TRUE;
   case PARAM_BOOL:
     if (!config_parse_bool(v->str, &b))

@@ -19,6 +19,7 @@
 #define Z(n, d, lo, hi, doc)        { n, PARAM_SIZE, d, lo, hi, 0, doc }
 #define L(n, d, doc)                { n, PARAM_LIST, d, 0, 0, 0, doc }
 #define TB(n, d, doc)               { n, PARAM_TABLES, d, 0, 0, 0, doc }
+#define R(n, d, doc)                { n, PARAM_TEMPLATE, d, 0, 0, 0, doc }
 
 static const ParamDef param_defs[] = {
   S("2bounce_notice_recipient", "postmaster", "who receives undeliverable bounce notices"),
@@ -46,6 +47,7 @@ static const ParamDef param_defs[] = {
   I("debug_peer_level", "2", 1, 10, "extra verbosity for clients in debug_peer_list"),
   L("debug_peer_list", "", "clients that get debug_peer_level logging"),
   S("default_privs", "nobody", "user for deliveries to external files and commands"),
+  R("default_rbl_reply", "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}", "reply template for DNSBL rejects (expanded per reply: $rbl_code, $rbl_class, $rbl_what, $rbl_domain, $rbl_reason)"),
   S("default_transport", "smtp", "transport for destinations that are not local or virtual"),
   I("defer_code", "450", 400, 499, "reply code for the defer restriction"),
   S("delay_notice_recipient", "postmaster", "who receives delay notices (notify_classes=delay)"),
@@ -71,6 +73,7 @@ static const ParamDef param_defs[] = {
   Z("mailbox_size_limit", "51200000", 0, UNB, "maximal size of a mailbox or maildir file; 0 is no limit"),
   S("mailq_path", "/usr/bin/mailq", "the mailq command (informational)"),
   S("manpage_directory", "/usr/share/man", "manual page directory (informational)"),
+  I("maps_rbl_reject_code", "554", 400, 599, "reply code for reject_rbl_client and reject_rhsbl_*"),
   L("masquerade_domains", "", "domains whose subdomains are stripped from addresses (later work)"),
   L("masquerade_exceptions", "", "users not subject to masquerading (later work)"),
   T("maximal_backoff_time", "4000s", 's', 1, UNB, "longest retry interval for a deferred message"),
@@ -91,10 +94,12 @@ static const ParamDef param_defs[] = {
   I("qmgr_delivery_threads", "8", 1, 256, "concurrent deliveries in postern-qmgr"),
   S("queue_directory", "/var/spool/postern", "the mail queue directory"),
   T("queue_run_delay", "300s", 's', 1, UNB, "how often the deferred queue is scanned"),
+  TB("rbl_reply_maps", "", "reply templates per DNSBL domain (default_rbl_reply syntax)"),
   S("readme_directory", "no", "README directory (informational)"),
   TB("recipient_canonical_maps", "", "recipient address rewriting (later work)"),
   S("recipient_delimiter", "", "characters that separate a local part from its extension"),
   I("reject_code", "554", 400, 599, "reply code for the reject restriction"),
+  S("reject_tempfail_action", "defer_if_permit", "what a reject_* restriction does on a temporary DNS failure: defer_if_permit or defer"),
   L("relay_domains", "", "domains this host relays to (later work)"),
   TB("relay_recipient_maps", "", "valid recipients in relay_domains (later work)"),
   S("relay_transport", "relay", "transport for relay_domains"),
@@ -189,6 +194,11 @@ static const ParamDef param_defs[] = {
   B("swap_bangpath", "no", "rewrite site!user into user@site"),
   S("syslog_name", "postern", "identifier in log lines"),
   TB("transport_maps", "", "per-destination transport and next-hop"),
+  I("unknown_address_reject_code", "450", 400, 599, "reply code for reject_unknown_sender_domain / reject_unknown_recipient_domain"),
+  S("unknown_address_tempfail_action", "$reject_tempfail_action", "reject_unknown_*_domain on a temporary DNS failure"),
+  I("unknown_client_reject_code", "450", 400, 599, "reply code for reject_unknown_client_hostname / reject_unknown_reverse_client_hostname"),
+  S("unknown_helo_hostname_tempfail_action", "$reject_tempfail_action", "reject_unknown_helo_hostname on a temporary DNS failure"),
+  I("unknown_hostname_reject_code", "450", 400, 599, "reply code for reject_unknown_helo_hostname"),
   I("unknown_local_recipient_reject_code", "550", 400, 599, "reply code for unknown local recipients"),
   L("virtual_alias_domains", "$virtual_alias_maps", "domains whose every address is an alias"),
   TB("virtual_alias_maps", "", "address rewriting before delivery"),
@@ -234,6 +244,7 @@ param_type_name(ParamType type)
   case PARAM_SIZE: return "size";
   case PARAM_LIST: return "list";
   case PARAM_TABLES: return "tables";
+  case PARAM_TEMPLATE: return "template";
   }
   return "unknown";
 }

@@ -17,6 +17,7 @@ typedef enum {
   PARAM_SIZE,     /* byte count (plain integer, as Postfix) */
   PARAM_LIST,     /* values separated by comma and/or white space */
   PARAM_TABLES,   /* list of lookup tables "type:name" */
+  PARAM_TEMPLATE, /* text $-expanded when used, with names of its own (default_rbl_reply) */
 } ParamType;
 
 typedef struct {

@@ -12,7 +12,7 @@
 #include "address.h"
 #include "config.h"
 #include "inet.h"
-#include "smtpd.h"
+#include "smtpd-access-private.h"
 
 #define ACCESS_MAX_RECURSION 100
 
@@ -97,6 +97,7 @@ void
 smtpd_access_ctx_clear(SmtpdAccessCtx *ctx)
 {
   g_free(ctx->client_name);
+  g_free(ctx->client_reverse_name);
   g_free(ctx->client_addr);
   g_free(ctx->namaddr);
   g_free(ctx->helo);
@@ -105,17 +106,16 @@ smtpd_access_ctx_clear(SmtpdAccessCtx *ctx)
   g_free(ctx->rcpt);
   g_free(ctx->rcpt_orig);
   g_free(ctx->reply);
+  g_free(ctx->defer_if_permit);
+  g_free(ctx->defer_if_reject);
   g_clear_pointer(&ctx->prepend, g_ptr_array_unref);
   g_clear_pointer(&ctx->events, g_ptr_array_unref);
   memset(ctx, 0, sizeof *ctx);
 }
 
-static void
-ctx_event(SmtpdAccessCtx *ctx, const char *action, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-
 /* Queues a line for the loop to log: action "warning" is a plain warning,
  * any other is a "NOQUEUE: action: CMD from ...: text" line. */
-static void
+void
 ctx_event(SmtpdAccessCtx *ctx, const char *action, const char *fmt, ...)
 {
   va_list ap;
@@ -127,10 +127,9 @@ ctx_event(SmtpdAccessCtx *ctx, const char *action, const char *fmt, ...)
   g_ptr_array_add(ctx->events, g_strdup_printf("%s\t%s", action, text));
 }
 
-static SmtpdAccess
-ctx_reject(SmtpdAccessCtx *ctx, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
-static SmtpdAccess
+/* Sets the reply.  A 5xx after an earlier defer_if_reject becomes that
+ * deferral (Postfix's smtpd_check_reject). */
+SmtpdAccess
 ctx_reject(SmtpdAccessCtx *ctx, const char *fmt, ...)
 {
   va_list ap;
@@ -138,20 +137,47 @@ ctx_reject(SmtpdAccessCtx *ctx, const char *fmt, ...)
   g_free(ctx->reply);
   ctx->reply = g_strdup_vprintf(fmt, ap);
   va_end(ap);
+  if (ctx->reply[0] == '5' && ctx->defer_if_reject != NULL) {
+    g_free(ctx->reply);
+    ctx->reply = g_steal_pointer(&ctx->defer_if_reject);
+  }
   return SMTPD_ACCESS_REJECT;
 }
 
-static SmtpdAccess
+void
+smtpd_access_defer_if(SmtpdAccessCtx *ctx, gboolean if_permit, const char *fmt, ...)
+{
+  char **slot = if_permit ? &ctx->defer_if_permit : &ctx->defer_if_reject;
+  if (*slot != NULL)
+    return;   /* the first reason is kept, to minimize confusion */
+  va_list ap;
+  va_start(ap, fmt);
+  *slot = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+}
+
+SmtpdAccess
+smtpd_access_finish(SmtpdAccessCtx *ctx, SmtpdAccess result)
+{
+  if (result == SMTPD_ACCESS_REJECT || ctx->defer_if_permit == NULL)
+    return result;
+  g_free(ctx->reply);
+  ctx->reply = g_strdup(ctx->defer_if_permit);
+  return SMTPD_ACCESS_REJECT;
+}
+
+SmtpdAccess
 server_error(SmtpdAccessCtx *ctx)
 {
   return ctx_reject(ctx, "451 4.3.5 Server configuration error");
 }
 
 /* A reply "CODE [D.D.D] text" with Postfix's defaults: the enhanced code
- * from the text when it has one (its class digit made the reply's). */
+ * from the text when it has one (its class digit made the reply's).
+ * defer_if > 0 keeps it as a defer_if_permit, < 0 as a defer_if_reject. */
 static SmtpdAccess
-reply_with_text(SmtpdAccessCtx *ctx, int code, const char *def_dsn, const char *text,
-                const char *name, const char *what)
+reply_with_text_if(SmtpdAccessCtx *ctx, int code, const char *def_dsn, const char *text,
+                   const char *name, const char *what, int defer_if)
 {
   char dsn[16];
   g_strlcpy(dsn, def_dsn, sizeof dsn);
@@ -167,8 +193,20 @@ reply_with_text(SmtpdAccessCtx *ctx, int code, const char *def_dsn, const char *
     }
   }
   dsn[0] = '0' + code / 100;
+  if (defer_if != 0) {
+    smtpd_access_defer_if(ctx, defer_if > 0, "%d %s <%s>: %s rejected: %s", code, dsn, name,
+                          what, *t != '\0' ? t : "Service unavailable");
+    return SMTPD_ACCESS_DUNNO;
+  }
   return ctx_reject(ctx, "%d %s <%s>: %s rejected: %s", code, dsn, name, what,
                     *t != '\0' ? t : "Access denied");
+}
+
+static SmtpdAccess
+reply_with_text(SmtpdAccessCtx *ctx, int code, const char *def_dsn, const char *text,
+                const char *name, const char *what)
+{
+  return reply_with_text_if(ctx, code, def_dsn, text, name, what, 0);
 }
 
 static SmtpdAccess eval_list(SmtpdAccessCtx *ctx, const char *const *list, const char *name,
@@ -203,6 +241,9 @@ table_result(SmtpdAccessCtx *ctx, const char *table, const char *value, const ch
     return reply_with_text(ctx, (int)st->map_reject_code, "5.7.1", text, name, what);
   if (IS("DEFER"))
     return reply_with_text(ctx, (int)st->map_defer_code, "4.7.1", text, name, what);
+  if (IS("DEFER_IF_PERMIT") || IS("DEFER_IF_REJECT"))
+    return reply_with_text_if(ctx, (int)st->map_defer_code, "4.7.1", text, name, what,
+                              IS("DEFER_IF_PERMIT") ? 1 : -1);
   if (IS("INFO") || IS("WARN")) {
     ctx_event(ctx, IS("WARN") ? "warn" : "info", "%s", text);
     return SMTPD_ACCESS_DUNNO;
@@ -263,7 +304,7 @@ table_result(SmtpdAccessCtx *ctx, const char *table, const char *value, const ch
 }
 
 /* Looks the keys up in order; the first key found decides. */
-static SmtpdAccess
+SmtpdAccess
 check_access(SmtpdAccessCtx *ctx, const char *spec, GPtrArray *keys, const char *name,
              const char *what)
 {
@@ -436,38 +477,6 @@ addr_fqdn(const char *addr)
   return *domain != '\0' && (domain[0] == '[' || strchr(domain, '.') != NULL);
 }
 
-/* Restrictions that need DNS: accepted, not applied yet. */
-static const struct {
-  const char *name;
-  gboolean takes_arg;
-} dns_restrictions[] = {
-  { "reject_unknown_helo_hostname", FALSE },  { "reject_unknown_hostname", FALSE },
-  { "reject_unknown_sender_domain", FALSE },  { "reject_unknown_recipient_domain", FALSE },
-  { "reject_unknown_client_hostname", FALSE }, { "reject_unknown_client", FALSE },
-  { "reject_unknown_reverse_client_hostname", FALSE },
-  { "reject_rbl_client", TRUE },              { "reject_rhsbl_client", TRUE },
-  { "reject_rhsbl_sender", TRUE },            { "reject_rhsbl_recipient", TRUE },
-  { "reject_rhsbl_helo", TRUE },              { "reject_rhsbl_reverse_client", TRUE },
-  { "permit_dnswl_client", TRUE },            { "permit_rhswl_client", TRUE },
-  { "reject_mx_access", FALSE },
-};
-
-static void
-warn_unsupported_once(SmtpdAccessCtx *ctx, const char *name)
-{
-  static GMutex lock;
-  static GHashTable *warned;
-  g_mutex_lock(&lock);
-  if (warned == NULL)
-    warned = g_hash_table_new(g_str_hash, g_str_equal);
-  gboolean first = !g_hash_table_contains(warned, name);
-  if (first)
-    g_hash_table_add(warned, (gpointer)g_intern_string(name));
-  g_mutex_unlock(&lock);
-  if (first)
-    ctx_event(ctx, "warning", "restriction %s is not supported yet, ignoring", name);
-}
-
 /* Evaluates a restriction list: the first PERMIT or REJECT decides. */
 static SmtpdAccess
 eval_list(SmtpdAccessCtx *ctx, const char *const *list, const char *name, const char *what,
@@ -487,6 +496,8 @@ eval_list(SmtpdAccessCtx *ctx, const char *const *list, const char *name, const 
     g_autoptr(GPtrArray) keys = NULL;
     const char *arg = p[1];
 
+    if (smtpd_access_dns(ctx, &p, name, what, &result))
+      continue;
     if (g_str_has_prefix(r, "check_") && g_str_has_suffix(r, "_access")) {
       if (arg == NULL) {
         ctx_event(ctx, "warning", "restriction %s requires a table argument", r);
@@ -527,8 +538,11 @@ eval_list(SmtpdAccessCtx *ctx, const char *const *list, const char *name, const 
     } else if (strcmp(r, "reject") == 0) {
       result = ctx_reject(ctx, "%d 5.7.1 <%s>: %s rejected: Access denied", (int)st->reject_code,
                           name, what);
+    } else if (strcmp(r, "defer_if_permit") == 0 || strcmp(r, "defer_if_reject") == 0) {
+      smtpd_access_defer_if(ctx, r[9] == 'p', "450 4.7.0 <%s>: %s rejected: %s requested", name,
+                            what, r);
     } else if (strcmp(r, "defer") == 0) {
-      result = ctx_reject(ctx, "%d 4.7.1 <%s>: %s rejected: Try again later", (int)st->defer_code,
+      result = ctx_reject(ctx, "%d 4.3.2 <%s>: %s rejected: Try again later", (int)st->defer_code,
                           name, what);
     } else if (strcmp(r, "reject_unauth_destination") == 0 ||
                strcmp(r, "defer_unauth_destination") == 0) {
@@ -578,18 +592,6 @@ eval_list(SmtpdAccessCtx *ctx, const char *const *list, const char *name, const 
                (class_list = g_hash_table_lookup(st->restriction_classes, r)) != NULL) {
       result = eval_list(ctx, class_list, name, what, r);
     } else {
-      gboolean dns = FALSE;
-      for (guint i = 0; i < G_N_ELEMENTS(dns_restrictions) && !dns; i++) {
-        if (strcmp(r, dns_restrictions[i].name) == 0) {
-          dns = TRUE;
-          if (dns_restrictions[i].takes_arg && arg != NULL)
-            p++;
-        }
-      }
-      if (dns) {
-        warn_unsupported_once(ctx, r);
-        continue;
-      }
       ctx_event(ctx, "warning", "unknown smtpd restriction \"%s\" in %s", r, context);
       result = server_error(ctx);
     }

@@ -31,6 +31,15 @@ smtpd_policy_is_local(const SmtpdSettings *st, const char *addr)
 }
 
 gboolean
+smtpd_policy_is_final(const SmtpdSettings *st, const char *addr)
+{
+  g_autofree char *domain = address_domain(addr);
+  return *domain == '\0' || domain_in(domain, st->mydestination) ||
+         domain_in(domain, st->virtual_alias_domains) ||
+         domain_in(domain, st->virtual_mailbox_domains);
+}
+
+gboolean
 smtpd_policy_is_auth_destination(const SmtpdSettings *st, const char *addr)
 {
   g_autofree char *domain = address_domain(addr);
@@ -97,6 +106,9 @@ policy_snapshot(SmtpdSession *s, SmtpdAccessCtx *ctx)
 {
   ctx->settings = s->settings;
   ctx->client_name = g_strdup(s->client_name);
+  ctx->client_reverse_name = g_strdup(s->client_reverse_name);
+  ctx->client_name_status = s->client_name_status;
+  ctx->client_reverse_status = s->client_reverse_status;
   ctx->client_addr = g_strdup(s->client_addr);
   ctx->namaddr = g_strdup(s->namaddr);
   ctx->helo = g_strdup(s->helo);
@@ -105,6 +117,7 @@ policy_snapshot(SmtpdSession *s, SmtpdAccessCtx *ctx)
   ctx->trusted = s->client_trusted;
   ctx->ill_pipelining = s->ill_pipelining;
   ctx->discard = s->discard;
+  ctx->defer_if_permit = g_strdup(s->defer_sender != NULL ? s->defer_sender : s->defer_client);
 }
 
 typedef struct {
@@ -147,6 +160,9 @@ policy_work(gpointer data)
     }
   }
   if (!w->rcpt)
+    return;
+  w->result = smtpd_access_finish(ctx, w->result);
+  if (w->result == SMTPD_ACCESS_REJECT)
     return;
   if (!ctx->discard && !ctx->rcpt_checked && st->reject_unlisted_recipient) {
     const char *table = NULL;
@@ -260,6 +276,11 @@ stage_done(gpointer data)
     } else {
       if (w->stages & (1u << SMTPD_STAGE_SENDER))
         policy_apply(s, &w->ctx);   /* client and helo actions outlive no transaction */
+      /* A temporary DNS failure seen here defers the first recipient that
+       * nothing rejects (Postfix's defer_if_permit_client/helo/sender). */
+      char **slot = w->stages & (1u << SMTPD_STAGE_SENDER) ? &s->defer_sender : &s->defer_client;
+      if (*slot == NULL)
+        *slot = g_steal_pointer(&w->ctx.defer_if_permit);
       w->done(s, NULL);
     }
   }

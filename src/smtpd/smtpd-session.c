@@ -72,9 +72,12 @@ smtpd_session_unref(SmtpdSession *s)
   g_free(s->in);
   g_string_free(s->out, TRUE);
   g_free(s->client_name);
+  g_free(s->client_reverse_name);
   g_free(s->namaddr);
   g_free(s->helo);
   g_free(s->access_denied);
+  g_free(s->defer_client);
+  g_free(s->defer_sender);
   smtpd_settings_unref(s->settings);
   g_free(s);
 }
@@ -273,6 +276,7 @@ smtpd_session_reset_transaction(SmtpdSession *s)
   s->data_too_big = s->data_write_failed = FALSE;
   s->discard = s->hold = FALSE;
   g_clear_pointer(&s->prepend, g_ptr_array_unref);
+  g_clear_pointer(&s->defer_sender, g_free);
   if (s->state == SMTPD_STATE_MAIL || s->state == SMTPD_STATE_RCPT ||
       s->state == SMTPD_STATE_DATA || s->state == SMTPD_STATE_COMMIT)
     smtpd_session_enter_state(s, SMTPD_STATE_READY);
@@ -601,14 +605,14 @@ typedef struct {
   SmtpdSession *session;
   struct sockaddr_storage sa;
   socklen_t len;
-  char *name;
+  SmtpdPeerName peer;
 } PeerWork;
 
 static void
 peer_work(gpointer data)
 {
   PeerWork *w = data;
-  w->name = smtpd_peer_lookup_name((struct sockaddr *)&w->sa, w->len);
+  smtpd_peer_lookup((struct sockaddr *)&w->sa, w->len, &w->peer);
 }
 
 static void
@@ -617,7 +621,11 @@ peer_done(gpointer data)
   PeerWork *w = data;
   SmtpdSession *s = w->session;
   g_free(s->client_name);
-  s->client_name = w->name;
+  g_free(s->client_reverse_name);
+  s->client_name = w->peer.name;
+  s->client_reverse_name = w->peer.reverse_name;
+  s->client_name_status = w->peer.name_status;
+  s->client_reverse_status = w->peer.reverse_status;
   g_free(w);
   smtpd_session_resume(s);
 }
@@ -640,12 +648,17 @@ smtpd_session_new(SmtpdServer *server, int fd, SmtpdListenerKind kind,
   if (kind == SMTPD_LISTENER_LOCAL || peer == NULL || peer->sa_family == AF_UNIX) {
     g_strlcpy(s->client_addr, "127.0.0.1", sizeof s->client_addr);
     s->client_name = g_strdup("localhost");
+    s->client_reverse_name = g_strdup("localhost");
+    s->client_name_status = s->client_reverse_status = SMTPD_PEER_OK;
     s->client_trusted = TRUE;
   } else {
     inet_sockaddr_to_string(peer, s->client_addr, sizeof s->client_addr);
     s->client_trusted = netlist_match(st->mynetworks, peer);
-    if (!st->peername_lookup)
+    if (!st->peername_lookup) {
       s->client_name = g_strdup("unknown");
+      s->client_reverse_name = g_strdup("unknown");
+      s->client_name_status = s->client_reverse_status = SMTPD_PEER_PERM;
+    }
   }
   s->strict_newline = st->forbid_bare_newline &&
                       !netlist_match_string(st->bare_newline_exclusions, s->client_addr);

@@ -20,6 +20,24 @@ settings_netlist(const char *const *entries, const char *name, GError **error)
   return list;
 }
 
+/* *_tempfail_action: "defer_if_permit" (*defer_now FALSE) or "defer". */
+static gboolean
+settings_tempfail_action(Config *config, const char *name, gboolean *defer_now, GError **error)
+{
+  const char *v = config_str(config, name);
+  *defer_now = g_ascii_strcasecmp(v, "defer") == 0;
+  if (*defer_now || g_ascii_strcasecmp(v, "defer_if_permit") == 0)
+    return TRUE;
+  const char *file = NULL;
+  int line = 0;
+  g_autofree char *where = config_source(config, name, &file, &line)
+      ? (line > 0 ? g_strdup_printf("%s:%d: ", file, line) : g_strdup_printf("%s: ", file))
+      : g_strdup("");
+  g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG,
+              "%sparameter %s: bad value '%s' (use defer_if_permit or defer)", where, name, v);
+  return FALSE;
+}
+
 /* Opens the tables that check_*_access entries of list name. */
 static void
 settings_access_tables(SmtpdSettings *st, const char *const *list)
@@ -121,6 +139,23 @@ settings_new(Config *config, GError **error)
   st->map_defer_code = config_int(config, "access_map_defer_code");
   st->reject_code = config_int(config, "reject_code");
   st->defer_code = config_int(config, "defer_code");
+  st->unknown_client_code = config_int(config, "unknown_client_reject_code");
+  st->unknown_hostname_code = config_int(config, "unknown_hostname_reject_code");
+  st->unknown_address_code = config_int(config, "unknown_address_reject_code");
+  st->maps_rbl_code = config_int(config, "maps_rbl_reject_code");
+  st->default_rbl_reply = config_str(config, "default_rbl_reply");
+  if (!settings_tempfail_action(config, "unknown_helo_hostname_tempfail_action",
+                                &st->helo_tempfail_defer, error) ||
+      !settings_tempfail_action(config, "unknown_address_tempfail_action",
+                                &st->address_tempfail_defer, error))
+    goto fail;
+  const char *const *rbl_maps = config_list(config, "rbl_reply_maps");
+  if (rbl_maps[0] != NULL) {
+    g_autoptr(GError) local = NULL;
+    st->rbl_reply_maps = table_list_open(rbl_maps, TABLE_FOLD_CASE, &local);
+    if (st->rbl_reply_maps == NULL)
+      log_warning("rbl_reply_maps: %s (DNSBL rejects answer 451 4.3.5)", local->message);
+  }
   st->delay_reject = config_bool(config, "smtpd_delay_reject");
   st->reject_unlisted_sender = config_bool(config, "smtpd_reject_unlisted_sender");
   if (!settings_restrictions(st, error))
@@ -213,6 +248,7 @@ smtpd_settings_unref(SmtpdSettings *settings)
   g_clear_pointer(&settings->local_recipient_maps, table_list_free);
   g_clear_pointer(&settings->virtual_alias_maps, table_list_free);
   g_clear_pointer(&settings->virtual_mailbox_maps, table_list_free);
+  g_clear_pointer(&settings->rbl_reply_maps, table_list_free);
   g_free(settings->virtual_maps_error);
   g_clear_pointer(&settings->restriction_classes, g_hash_table_unref);
   g_clear_pointer(&settings->access_tables, g_hash_table_unref);

@@ -20,6 +20,20 @@
 #include "workpool.h"
 
 typedef struct _SmtpdServer SmtpdServer;
+
+/* How a client name lookup ended, as Postfix's SMTPD_PEER_CODE_*. */
+typedef enum {
+  SMTPD_PEER_OK = 2,
+  SMTPD_PEER_TEMP = 4,      /* DNS could not answer now */
+  SMTPD_PEER_PERM = 5,      /* no (usable) PTR record */
+  SMTPD_PEER_FORWARD = 6,   /* PTR name does not resolve back to the address */
+} SmtpdPeerStatus;
+
+typedef struct {
+  char *name;               /* forward-confirmed name, or "unknown" */
+  char *reverse_name;       /* PTR name even if not confirmed, or "unknown" */
+  SmtpdPeerStatus name_status, reverse_status;
+} SmtpdPeerName;
 typedef struct _SmtpdSession SmtpdSession;
 
 /* ---- settings (smtpd-settings.c) ---- */
@@ -49,6 +63,10 @@ typedef struct {
   const char *null_access_key;
   gboolean access_parent_style;   /* "example.com" matches subdomains */
   gint64 map_reject_code, map_defer_code, reject_code, defer_code;
+  gint64 unknown_client_code, unknown_hostname_code, unknown_address_code, maps_rbl_code;
+  gboolean helo_tempfail_defer, address_tempfail_defer;   /* *_tempfail_action = defer */
+  const char *default_rbl_reply;     /* template, expanded per reply */
+  TableList *rbl_reply_maps;         /* NULL: parameter empty or failed (warned) */
   gboolean delay_reject, reject_unlisted_sender;
   NetList *mynetworks, *event_limit_exceptions, *bare_newline_exclusions;
   TableList *local_recipient_maps;   /* NULL: no check */
@@ -159,6 +177,8 @@ struct _SmtpdSession {
   /* client */
   char client_addr[64];
   char *client_name;         /* "unknown" when not resolved */
+  char *client_reverse_name; /* PTR name, confirmed or not; "unknown" */
+  SmtpdPeerStatus client_name_status, client_reverse_status;
   char *namaddr;             /* "name[addr]" for logs */
   gboolean client_trusted;   /* in mynetworks or local socket */
   gboolean strict_newline;   /* smtpd_forbid_bare_newline applies */
@@ -167,6 +187,9 @@ struct _SmtpdSession {
   gboolean esmtp;
   char *access_denied;       /* smtpd_delay_reject = no: the connect-time reject */
   gboolean ill_pipelining;   /* RFC 2920 violation seen (reject_unauth_pipelining) */
+  /* smtpd_delay_reject = no: a defer_if_permit raised at CONNECT/HELO
+   * or at MAIL, due at RCPT unless something rejects first */
+  char *defer_client, *defer_sender;
 
   /* transaction */
   char *sender;              /* completed; "" for <> */
@@ -269,11 +292,15 @@ typedef enum { SMTPD_ACCESS_DUNNO, SMTPD_ACCESS_PERMIT, SMTPD_ACCESS_REJECT } Sm
 typedef struct {
   const SmtpdSettings *settings;   /* the session holds a reference */
   char *client_name, *client_addr, *namaddr, *helo;
+  char *client_reverse_name;
+  SmtpdPeerStatus client_name_status, client_reverse_status;
   char *sender, *sender_orig;      /* completed / as written; NULL before MAIL */
   char *rcpt, *rcpt_orig;          /* NULL outside RCPT */
   gboolean trusted, ill_pipelining, discard;
   /* results */
   char *reply;                     /* when SMTPD_ACCESS_REJECT */
+  char *defer_if_permit;           /* a reply due if the verdict would be "permit" */
+  char *defer_if_reject;           /* a reply that replaces a later 5xx */
   gboolean hold, rcpt_checked;
   GPtrArray *prepend;              /* header lines */
   GPtrArray *events;               /* "action\ttext" lines to log in the loop */
@@ -283,6 +310,11 @@ typedef struct {
 void smtpd_access_ctx_clear(SmtpdAccessCtx *ctx);
 /* Evaluates one stage's restriction list (blocking: worker threads). */
 SmtpdAccess smtpd_access_eval_stage(SmtpdAccessCtx *ctx, SmtpdStage stage);
+/* After the last stage of a command (RCPT, DATA): a pending
+ * defer_if_permit turns a verdict that is not a reject into that
+ * deferral (Postfix: temporary DNS trouble defers only mail that would
+ * otherwise be accepted). */
+SmtpdAccess smtpd_access_finish(SmtpdAccessCtx *ctx, SmtpdAccess result);
 /* The local_recipient_maps check for addr (local domains only):
  * TABLE_FOUND when listed or no check applies. */
 TableResult smtpd_access_rcpt_maps(const SmtpdSettings *st, const char *addr);
@@ -298,6 +330,9 @@ TableResult smtpd_access_recipient_known(const SmtpdSettings *st, const char *ad
 
 /* TRUE when addr's domain is local (mydestination). */
 gboolean smtpd_policy_is_local(const SmtpdSettings *settings, const char *addr);
+/* TRUE when addr's domain is delivered here (mydestination, virtual
+ * alias or mailbox domains): Postfix's RESOLVE_CLASS_FINAL. */
+gboolean smtpd_policy_is_final(const SmtpdSettings *settings, const char *addr);
 /* TRUE when the domain is ours or relayed (mydestination, virtual, relay_domains). */
 gboolean smtpd_policy_is_auth_destination(const SmtpdSettings *settings, const char *addr);
 /* RCPT: evaluates the pending stages, the local_recipient_maps check and
@@ -327,8 +362,8 @@ void smtpd_data_abort(SmtpdSession *s);
 
 /* ---- peer name (smtpd-peer.c) ---- */
 
-/* Blocking: reverse lookup with forward confirmation; "unknown" when it
- * fails.  Runs in the lookup pool. */
-char *smtpd_peer_lookup_name(const struct sockaddr *sa, socklen_t len);
+/* Blocking: reverse lookup with forward confirmation (runs in the lookup
+ * pool).  Fills peer; a name that cannot be had is "unknown". */
+void smtpd_peer_lookup(const struct sockaddr *sa, socklen_t len, SmtpdPeerName *peer);
 /* Postfix date format for Received: ("Sun,  1 Dec 2026 13:44:42 +0000 (UTC)"). */
 char *smtpd_mail_date(gint64 time_us);
