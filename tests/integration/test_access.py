@@ -258,3 +258,13 @@ def test_table_that_cannot_answer_is_a_temporary_failure(postern):
     assert c.cmd("data").code in (503, 554)
     c.expect("quit", 221)
     assert all(not names for names in p.committed_queue_files().values())
+
+
+def test_helo_required(postern):
+    p = postern
+    p.start(smtpd_helo_required="yes")
+    c = p.connect()
+    assert c.cmd("mail from:<a@remote.test>").text == "503 5.5.1 Error: send HELO/EHLO first"
+    c.expect("helo client.example.test", 250)
+    c.expect("mail from:<a@remote.test>", 250)
+    c.expect("rcpt to:<mailtest@example.test>", 250)
