@@ -188,11 +188,10 @@ policy_work_free(PolicyWork *w)
   g_free(w);
 }
 
-/* Transaction side effects of an accepted command. */
 /* Adds the strings of from that list does not hold yet: every RCPT
  * re-evaluates the same stages. */
 static void
-policy_add_new(GPtrArray **list, const GPtrArray *from, gboolean fold_case)
+policy_add_new(GPtrArray **list, const GPtrArray *from)
 {
   for (guint i = 0; from != NULL && i < from->len; i++) {
     const char *v = from->pdata[i];
@@ -200,13 +199,13 @@ policy_add_new(GPtrArray **list, const GPtrArray *from, gboolean fold_case)
       *list = g_ptr_array_new_with_free_func(g_free);
     gboolean seen = FALSE;
     for (guint j = 0; j < (*list)->len && !seen; j++)
-      seen = fold_case ? g_ascii_strcasecmp((*list)->pdata[j], v) == 0
-                       : strcmp((*list)->pdata[j], v) == 0;
+      seen = strcmp((*list)->pdata[j], v) == 0;
     if (!seen)
       g_ptr_array_add(*list, g_strdup(v));
   }
 }
 
+/* Transaction side effects of an accepted command. */
 static void
 policy_apply(SmtpdSession *s, SmtpdAccessCtx *ctx)
 {
@@ -214,12 +213,12 @@ policy_apply(SmtpdSession *s, SmtpdAccessCtx *ctx)
     s->discard = TRUE;
   if (ctx->hold)
     s->hold = TRUE;
-  policy_add_new(&s->prepend, ctx->prepend, FALSE);
+  policy_add_new(&s->prepend, ctx->prepend);
   if (ctx->redirect != NULL) {
     g_free(s->redirect);   /* the last REDIRECT wins */
     s->redirect = g_steal_pointer(&ctx->redirect);
   }
-  policy_add_new(&s->bcc, ctx->bcc, TRUE);
+  policy_add_new(&s->bcc, ctx->bcc);
 }
 
 static void
