@@ -170,6 +170,7 @@ queue_envelope_free(QueueEnvelope *env)
   g_free(env->helo);
   g_free(env->protocol);
   g_free(env->auth_user);
+  g_free(env->redirect);
   g_ptr_array_unref(env->recipients);
   g_free(env);
 }
@@ -196,6 +197,7 @@ struct _QueueWriter {
   gint64 z_pos;                    /* file offset of the Z digits */
   gint64 content_size;
   gboolean envelope_done;
+  gboolean content_done;           /* the end mark (and extracted records) are written */
   gboolean committed;
   int failed_errno;                /* sticky write error */
   char *buf;
@@ -516,6 +518,8 @@ queue_writer_envelope(QueueWriter *writer, const QueueEnvelope *env, GError **er
     return FALSE;
   if (env->hold && !queue_writer_record(writer, 'L', "hold", error))
     return FALSE;
+  if (env->redirect && !queue_writer_record(writer, '>', env->redirect, error))
+    return FALSE;
   for (guint i = 0; i < env->recipients->len; i++) {
     const QueueRecipient *r = env->recipients->pdata[i];
     if (!queue_writer_record(writer, 'R', r->address, error))
@@ -533,10 +537,43 @@ queue_writer_envelope(QueueWriter *writer, const QueueEnvelope *env, GError **er
 gboolean
 queue_writer_content(QueueWriter *writer, const void *data, gsize len, GError **error)
 {
-  g_return_val_if_fail(writer->envelope_done && !writer->committed, FALSE);
+  g_return_val_if_fail(writer->envelope_done && !writer->content_done, FALSE);
   if (!queue_writer_put(writer, data, len, error))
     return FALSE;
   writer->content_size += (gint64) len;
+  return TRUE;
+}
+
+gboolean
+queue_writer_extracted(QueueWriter *writer, gboolean hold, const char *redirect,
+                       const GPtrArray *bcc, GError **error)
+{
+  g_return_val_if_fail(writer->envelope_done && !writer->content_done, FALSE);
+  /* Checked before anything is written, so a bad value leaves no half
+   * record behind. */
+  for (guint i = 0; bcc != NULL && i < bcc->len; i++) {
+    if (!queue_field_ok(bcc->pdata[i]) || *(const char *) bcc->pdata[i] == '\0') {
+      g_set_error_literal(error, POSTERN_ERROR, POSTERN_ERROR_FAILED,
+                          "queue record R: empty or contains a line break");
+      return FALSE;
+    }
+  }
+  if (redirect != NULL && (!queue_field_ok(redirect) || *redirect == '\0')) {
+    g_set_error_literal(error, POSTERN_ERROR, POSTERN_ERROR_FAILED,
+                        "queue record >: empty or contains a line break");
+    return FALSE;
+  }
+  if (!queue_writer_put(writer, QUEUE_END_MARK, 2, error))
+    return FALSE;
+  writer->content_done = TRUE;
+  if (hold && !queue_writer_record(writer, 'L', "hold", error))
+    return FALSE;
+  if (redirect != NULL && !queue_writer_record(writer, '>', redirect, error))
+    return FALSE;
+  for (guint i = 0; bcc != NULL && i < bcc->len; i++) {
+    if (!queue_writer_record(writer, 'R', bcc->pdata[i], error))
+      return FALSE;
+  }
   return TRUE;
 }
 
@@ -569,8 +606,9 @@ queue_writer_commit(QueueWriter *writer, GError **error)
     return FALSE;
   }
   g_snprintf(digits, sizeof digits, "%020" G_GINT64_FORMAT, writer->content_size);
-  if (!queue_writer_put(writer, QUEUE_END_MARK, 2, error))
+  if (!writer->content_done && !queue_writer_put(writer, QUEUE_END_MARK, 2, error))
     goto fail;
+  writer->content_done = TRUE;
   if (writer->z_pos >= writer->flushed) {
     memcpy(writer->buf + (writer->z_pos - writer->flushed), digits, QUEUE_SIZE_DIGITS);
   } else if (pwrite(writer->fd, digits, QUEUE_SIZE_DIGITS, writer->z_pos) != QUEUE_SIZE_DIGITS) {

@@ -74,6 +74,8 @@ typedef struct {
                             * delivering ("Lhold" record) ... */
   gboolean hold_done;      /* ... unless it did so once already ("K" trailer record), so
                             * a message released from hold/ is delivered */
+  char *redirect;          /* access(5) REDIRECT: every recipient is delivered to this
+                            * address instead (">" record); NULL: none */
   gint64 content_offset;   /* where the content starts in the file */
   gint64 content_size;     /* bytes of content */
 } QueueEnvelope;
@@ -99,6 +101,15 @@ gboolean queue_writer_envelope(QueueWriter *writer, const QueueEnvelope *env, GE
 /* Appends content bytes (buffered). */
 gboolean queue_writer_content(QueueWriter *writer, const void *data, gsize len, GError **error);
 gint64 queue_writer_content_size(const QueueWriter *writer);
+
+/* Ends the content and adds the "extracted" records: what was decided
+ * while or after the content arrived (access(5) actions of any
+ * restriction stage), written right behind the content as Postfix's
+ * cleanup does.  hold: "Lhold"; redirect (may be NULL): ">address", the
+ * last REDIRECT; bcc (may be NULL): one "R" recipient each.  At most
+ * once, after the last content and before commit. */
+gboolean queue_writer_extracted(QueueWriter *writer, gboolean hold, const char *redirect,
+                                const GPtrArray *bcc, GError **error);
 
 /* Makes the file durable and visible under its id: flush, record the
  * content size, fdatasync, rename into incoming/, fsync incoming/.

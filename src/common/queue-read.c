@@ -1,7 +1,8 @@
 /* queue-read.c - reading queue files and appending state records.
  *
  * The reader preads the envelope in small chunks, then the trailer behind
- * the content; it never reads the content itself (it may be huge).
+ * the content (extracted records, then state records); it never reads
+ * the content itself (it may be huge).
  * Anything malformed is POSTERN_ERROR_CORRUPT, except a torn last state
  * record, which was never made durable and is ignored.  State records are
  * appended with one pwrite() and fdatasync(), after cutting off such a
@@ -100,6 +101,8 @@ queue_envelope_line(QueueEnvelope *env, const char *line, gboolean *have_time,
     if (strcmp(v, "hold") == 0)
       env->hold = TRUE;
     return TRUE;
+  case '>':
+    return queue_set_once(&env->redirect, v, error);
   case 'R':
     queue_envelope_add_recipient(env, v, NULL);
     return TRUE;
@@ -187,14 +190,45 @@ queue_parse_state(const char *v, guint n_rcpt, guint *idx, const char **text)
   return TRUE;
 }
 
-/* Reads the state records behind the content. */
+/* One extracted record (written by the writer behind the content, before
+ * any state record): a flag, the redirect address (the last one wins) or
+ * one more recipient with its original address. */
+static gboolean
+queue_extracted_line(QueueEnvelope *env, const char *line, GError **error)
+{
+  const char *v = line + 1;
+  QueueRecipient *last;
+
+  switch (line[0]) {
+  case 'L':
+    if (strcmp(v, "hold") == 0)
+      env->hold = TRUE;
+    return TRUE;
+  case '>':
+    if (*v == '\0')
+      return queue_corrupt(error, "empty redirect record");
+    g_free(env->redirect);
+    env->redirect = g_strdup(v);
+    return TRUE;
+  case 'R':
+    queue_envelope_add_recipient(env, v, NULL);
+    return TRUE;
+  case 'O':
+    last = env->recipients->pdata[env->recipients->len - 1];
+    return queue_set_once(&last->orig_address, v, error);
+  default:
+    return queue_corrupt(error, "bad state record");
+  }
+}
+
+/* Reads the extracted and state records behind the content. */
 static gboolean
 queue_read_trailer(int fd, QueueEnvelope *env, GError **error)
 {
   struct stat st;
   gint64 start;
   gsize got;
-  guint n_rcpt = env->recipients->len;
+  guint n_rcpt = 0;
   guint attempts = 0;
 
   if (fstat(fd, &st) < 0)
@@ -208,7 +242,7 @@ queue_read_trailer(int fd, QueueEnvelope *env, GError **error)
     return queue_corrupt(error, "too many state records");
   gsize len = (gsize) (st.st_size - start);
   g_autofree char *buf = g_malloc(len + 1);
-  g_autofree guint *deferrals = g_new0(guint, n_rcpt);
+  g_autofree guint *deferrals = NULL;   /* once the extracted records are over */
   if (!queue_pread_all(fd, buf, len, start, &got))
     return queue_errno(error, errno, "read", "queue file");
   if (got < 2 || memcmp(buf, QUEUE_END_MARK, 2) != 0)
@@ -229,6 +263,17 @@ queue_read_trailer(int fd, QueueEnvelope *env, GError **error)
     pos += line_len + 1;
     if (line_len == 0 || memchr(line, '\0', line_len))
       return queue_corrupt(error, "bad state record");
+    if (strchr("L>RO", line[0]) != NULL) {
+      if (deferrals != NULL)
+        return queue_corrupt(error, "extracted record after a state record");
+      if (!queue_extracted_line(env, line, error))
+        return FALSE;
+      continue;
+    }
+    if (deferrals == NULL) {
+      n_rcpt = env->recipients->len;
+      deferrals = g_new0(guint, n_rcpt);
+    }
     if (line[0] == 'N') {
       if (!queue_parse_i64(line + 1, &t))
         return queue_corrupt(error, "bad attempt record");
@@ -259,7 +304,7 @@ queue_read_trailer(int fd, QueueEnvelope *env, GError **error)
   }
   /* An attempt is an N record; deferrals also count, once per attempt
    * (the most-deferred recipient was deferred in every attempt). */
-  for (guint i = 0; i < n_rcpt; i++)
+  for (guint i = 0; deferrals != NULL && i < n_rcpt; i++)
     attempts = MAX(attempts, deferrals[i]);
   env->attempts = attempts;
   return TRUE;

@@ -1,7 +1,8 @@
 /* qmgr-deliver.c - one delivery attempt on one message (worker thread).
  *
  * Opens the file where it is, reads the envelope, delivers each pending
- * recipient by domain class, and records every recipient's final state
+ * recipient (or, after an access(5) REDIRECT, the redirect address in its
+ * place) by domain class, and records every recipient's final state
  * in the queue file (fdatasync) before the next recipient is tried, so a
  * crash repeats at most the delivery in flight.  Afterwards the file is
  * retired to recycle/ (all final) or moved to deferred/ with its mtime set to the
@@ -191,7 +192,18 @@ qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, i
     if (rcpt->state != RCPT_PENDING)
       continue;
     pending--;
-    kind = qmgr_deliver_recipient(d, rcpt, &reason);
+    if (env->redirect != NULL) {
+      /* access(5) REDIRECT: the recipient is delivered to the redirect
+       * address instead, and logged as its orig_to (Postfix's qmgr).  The
+       * one-copy-per-destination rule makes that one delivery for all. */
+      QueueRecipient to = {
+        .address = env->redirect,
+        .orig_address = rcpt->orig_address ? rcpt->orig_address : rcpt->address,
+      };
+      kind = qmgr_deliver_recipient(d, &to, &reason);
+    } else {
+      kind = qmgr_deliver_recipient(d, rcpt, &reason);
+    }
     if (kind == DELIVERY_DEFER && expired) {
       /* The RFC 3464 bounce to the sender comes with issue 7. */
       g_autofree char *text = g_strdup_printf("message expired in queue: %s",

@@ -108,7 +108,9 @@ smtpd_access_ctx_clear(SmtpdAccessCtx *ctx)
   g_free(ctx->reply);
   g_free(ctx->defer_if_permit);
   g_free(ctx->defer_if_reject);
+  g_free(ctx->redirect);
   g_clear_pointer(&ctx->prepend, g_ptr_array_unref);
+  g_clear_pointer(&ctx->bcc, g_ptr_array_unref);
   g_clear_pointer(&ctx->events, g_ptr_array_unref);
   memset(ctx, 0, sizeof *ctx);
 }
@@ -223,6 +225,31 @@ is_all_digits(const char *s, gsize len)
   return TRUE;
 }
 
+/* Actions that change the message need one: with smtpd_delay_reject = no
+ * the client and helo stages run outside any transaction, and skip them
+ * (Postfix's not_in_client_helo). */
+static gboolean
+in_transaction(SmtpdAccessCtx *ctx, const char *table, gsize cmd_len, const char *action)
+{
+  if (ctx->sender != NULL)
+    return TRUE;
+  ctx_event(ctx, "warning",
+            "access table %s: with smtpd_delay_reject=no, action %.*s is always skipped in "
+            "Client host or Helo command restrictions", table, (int)cmd_len, action);
+  return FALSE;
+}
+
+/* REDIRECT and BCC take a user@domain (Postfix checks for the "@"). */
+static gboolean
+mail_target_ok(SmtpdAccessCtx *ctx, const char *table, const char *name, const char *target)
+{
+  if (strchr(target, '@') != NULL)
+    return TRUE;
+  ctx_event(ctx, "warning", "access table %s entry \"%s\" requires user@domain target", table,
+            name);
+  return FALSE;
+}
+
 /* An access(5) value -> decision (Postfix's check_table_result). */
 static SmtpdAccess
 table_result(SmtpdAccessCtx *ctx, const char *table, const char *value, const char *name,
@@ -248,24 +275,57 @@ table_result(SmtpdAccessCtx *ctx, const char *table, const char *value, const ch
     ctx_event(ctx, IS("WARN") ? "warn" : "info", "%s", text);
     return SMTPD_ACCESS_DUNNO;
   }
-  if (IS("FILTER") || IS("REDIRECT") || IS("BCC")) {
+  if (IS("FILTER")) {
+    /* Content filters need the SMTP client (a later issue). */
     ctx_event(ctx, "warning", "access table %s: action %.*s is not supported yet, ignoring",
               table, (int)cmd_len, value);
     return SMTPD_ACCESS_DUNNO;
   }
   if (IS("HOLD")) {
-    if (!ctx->hold)
-      ctx_event(ctx, "hold", "<%s>: %s %s", name, what, *text ? text : "triggers HOLD action");
+    if (!in_transaction(ctx, table, cmd_len, value) || ctx->hold)
+      return SMTPD_ACCESS_DUNNO;   /* held already: nothing new to say */
+    ctx_event(ctx, "hold", "<%s>: %s %s", name, what, *text ? text : "triggers HOLD action");
     ctx->hold = TRUE;
     return SMTPD_ACCESS_DUNNO;
   }
   if (IS("DISCARD")) {
+    if (!in_transaction(ctx, table, cmd_len, value))
+      return SMTPD_ACCESS_DUNNO;
     ctx_event(ctx, "discard", "<%s>: %s %s", name, what,
               *text ? text : "triggers DISCARD action");
     ctx->discard = TRUE;
     return SMTPD_ACCESS_PERMIT;
   }
+  if (IS("REDIRECT")) {
+    /* After the message is queued, every recipient goes to this address
+     * instead (the last REDIRECT wins). */
+    if (!in_transaction(ctx, table, cmd_len, value) || !mail_target_ok(ctx, table, name, text))
+      return SMTPD_ACCESS_DUNNO;
+    ctx_event(ctx, "redirect", "<%s>: %s triggers REDIRECT %s", name, what, text);
+    g_free(ctx->redirect);
+    ctx->redirect = g_strdup(text);
+    return SMTPD_ACCESS_DUNNO;
+  }
+  if (IS("BCC")) {
+    /* One more recipient, a copy of the message (each address once). */
+    if (!in_transaction(ctx, table, cmd_len, value) || !mail_target_ok(ctx, table, name, text))
+      return SMTPD_ACCESS_DUNNO;
+    ctx_event(ctx, "bcc", "<%s>: %s triggers BCC %s", name, what, text);
+    if (ctx->bcc == NULL)
+      ctx->bcc = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(ctx->bcc, g_strdup(text));
+    return SMTPD_ACCESS_DUNNO;
+  }
   if (IS("PREPEND")) {
+    if (!in_transaction(ctx, table, cmd_len, value))
+      return SMTPD_ACCESS_DUNNO;
+    if (ctx->stage == SMTPD_STAGE_END_OF_DATA) {
+      /* The header is long written by then. */
+      ctx_event(ctx, "warning",
+                "access table %s: action PREPEND must be used before "
+                "smtpd_end_of_data_restrictions", table);
+      return SMTPD_ACCESS_DUNNO;
+    }
     /* A header: "name: value" with a printable name. */
     gsize n = strcspn(text, ":");
     gboolean header = n > 0 && text[n] == ':';
@@ -607,6 +667,7 @@ static const char *const stage_params[SMTPD_N_STAGES] = {
   [SMTPD_STAGE_RELAY] = "smtpd_relay_restrictions",
   [SMTPD_STAGE_RECIPIENT] = "smtpd_recipient_restrictions",
   [SMTPD_STAGE_DATA] = "smtpd_data_restrictions",
+  [SMTPD_STAGE_END_OF_DATA] = "smtpd_end_of_data_restrictions",
 };
 
 SmtpdAccess
@@ -633,10 +694,14 @@ smtpd_access_eval_stage(SmtpdAccessCtx *ctx, SmtpdStage stage)
   case SMTPD_STAGE_DATA:
     list = st->data_restrictions, name = "DATA", what = "Data command";
     break;
+  case SMTPD_STAGE_END_OF_DATA:
+    list = st->end_of_data_restrictions, name = "END-OF-DATA", what = "End-of-data";
+    break;
   default:
     return SMTPD_ACCESS_DUNNO;
   }
   if (name == NULL || list == NULL || list[0] == NULL)
     return SMTPD_ACCESS_DUNNO;
+  ctx->stage = stage;
   return eval_list(ctx, list, name, what, stage_params[stage]);
 }

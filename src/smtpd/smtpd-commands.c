@@ -296,6 +296,17 @@ cmd_rcpt(SmtpdSession *s, char *arg)
   smtpd_policy_check_rcpt(s, addr, g_steal_pointer(&orig));
 }
 
+/* After smtpd_data_restrictions: a reject leaves the transaction as it
+ * is (Postfix), so the client may RSET, add recipients or try again. */
+static void
+data_checked(SmtpdSession *s, const char *reject)
+{
+  if (reject != NULL)
+    smtpd_session_reply_line(s, reject);
+  else
+    smtpd_data_begin(s);
+}
+
 static void
 cmd_data(SmtpdSession *s, char *arg)
 {
@@ -311,7 +322,8 @@ cmd_data(SmtpdSession *s, char *arg)
     smtpd_session_reply_line(s, "554 5.5.1 Error: no valid recipients");
     return;
   }
-  smtpd_data_begin(s);
+  if (!smtpd_policy_check_stage(s, SMTPD_STAGE_DATA, data_checked))
+    smtpd_data_begin(s);
 }
 
 static void

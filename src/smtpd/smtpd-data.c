@@ -1,10 +1,12 @@
 /* smtpd-data.c - the DATA phase: opens the queue file, writes the
  * envelope and the Received: header, streams decoded content into it as
  * it arrives (never the whole message in memory), enforces
- * message_size_limit while reading, and commits in the commit pool.  The
- * 250 reply is sent only from the commit's done() callback, after the
- * file is durable.  A message that is not completed (disconnect, bare
- * newline, size, timeout) never becomes a queue file.
+ * message_size_limit while reading, runs smtpd_end_of_data_restrictions
+ * after the final dot, writes the transaction's access(5) HOLD, REDIRECT
+ * and BCC behind the content, and commits in the commit pool.  The 250
+ * reply is sent only from the commit's done() callback, after the file is
+ * durable.  A message that is not completed (disconnect, bare newline,
+ * size, timeout) or rejected at its end never becomes a queue file.
  */
 #include <string.h>
 
@@ -143,7 +145,8 @@ smtpd_data_begin(SmtpdSession *s)
   env->client_addr = g_strdup(s->client_addr);
   env->helo = g_strdup(s->helo);
   env->protocol = g_strdup(s->esmtp ? "ESMTP" : "SMTP");
-  env->hold = s->hold;     /* HOLD action: qmgr parks it in hold/ */
+  /* HOLD, REDIRECT and BCC go behind the content (data_finish): the end
+   * of data restrictions may still add some. */
   for (guint i = 0; i < s->rcpt_addr->len; i++) {
     const char *addr = s->rcpt_addr->pdata[i], *orig = s->rcpt_orig->pdata[i];
     /* Completing "user" with @$myorigin is canonicalization, as in
@@ -179,6 +182,7 @@ typedef struct {
   SmtpdSession *session;
   QueueWriter *writer;
   gboolean hold;          /* HOLD action seen */
+  guint nrcpt;            /* BCC copies included */
   gboolean ok;
   GError *error;
 } CommitWork;
@@ -202,7 +206,7 @@ commit_done(gpointer data)
       { "POSTERN_SENDER", s->sender },
     };
     log_send(LOG_INFO, qid, f, G_N_ELEMENTS(f), "from=<%s>, size=%" G_GINT64_FORMAT
-             ", nrcpt=%u (queued)", s->sender, s->data_size, s->rcpt_addr->len);
+             ", nrcpt=%u (queued)", s->sender, s->data_size, w->nrcpt);
     if (w->hold)
       log_qid(LOG_INFO, qid, "queued with a HOLD flag: the queue manager puts it in hold/");
     if (s->state < SMTPD_STATE_QUIT)
@@ -219,7 +223,51 @@ commit_done(gpointer data)
   smtpd_session_resume(s);
 }
 
-/* End of data seen: reply now (size, write error) or commit. */
+/* The message passed: DISCARD, or the extracted records and the commit. */
+static void
+data_finish(SmtpdSession *s)
+{
+  if (s->discard) {
+    /* DISCARD: claim success, keep nothing (Postfix's cleanup does the same). */
+    const char *qid = queue_writer_id(s->writer);
+    log_qid(LOG_INFO, qid, "discard: message of %" G_GINT64_FORMAT " bytes from <%s>",
+            s->data_size, s->sender);
+    smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
+    smtpd_data_abort(s);
+    smtpd_session_reset_transaction(s);
+    return;
+  }
+  g_autoptr(GError) error = NULL;
+  if (!queue_writer_extracted(s->writer, s->hold, s->redirect, s->bcc, &error)) {
+    data_fail(s, "cannot write queue file", error);
+    return;
+  }
+  CommitWork *w = g_new0(CommitWork, 1);
+  w->session = s;
+  w->hold = s->hold;
+  w->nrcpt = s->rcpt_addr->len + (s->bcc != NULL ? s->bcc->len : 0);
+  w->writer = g_steal_pointer(&s->writer);
+  smtpd_session_suspend(s);
+  workpool_submit(s->server->commit_pool, commit_work, commit_done, w);
+}
+
+/* After smtpd_end_of_data_restrictions.  A reject or defer removes the
+ * queue file; the final reply ends the transaction either way (RFC 5321
+ * 4.1.1.4; docs/decisions.md). */
+static void
+data_eod_checked(SmtpdSession *s, const char *reject)
+{
+  if (reject == NULL) {
+    data_finish(s);
+    return;
+  }
+  smtpd_data_abort(s);
+  smtpd_session_reply_line(s, reject);
+  smtpd_session_reset_transaction(s);
+}
+
+/* End of data seen: reply now (size, write error), or the end of data
+ * restrictions and the commit. */
 static void
 data_end(SmtpdSession *s)
 {
@@ -234,25 +282,12 @@ data_end(SmtpdSession *s)
     smtpd_session_command_done(s);
     return;
   }
-  if (s->discard) {
-    /* DISCARD: claim success, keep nothing (Postfix's cleanup does the same). */
-    const char *qid = queue_writer_id(s->writer);
-    smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);   /* leaves DATA for the accounting */
-    log_qid(LOG_INFO, qid, "discard: message of %" G_GINT64_FORMAT " bytes from <%s>",
-            s->data_size, s->sender);
-    smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
-    smtpd_data_abort(s);
-    smtpd_session_reset_transaction(s);
-    smtpd_session_command_done(s);
+  smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);   /* leaves DATA for the accounting */
+  if (smtpd_policy_check_stage(s, SMTPD_STAGE_END_OF_DATA, data_eod_checked))
     return;
-  }
-  CommitWork *w = g_new0(CommitWork, 1);
-  w->session = s;
-  w->hold = s->hold;
-  w->writer = g_steal_pointer(&s->writer);
-  smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);
-  smtpd_session_suspend(s);
-  workpool_submit(s->server->commit_pool, commit_work, commit_done, w);
+  data_finish(s);
+  if (s->wait == SMTPD_WAIT_NONE)
+    smtpd_session_command_done(s);
 }
 
 gboolean

@@ -7,9 +7,12 @@
  * virtual_mailbox_maps: smtpd_reject_unlisted_recipient), and
  * creates the queue file ahead of DATA; the reply comes from done().
  * With smtpd_delay_reject = no the client, helo and sender stages run
- * at CONNECT, HELO and MAIL instead.  The evaluation itself is in
- * smtpd-access.c; this file snapshots the session, applies the results
- * (DISCARD, HOLD, PREPEND) and logs in Postfix's words.
+ * at CONNECT, HELO and MAIL instead.  smtpd_data_restrictions run at
+ * DATA, smtpd_end_of_data_restrictions after the final dot (both with the
+ * recipient when there is only one, as Postfix).  The evaluation itself
+ * is in smtpd-access.c; this file snapshots the session, applies the
+ * results (DISCARD, HOLD, PREPEND, REDIRECT, BCC) and logs in Postfix's
+ * words.
  */
 #include <string.h>
 
@@ -48,14 +51,17 @@ smtpd_policy_is_auth_destination(const SmtpdSettings *st, const char *addr)
          domain_in(domain, st->virtual_mailbox_domains) || domain_in(domain, st->relay_domains);
 }
 
-/* Postfix's log_whatsup(): from=, to= and helo= only when known. */
+/* Postfix's log_whatsup(): the queue id once the transaction has a
+ * queue file, else NOQUEUE; from=, to= and helo= only when known. */
 static void
 policy_log(SmtpdSession *s, int level, const char *action, const char *cmd, const char *text,
-           const char *rcpt)
+           const char *rcpt, const char *qid)
 {
   const char *sender = s->sender_orig;
   GString *line = g_string_new(NULL);
-  g_string_append_printf(line, "NOQUEUE: %s: %s from %s: %s;", action, cmd, s->namaddr, text);
+  if (qid == NULL)
+    g_string_append(line, "NOQUEUE: ");   /* log_send puts a queue id there itself */
+  g_string_append_printf(line, "%s: %s from %s: %s;", action, cmd, s->namaddr, text);
   if (sender != NULL)
     g_string_append_printf(line, " from=<%s>", sender);
   if (rcpt != NULL)
@@ -68,26 +74,27 @@ policy_log(SmtpdSession *s, int level, const char *action, const char *cmd, cons
     { "POSTERN_SENDER", sender != NULL ? sender : "" },
     { "POSTERN_RECIPIENT", rcpt != NULL ? rcpt : "" },
   };
-  log_send(level, NULL, f, G_N_ELEMENTS(f), "%s", line->str);
+  log_send(level, qid, f, G_N_ELEMENTS(f), "%s", line->str);
   g_string_free(line, TRUE);
 }
 
 void
 smtpd_policy_log_reject(SmtpdSession *s, const char *cmd, const char *reply, const char *rcpt)
 {
-  policy_log(s, LOG_INFO, "reject", cmd, reply, rcpt);
+  policy_log(s, LOG_INFO, "reject", cmd, reply, rcpt, NULL);
 }
 
 void
 smtpd_policy_log_event(SmtpdSession *s, const char *action, const char *cmd, const char *text,
                        const char *rcpt)
 {
-  policy_log(s, LOG_INFO, action, cmd, text, rcpt);
+  policy_log(s, LOG_INFO, action, cmd, text, rcpt, NULL);
 }
 
 /* Logs what the evaluation collected (see ctx_event in smtpd-access.c). */
 static void
-policy_log_events(SmtpdSession *s, const SmtpdAccessCtx *ctx, const char *cmd)
+policy_log_events(SmtpdSession *s, const SmtpdAccessCtx *ctx, const char *cmd,
+                  const char *qid)
 {
   for (guint i = 0; ctx->events != NULL && i < ctx->events->len; i++) {
     const char *ev = ctx->events->pdata[i];
@@ -96,7 +103,7 @@ policy_log_events(SmtpdSession *s, const SmtpdAccessCtx *ctx, const char *cmd)
     if (strcmp(action, "warning") == 0)
       log_warning("%s", tab + 1);
     else
-      smtpd_policy_log_event(s, action, cmd, tab + 1, ctx->rcpt_orig);
+      policy_log(s, LOG_INFO, action, cmd, tab + 1, ctx->rcpt_orig, qid);
   }
 }
 
@@ -118,6 +125,7 @@ policy_snapshot(SmtpdSession *s, SmtpdAccessCtx *ctx)
   ctx->ill_pipelining = s->ill_pipelining;
   ctx->discard = s->discard;
   ctx->defer_if_permit = g_strdup(s->defer_sender != NULL ? s->defer_sender : s->defer_client);
+  ctx->hold = s->hold;   /* a second HOLD is not logged again */
 }
 
 typedef struct {
@@ -159,8 +167,11 @@ policy_work(gpointer data)
       }
     }
   }
-  if (!w->rcpt)
+  if (!w->rcpt) {
+    if (ctx->stage >= SMTPD_STAGE_DATA)
+      w->result = smtpd_access_finish(ctx, w->result);
     return;
+  }
   w->result = smtpd_access_finish(ctx, w->result);
   if (w->result == SMTPD_ACCESS_REJECT)
     return;
@@ -196,6 +207,23 @@ policy_work_free(PolicyWork *w)
   g_free(w);
 }
 
+/* Adds the strings of from that list does not hold yet: every RCPT
+ * re-evaluates the same stages. */
+static void
+policy_add_new(GPtrArray **list, const GPtrArray *from)
+{
+  for (guint i = 0; from != NULL && i < from->len; i++) {
+    const char *v = from->pdata[i];
+    if (*list == NULL)
+      *list = g_ptr_array_new_with_free_func(g_free);
+    gboolean seen = FALSE;
+    for (guint j = 0; j < (*list)->len && !seen; j++)
+      seen = strcmp((*list)->pdata[j], v) == 0;
+    if (!seen)
+      g_ptr_array_add(*list, g_strdup(v));
+  }
+}
+
 /* Transaction side effects of an accepted command. */
 static void
 policy_apply(SmtpdSession *s, SmtpdAccessCtx *ctx)
@@ -204,16 +232,12 @@ policy_apply(SmtpdSession *s, SmtpdAccessCtx *ctx)
     s->discard = TRUE;
   if (ctx->hold)
     s->hold = TRUE;
-  for (guint i = 0; ctx->prepend != NULL && i < ctx->prepend->len; i++) {
-    const char *h = ctx->prepend->pdata[i];
-    if (s->prepend == NULL)
-      s->prepend = g_ptr_array_new_with_free_func(g_free);
-    gboolean seen = FALSE;   /* every RCPT re-evaluates the same stages */
-    for (guint j = 0; j < s->prepend->len && !seen; j++)
-      seen = strcmp(s->prepend->pdata[j], h) == 0;
-    if (!seen)
-      g_ptr_array_add(s->prepend, g_strdup(h));
+  policy_add_new(&s->prepend, ctx->prepend);
+  if (ctx->redirect != NULL) {
+    g_free(s->redirect);   /* the last REDIRECT wins */
+    s->redirect = g_steal_pointer(&ctx->redirect);
   }
+  policy_add_new(&s->bcc, ctx->bcc);
 }
 
 static void
@@ -222,7 +246,7 @@ rcpt_done(gpointer data)
   PolicyWork *w = data;
   SmtpdSession *s = w->session;
   if (s->state < SMTPD_STATE_QUIT) {
-    policy_log_events(s, &w->ctx, "RCPT");
+    policy_log_events(s, &w->ctx, "RCPT", NULL);
     if (w->result == SMTPD_ACCESS_REJECT) {
       smtpd_session_reply_line(s, w->ctx.reply);
       smtpd_policy_log_reject(s, "RCPT", w->ctx.reply, w->ctx.rcpt_orig);
@@ -261,31 +285,55 @@ static const char *const stage_cmds[SMTPD_N_STAGES] = {
   [SMTPD_STAGE_CLIENT] = "CONNECT", [SMTPD_STAGE_HELO] = "HELO",
   [SMTPD_STAGE_SENDER] = "MAIL",    [SMTPD_STAGE_RELAY] = "RCPT",
   [SMTPD_STAGE_RECIPIENT] = "RCPT", [SMTPD_STAGE_DATA] = "DATA",
+  [SMTPD_STAGE_END_OF_DATA] = "END-OF-MESSAGE",
 };
+
+/* The queue file the transaction has at this stage (its id goes into the
+ * log lines, as Postfix's once cleanup has one open), or NULL. */
+static const char *
+stage_queue_id(const SmtpdSession *s, SmtpdStage stage)
+{
+  if (stage == SMTPD_STAGE_END_OF_DATA && s->writer != NULL)
+    return queue_writer_id(s->writer);
+  if (stage == SMTPD_STAGE_DATA && s->writer_ahead != NULL)
+    return queue_writer_id(s->writer_ahead);
+  return NULL;
+}
+
+/* In the loop, once the suspension is over: the caller's next step. */
+static void
+stage_next(SmtpdSession *s, gpointer data)
+{
+  PolicyWork *w = data;
+  w->done(s, w->result == SMTPD_ACCESS_REJECT ? w->ctx.reply : NULL);
+}
 
 static void
 stage_done(gpointer data)
 {
   PolicyWork *w = data;
   SmtpdSession *s = w->session;
+  SmtpdStage stage = w->ctx.stage;
   if (s->state < SMTPD_STATE_QUIT) {
-    policy_log_events(s, &w->ctx, w->cmd);
+    const char *qid = stage_queue_id(s, stage);
+    policy_log_events(s, &w->ctx, w->cmd, qid);
     if (w->result == SMTPD_ACCESS_REJECT) {
-      smtpd_policy_log_reject(s, w->cmd, w->ctx.reply, NULL);
-      w->done(s, w->ctx.reply);
+      policy_log(s, LOG_INFO, "reject", w->cmd, w->ctx.reply, w->ctx.rcpt_orig, qid);
     } else {
-      if (w->stages & (1u << SMTPD_STAGE_SENDER))
+      if (stage >= SMTPD_STAGE_SENDER)
         policy_apply(s, &w->ctx);   /* client and helo actions outlive no transaction */
-      /* A temporary DNS failure seen here defers the first recipient that
-       * nothing rejects (Postfix's defer_if_permit_client/helo/sender). */
-      char **slot = w->stages & (1u << SMTPD_STAGE_SENDER) ? &s->defer_sender : &s->defer_client;
-      if (*slot == NULL)
-        *slot = g_steal_pointer(&w->ctx.defer_if_permit);
-      w->done(s, NULL);
+      /* A temporary DNS failure seen at CONNECT, HELO or MAIL defers the
+       * first recipient that nothing rejects (Postfix's
+       * defer_if_permit_client/helo/sender). */
+      if (stage <= SMTPD_STAGE_SENDER) {
+        char **slot = stage == SMTPD_STAGE_SENDER ? &s->defer_sender : &s->defer_client;
+        if (*slot == NULL)
+          *slot = g_steal_pointer(&w->ctx.defer_if_permit);
+      }
     }
   }
+  smtpd_session_continue(s, stage_next, w);
   policy_work_free(w);
-  smtpd_session_resume(s);
 }
 
 gboolean
@@ -295,7 +343,8 @@ smtpd_policy_check_stage(SmtpdSession *s, SmtpdStage stage, SmtpdPolicyDone done
   const char *const *list = stage == SMTPD_STAGE_CLIENT   ? st->client_restrictions
                             : stage == SMTPD_STAGE_HELO   ? st->helo_restrictions
                             : stage == SMTPD_STAGE_SENDER ? st->sender_restrictions
-                                                          : st->data_restrictions;
+                            : stage == SMTPD_STAGE_DATA   ? st->data_restrictions
+                                                          : st->end_of_data_restrictions;
   gboolean unlisted_sender = stage == SMTPD_STAGE_SENDER && st->reject_unlisted_sender;
   if ((list == NULL || list[0] == NULL) && !unlisted_sender)
     return FALSE;
@@ -305,6 +354,15 @@ smtpd_policy_check_stage(SmtpdSession *s, SmtpdStage stage, SmtpdPolicyDone done
   w->done = done;
   w->cmd = stage_cmds[stage];
   policy_snapshot(s, &w->ctx);
+  w->ctx.stage = stage;
+  if (stage >= SMTPD_STAGE_DATA)   /* DATA starts afresh (smtpd_check_data) */
+    g_clear_pointer(&w->ctx.defer_if_permit, g_free);
+  /* DATA and end of data: with one recipient the restrictions see it (and
+   * log it); with several, none of them (Postfix's smtpd_check_data). */
+  if (stage >= SMTPD_STAGE_DATA && s->rcpt_addr != NULL && s->rcpt_addr->len == 1) {
+    w->ctx.rcpt = g_strdup(s->rcpt_addr->pdata[0]);
+    w->ctx.rcpt_orig = g_strdup(s->rcpt_orig->pdata[0]);
+  }
   smtpd_session_suspend(s);
   workpool_submit(s->server->lookup_pool, policy_work, stage_done, w);
   return TRUE;

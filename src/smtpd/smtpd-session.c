@@ -277,6 +277,8 @@ smtpd_session_reset_transaction(SmtpdSession *s)
   s->discard = s->hold = FALSE;
   g_clear_pointer(&s->prepend, g_ptr_array_unref);
   g_clear_pointer(&s->defer_sender, g_free);
+  g_clear_pointer(&s->redirect, g_free);
+  g_clear_pointer(&s->bcc, g_ptr_array_unref);
   if (s->state == SMTPD_STATE_MAIL || s->state == SMTPD_STATE_RCPT ||
       s->state == SMTPD_STATE_DATA || s->state == SMTPD_STATE_COMMIT)
     smtpd_session_enter_state(s, SMTPD_STATE_READY);
@@ -293,17 +295,26 @@ smtpd_session_suspend(SmtpdSession *s)
 void
 smtpd_session_resume(SmtpdSession *s)
 {
+  smtpd_session_continue(s, NULL, NULL);
+}
+
+void
+smtpd_session_continue(SmtpdSession *s, SmtpdSessionNext next, gpointer data)
+{
   g_assert(s->wait == SMTPD_WAIT_WORK);
   s->wait = SMTPD_WAIT_NONE;
+  if (next != NULL && s->state < SMTPD_STATE_QUIT)
+    next(s, data);
   if (s->state != SMTPD_STATE_CLOSED) {
-    if (s->state == SMTPD_STATE_INIT)
+    /* Unless next() started more work and the command goes on: */
+    if (s->wait == SMTPD_WAIT_NONE && s->state == SMTPD_STATE_INIT)
       session_greet(s);
-    else if (s->cmd != SMTPD_N_CMDS)
+    else if (s->wait == SMTPD_WAIT_NONE && s->cmd != SMTPD_N_CMDS)
       smtpd_session_command_done(s);
     if (s->state != SMTPD_STATE_CLOSED)
-      session_process(s);
+      session_process(s);   /* flushes the replies, reads on when not waiting */
   }
-  smtpd_session_unref(s);
+  smtpd_session_unref(s);   /* the suspension's reference */
 }
 
 /* Tarpit over: continue with the next command. */

@@ -82,7 +82,8 @@ settings_restrictions(SmtpdSettings *st, GError **error)
   }
   const char *const *stages[] = { st->client_restrictions, st->helo_restrictions,
                                   st->sender_restrictions, st->relay_restrictions,
-                                  st->recipient_restrictions, st->data_restrictions };
+                                  st->recipient_restrictions, st->data_restrictions,
+                                  st->end_of_data_restrictions };
   for (guint i = 0; i < G_N_ELEMENTS(stages); i++)
     settings_access_tables(st, stages[i]);
   return TRUE;
@@ -132,6 +133,7 @@ settings_new(Config *config, GError **error)
   st->relay_restrictions = config_list(config, "smtpd_relay_restrictions");
   st->recipient_restrictions = config_list(config, "smtpd_recipient_restrictions");
   st->data_restrictions = config_list(config, "smtpd_data_restrictions");
+  st->end_of_data_restrictions = config_list(config, "smtpd_end_of_data_restrictions");
   st->null_access_key = config_str(config, "smtpd_null_access_lookup_key");
   st->access_parent_style = g_strv_contains(config_list(config, "parent_domain_matches_subdomains"),
                                             "smtpd_access_maps");

@@ -58,6 +58,7 @@ typedef struct {
   const char *const *relay_restrictions;
   const char *const *recipient_restrictions;
   const char *const *data_restrictions;
+  const char *const *end_of_data_restrictions;
   GHashTable *restriction_classes;   /* name -> char** (smtpd_restriction_classes) */
   GHashTable *access_tables;   /* spec -> Table* for every check_*_access; NULL value: failed */
   const char *null_access_key;
@@ -208,6 +209,8 @@ struct _SmtpdSession {
   /* access(5) side effects for this transaction */
   gboolean discard, hold;
   GPtrArray *prepend;        /* header lines (PREPEND), or NULL */
+  char *redirect;            /* REDIRECT address (the last one wins), or NULL */
+  GPtrArray *bcc;            /* BCC addresses (each once), or NULL */
 
   /* accounting */
   guint errors, junk;
@@ -239,6 +242,12 @@ void smtpd_session_abort(SmtpdSession *s, const char *why);
 void smtpd_session_suspend(SmtpdSession *s);
 /* Ends a suspension: finishes the current command and processes input. */
 void smtpd_session_resume(SmtpdSession *s);
+/* Ends a suspension with one more step: next(s, data) runs first and may
+ * suspend the session again (then the command finishes later, at that
+ * resume); otherwise as smtpd_session_resume.  next is not called once
+ * the session is quitting. */
+typedef void (*SmtpdSessionNext)(SmtpdSession *s, gpointer data);
+void smtpd_session_continue(SmtpdSession *s, SmtpdSessionNext next, gpointer data);
 /* Sets the per-line deadline to now + smtpd_timeout. */
 void smtpd_session_set_deadline(SmtpdSession *s, gint64 timeout_us);
 void smtpd_session_reset_transaction(SmtpdSession *s);
@@ -281,6 +290,7 @@ typedef enum {
   SMTPD_STAGE_RELAY,
   SMTPD_STAGE_RECIPIENT,
   SMTPD_STAGE_DATA,
+  SMTPD_STAGE_END_OF_DATA,
   SMTPD_N_STAGES
 } SmtpdStage;
 
@@ -295,14 +305,17 @@ typedef struct {
   char *client_reverse_name;
   SmtpdPeerStatus client_name_status, client_reverse_status;
   char *sender, *sender_orig;      /* completed / as written; NULL before MAIL */
-  char *rcpt, *rcpt_orig;          /* NULL outside RCPT */
+  char *rcpt, *rcpt_orig;          /* RCPT; DATA and end of data: the only recipient */
   gboolean trusted, ill_pipelining, discard;
+  SmtpdStage stage;                /* being evaluated */
   /* results */
   char *reply;                     /* when SMTPD_ACCESS_REJECT */
   char *defer_if_permit;           /* a reply due if the verdict would be "permit" */
   char *defer_if_reject;           /* a reply that replaces a later 5xx */
-  gboolean hold, rcpt_checked;
+  gboolean hold, rcpt_checked;     /* hold: also set by the snapshot when already held */
   GPtrArray *prepend;              /* header lines */
+  char *redirect;                  /* REDIRECT address (the last one) */
+  GPtrArray *bcc;                  /* BCC addresses */
   GPtrArray *events;               /* "action\ttext" lines to log in the loop */
   int recursion;
 } SmtpdAccessCtx;
@@ -339,9 +352,12 @@ gboolean smtpd_policy_is_auth_destination(const SmtpdSettings *settings, const c
  * creates the queue file ahead, in one lookup-pool item; the reply comes
  * from its done() (takes ownership of addr and orig). */
 void smtpd_policy_check_rcpt(SmtpdSession *s, char *addr, char *orig);
-/* CONNECT / HELO / MAIL under smtpd_delay_reject = no: evaluates that
- * stage in the lookup pool, then calls done(s, reply) with reply NULL
- * when it passed.  FALSE (and no call) when the stage is empty. */
+/* CONNECT / HELO / MAIL under smtpd_delay_reject = no, DATA and end of
+ * data: evaluates that stage in the lookup pool, logs its rejects and
+ * events, applies the transaction's access(5) side effects, then calls
+ * done(s, reply) with reply NULL when it passed (through
+ * smtpd_session_continue: done may start more work).  FALSE (and no
+ * call) when the stage is empty. */
 typedef void (*SmtpdPolicyDone)(SmtpdSession *s, const char *reply);
 gboolean smtpd_policy_check_stage(SmtpdSession *s, SmtpdStage stage, SmtpdPolicyDone done);
 /* Logs "NOQUEUE: reject: RCPT from ...". */

@@ -349,6 +349,10 @@ test_corrupt(Fixture *f, gconstpointer data)
     HDR "Sa@b\nRc@d\nX\nhelloE\nK0 1 ok\n",      /* unknown state record */
     HDR "Sa@b\nRc@d\nX\nhelloE\nNx\n",           /* bad attempt */
     HDR "Sa@b\nRc@d\nX\nhelloE\n\nD0 1 ok\n",    /* empty trailer line */
+    HDR "Sa@b\nRc@d\nX\nhelloE\nD0 1 ok\nRe@f\n", /* extracted record after state */
+    HDR "Sa@b\nRc@d\nX\nhelloE\nN1\nLhold\n",    /* ... of any kind */
+    HDR "Sa@b\nRc@d\nX\nhelloE\n>\n",           /* empty redirect */
+    HDR "Sa@b\n>e@f\n>e@f\nRc@d\nX\nhelloE\n",   /* two redirects in the envelope */
     "POSTERN-QUEUE 1\nIxyz\nT1\nZ00000000000000000005\nSa@b\nRc@d\nX\nhelloE\n",
     "POSTERN-QUEUE 1\nI0005F1234567890ABCDE\nT1\nZ5\nSa@b\nRc@d\nX\nhelloE\n",
     "POSTERN-QUEUE 1\nI0005F1234567890ABCDE\nZ00000000000000000005\nSa@b\nRc@d\nX\nhelloE\n",
@@ -659,6 +663,143 @@ test_hold_flag(Fixture *f, gconstpointer data)
   close(in_fd);
 }
 
+/* Reads the whole file at dir/name. */
+static char *
+read_queue_file(const Fixture *f, const char *id, gsize *len)
+{
+  g_autofree char *path = g_build_filename(f->dir, "incoming", id, NULL);
+  char *bytes = NULL;
+  g_assert_true(g_file_get_contents(path, &bytes, len, NULL));
+  return bytes;
+}
+
+/* REDIRECT, BCC and HOLD decided after the content: extracted records
+ * right behind the end mark, exact bytes, read back as envelope fields
+ * and recipients that state records can name. */
+static void
+test_extracted_records(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(QueueEnvelope) env = queue_envelope_new();
+  env->sender = g_strdup("s@example.org");
+  queue_envelope_add_recipient(env, "a@example.com", NULL);
+  queue_envelope_add_recipient(env, "b@example.com", NULL);
+  g_autoptr(GPtrArray) bcc = g_ptr_array_new();
+  g_ptr_array_add(bcc, "copy@example.net");
+  g_ptr_array_add(bcc, "audit@example.net");
+  g_autoptr(QueueWriter) w = queue_writer_new(f->dir, &error);
+  g_assert_true(queue_writer_envelope(w, env, &error));
+  g_assert_true(queue_writer_content(w, "hello\n", 6, &error));
+  g_assert_true(queue_writer_extracted(w, TRUE, "boss@example.net", bcc, &error));
+  g_assert_true(queue_writer_commit(w, &error));
+  g_assert_no_error(error);
+  const char *id = queue_writer_id(w);
+
+  gsize len;
+  g_autofree char *bytes = read_queue_file(f, id, &len);
+  static const char tail[] = "X\nhello\nE\nLhold\n>boss@example.net\nRcopy@example.net\n"
+                             "Raudit@example.net\n";
+  g_assert_cmpuint(len, >, sizeof tail - 1);
+  g_assert_cmpstr(bytes + len - (sizeof tail - 1), ==, tail);
+
+  int fd = open_message(f, id, O_RDWR);
+  g_autoptr(QueueEnvelope) got = queue_file_read(fd, &error);
+  g_assert_no_error(error);
+  g_assert_true(got->hold);
+  g_assert_false(got->hold_done);
+  g_assert_cmpstr(got->redirect, ==, "boss@example.net");
+  g_assert_cmpint(got->content_size, ==, 6);
+  g_assert_cmpuint(got->recipients->len, ==, 4);
+  g_assert_cmpstr(((QueueRecipient *) got->recipients->pdata[2])->address, ==,
+                  "copy@example.net");
+  g_assert_cmpstr(((QueueRecipient *) got->recipients->pdata[3])->address, ==,
+                  "audit@example.net");
+
+  /* the extra recipients take part in the state records */
+  g_assert_true(queue_file_record(fd, 3, RCPT_DELIVERED, "delivered", &error));
+  g_assert_true(queue_file_record(fd, 0, RCPT_PENDING, "later", &error));
+  g_assert_true(queue_file_record_held(fd, &error));
+  g_autoptr(QueueEnvelope) again = queue_file_read(fd, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(((QueueRecipient *) again->recipients->pdata[3])->state, ==, RCPT_DELIVERED);
+  g_assert_cmpint(((QueueRecipient *) again->recipients->pdata[0])->state, ==, RCPT_PENDING);
+  g_assert_cmpint(((QueueRecipient *) again->recipients->pdata[2])->state, ==, RCPT_PENDING);
+  g_assert_cmpuint(again->attempts, ==, 1);
+  g_assert_true(again->hold_done);
+  close(fd);
+}
+
+/* A REDIRECT in the envelope round-trips; a later one behind the content
+ * replaces it (the last REDIRECT wins, as in Postfix).  Without any, the
+ * file ends with the bare end mark. */
+static void
+test_redirect_envelope_and_extracted(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(QueueEnvelope) env = sample_envelope();
+  env->redirect = g_strdup("first@example.net");
+  g_autofree char *id1 = write_message(f, env, (const guchar *) "x\n", 2, 2);
+  int fd1 = open_message(f, id1, O_RDONLY);
+  g_autoptr(QueueEnvelope) got1 = queue_file_read(fd1, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(got1->redirect, ==, "first@example.net");
+  g_assert_false(got1->hold);
+  g_assert_cmpuint(got1->recipients->len, ==, 3);
+  close(fd1);
+
+  g_autoptr(QueueWriter) w = queue_writer_new(f->dir, &error);
+  g_assert_true(queue_writer_envelope(w, env, &error));
+  g_assert_true(queue_writer_content(w, "y\n", 2, &error));
+  g_assert_true(queue_writer_extracted(w, FALSE, "last@example.net", NULL, &error));
+  g_assert_true(queue_writer_commit(w, &error));
+  g_assert_no_error(error);
+  int fd2 = open_message(f, queue_writer_id(w), O_RDONLY);
+  g_autoptr(QueueEnvelope) got2 = queue_file_read(fd2, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(got2->redirect, ==, "last@example.net");
+  g_assert_cmpuint(got2->recipients->len, ==, 3);
+  close(fd2);
+
+  g_autoptr(QueueEnvelope) plain = sample_envelope();
+  g_autofree char *id3 = write_message(f, plain, (const guchar *) "z\n", 2, 2);
+  gsize len;
+  g_autofree char *bytes = read_queue_file(f, id3, &len);
+  g_assert_cmpuint(len, >, 5);
+  g_assert_cmpstr(bytes + len - 5, ==, "\nz\nE\n");
+}
+
+/* A value that cannot be one record is refused before anything is
+ * written: the message can still be committed, without extracted records. */
+static void
+test_extracted_refused(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(QueueEnvelope) env = sample_envelope();
+  g_autoptr(QueueWriter) w = queue_writer_new(f->dir, &error);
+  g_assert_true(queue_writer_envelope(w, env, &error));
+  g_assert_true(queue_writer_content(w, "x\n", 2, &error));
+  g_autoptr(GPtrArray) bcc = g_ptr_array_new();
+  g_ptr_array_add(bcc, "evil@example.net\nRattacker@example.net");
+  g_assert_false(queue_writer_extracted(w, TRUE, NULL, bcc, &error));
+  g_assert_error(error, POSTERN_ERROR, POSTERN_ERROR_FAILED);
+  g_clear_error(&error);
+  g_assert_false(queue_writer_extracted(w, FALSE, "a@b\r", NULL, &error));
+  g_assert_error(error, POSTERN_ERROR, POSTERN_ERROR_FAILED);
+  g_clear_error(&error);
+  g_assert_false(queue_writer_extracted(w, FALSE, "", NULL, &error));
+  g_assert_error(error, POSTERN_ERROR, POSTERN_ERROR_FAILED);
+  g_clear_error(&error);
+  g_assert_true(queue_writer_commit(w, &error));
+  g_assert_no_error(error);
+  int fd = open_message(f, queue_writer_id(w), O_RDONLY);
+  g_autoptr(QueueEnvelope) got = queue_file_read(fd, &error);
+  g_assert_no_error(error);
+  g_assert_false(got->hold);
+  g_assert_null(got->redirect);
+  g_assert_cmpuint(got->recipients->len, ==, 3);
+  close(fd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -678,6 +819,9 @@ main(int argc, char **argv)
   ADD("/queue-file/dirs", test_dirs);
   ADD("/queue-file/recycle", test_recycle);
   ADD("/queue-file/hold-flag", test_hold_flag);
+  ADD("/queue-file/extracted", test_extracted_records);
+  ADD("/queue-file/redirect", test_redirect_envelope_and_extracted);
+  ADD("/queue-file/extracted-refused", test_extracted_refused);
   g_test_add_func("/queue-file/id-is-valid", test_id_is_valid);
   g_test_add_func("/queue-file/writer-missing-dir", test_writer_missing_dir);
   return g_test_run();
