@@ -5,6 +5,7 @@
 # comparison server), a private Postern instance (postern-smtpd and
 # postern-qmgr from a build directory) and a private Postfix instance
 # (own config dir, queue and data directory; never the system instance),
+# a private MariaDB (bench/mariadb.sh, for the mysql: runs),
 # process-tree memory sampling, and cleanup of everything started.
 #
 # Everything lives under $BENCH_DIR (default /tmp/postern-bench) and
@@ -34,9 +35,13 @@ PF_MAILDIR=$PF_MAIL/vmail/Maildir    # every recipient lands here
 BENCH_HOME=$BENCH_DIR/home/$BENCH_USER
 PN_MAILDIR=$BENCH_HOME/Maildir       # home_mailbox = Maildir/
 
+MY_DIR=$BENCH_DIR/mariadb
+MY_SOCK=$MY_DIR/mysqld.sock
+
 PN_SMTPD_PID=
 PN_QMGR_PID=
 PF_STARTED=
+MY_PID=
 BENCH_BG_PIDS=()
 
 bench_log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -64,6 +69,29 @@ bench_find_build() {
     PN_QMGR_BIN=$(cd "$d" 2>/dev/null && pwd)/src/qmgr/postern-qmgr
     [ -x "$PN_SMTPD_BIN" ] || bench_die "no postern-smtpd in $d (build it: ninja -C $d, or set POSTERN_BUILD_DIR)"
     [ -x "$PN_QMGR_BIN" ] || bench_die "no postern-qmgr in $d (build it: ninja -C $d, or set POSTERN_BUILD_DIR)"
+}
+
+# Resolves mailctl in the build directory (as bench_find_build does).
+bench_find_mailctl() {
+    local d
+    if [ -n "${POSTERN_BUILD_DIR:-}" ]; then d=$POSTERN_BUILD_DIR
+    elif [ -d ./build-bench ]; then d=./build-bench
+    elif [ -d ./build ]; then d=./build
+    elif [ -d "$BENCH_SRC/build-bench" ]; then d=$BENCH_SRC/build-bench
+    else d=$BENCH_SRC/build
+    fi
+    PN_MAILCTL_BIN=$(cd "$d" 2>/dev/null && pwd)/src/mailctl/mailctl
+    [ -x "$PN_MAILCTL_BIN" ] || bench_die "no mailctl in $d (build it: ninja -C $d, or set POSTERN_BUILD_DIR)"
+}
+
+# Installs the Debian package $1 unless the file $2 it provides exists.
+bench_ensure_deb() {
+    [ -e "$2" ] && return 0
+    bench_log "installing $1"
+    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends "$1" >&2 ||
+        { timeout 300 apt-get update >&2 &&
+          DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends "$1" >&2; } ||
+        bench_die "cannot install $1"
 }
 
 # Installs Debian's postfix (smtp-source, smtp-sink, the comparison
@@ -140,6 +168,7 @@ bench_cleanup() {
     BENCH_BG_PIDS=()
     pn_stop
     pf_stop
+    my_stop
     rm -rf "$BENCH_DIR/trash"
 }
 
@@ -259,10 +288,12 @@ pn_qcount() {
 
 # Writes a private Postfix instance: @$BENCH_DOMAIN goes through
 # virtual(8) into one Maildir owned by the bench user.  $2 is
-# default_process_limit.  Chroot is off (a private queue_directory would
-# need copies of /etc files), logging goes to a file through postlogd.
+# default_process_limit; extra "name = value" lines from $3....  Chroot is
+# off (a private queue_directory would need copies of /etc files), logging
+# goes to a file through postlogd.
 pf_setup() {
-    local port=$1 proclimit=${2:-100}
+    local port=$1 proclimit=${2:-100} kv
+    shift; [ $# -gt 0 ] && shift
     rm -rf "$PF_QUEUE"
     mkdir -p "$PF_CONF" "$PF_QUEUE" "$PF_DATA" "$PF_MAILDIR"
     chmod 755 "$PF_DIR" "$PF_MAIL" "$PF_MAIL/vmail"
@@ -308,6 +339,7 @@ virtual_gid_maps = static:$BENCH_GID
 virtual_minimum_uid = 1
 smtp_dns_support_level = disabled
 EOF
+    for kv in "$@"; do echo "$kv"; done >>"$PF_CONF/main.cf"
     cat >"$PF_CONF/master.cf" <<EOF
 # service type  private unpriv  chroot  wakeup  maxproc command + args
 127.0.0.1:$port inet n  -       n       -       -       smtpd
@@ -382,6 +414,10 @@ bench_wait_queue_empty() {
     bench_log "warning: $($fn) messages still queued after ${limit}s"
     return 1
 }
+
+# ---------------------------------------------------------------- MariaDB
+# my_start, my_stop, my_sql, my_selects, my_cpu: bench/mariadb.sh
+source "$BENCH_SRC/bench/mariadb.sh"
 
 # ---------------------------------------------------------------- measuring
 

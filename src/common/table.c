@@ -116,16 +116,26 @@ table_spec(const Table *table)
   return table->spec;
 }
 
+/* Keys up to this long are folded on the stack: no allocation per lookup. */
+#define TABLE_FOLD_STACK 256
+
 TableResult
 table_lookup(Table *table, const char *key, char **value, GError **error)
 {
   g_autofree char *folded = NULL;
+  char buf[TABLE_FOLD_STACK];
   TableResult r;
 
   *value = NULL;
   if ((table->flags & TABLE_FOLD_CASE) && !table->backend->keep_case) {
-    folded = g_ascii_strdown(key, -1);
-    key = folded;
+    gsize len = strlen(key);
+    char *out = len < sizeof buf ? buf : (folded = g_malloc(len + 1));
+    for (gsize i = 0; i < len; i++) {
+      char c = key[i];
+      out[i] = c >= 'A' && c <= 'Z' ? (char) (c + ('a' - 'A')) : c;
+    }
+    out[len] = '\0';
+    key = out;
   }
   g_mutex_lock(&table->lock);
   r = table->backend->lookup(table, key, value, error);

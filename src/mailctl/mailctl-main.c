@@ -14,9 +14,10 @@
 static const char mailctl_usage[] =
   "usage: mailctl [--config-dir DIR] COMMAND ...\n"
   "\n"
-  "  table rebuild [--aliases] TYPE:PATH...  compile PATH into PATH.cdb (postmap)\n"
-  "  table query [--aliases] KEY TYPE:NAME   print the value of KEY (postmap -q)\n"
-  "  aliases rebuild                         compile alias_database (newaliases)\n"
+  "  table rebuild [--aliases] TYPE:PATH...    compile PATH into PATH.cdb (postmap)\n"
+  "  table query [--aliases] KEY TYPE:NAME...  print the value of KEY (postmap -q)\n"
+  "  table query [--aliases] - TYPE:NAME...    \"key<TAB>value\" per stdin key found (postmap -q -)\n"
+  "  aliases rebuild                           compile alias_database (newaliases)\n"
   "\n"
   "Exit status: 0 ok, 1 not found, 2 error.\n";
 

@@ -71,6 +71,83 @@ def test_rebuild_errors(tmp):
     assert mailctl("no-such-command").returncode == 2
 
 
+def mailctl_stdin(data, *args):
+    return subprocess.run([str(MAILCTL), *map(str, args)], input=data, capture_output=True,
+                          timeout=30)
+
+
+def test_query_stdin(tmp):
+    """query - is postmap -q -: a key per line (only the newline is removed),
+    "key<TAB>value" as read for each key found, exit 0 if any was found."""
+    src = tmp / "access"
+    src.write_text("WhiteHouse.com REJECT\nexample.org  OK\n"
+                   "1.2.3.4 550 5.7.1 Go away\nuser@example.net DUNNO\n")
+    assert mailctl("table", "rebuild", "hash:%s" % src).returncode == 0
+    src.unlink()
+    keys = (b"whitehouse.com\n"
+            b"EXAMPLE.Org\n"
+            b"missing.example\n"
+            b"\n"
+            b" example.org\n"          # white space is part of the key
+            b"example.org \n"
+            b"example.org\r\n"         # so is a CR
+            b"User@Example.NET\n"
+            b"1.2.3.4")                 # last line without a newline
+    r = mailctl_stdin(keys, "table", "query", "-", "hash:%s" % src)
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"whitehouse.com\tREJECT\n"
+                                                     b"EXAMPLE.Org\tOK\n"
+                                                     b"User@Example.NET\tDUNNO\n"
+                                                     b"1.2.3.4\t550 5.7.1 Go away\n", b"")
+
+    # nothing found, or nothing asked: exit 1 and no output
+    r = mailctl_stdin(b"missing.example\nexample\n", "table", "query", "-", "hash:%s" % src)
+    assert (r.returncode, r.stdout, r.stderr) == (1, b"", b"")
+    r = mailctl_stdin(b"", "table", "query", "-", "hash:%s" % src)
+    assert (r.returncode, r.stdout, r.stderr) == (1, b"", b"")
+
+    # a larger run: every answer, in input order, nothing lost in the buffer
+    lines = [b"example.org" if i % 3 else b"nothere%d" % i for i in range(30000)]
+    r = mailctl_stdin(b"\n".join(lines) + b"\n", "table", "query", "-", "hash:%s" % src)
+    assert r.returncode == 0
+    assert r.stdout == b"".join(b"example.org\tOK\n" for k in lines if k == b"example.org")
+
+
+def test_query_stdin_tables(tmp):
+    """Several tables: the first that knows the key wins; a table that
+    cannot answer stops the run with exit 2 after the answers before it."""
+    a, b = tmp / "a", tmp / "b"
+    a.write_text("shared.example FROM-A\nonly-a.example A\n")
+    b.write_text("shared.example FROM-B\nonly-b.example B\n")
+    for t in (a, b):
+        assert mailctl("table", "rebuild", "hash:%s" % t).returncode == 0
+    keys = b"shared.example\nonly-b.example\nonly-a.example\nnone.example\n"
+    r = mailctl_stdin(keys, "table", "query", "-", "hash:%s" % a, "hash:%s" % b)
+    assert (r.returncode, r.stdout) == (0, b"shared.example\tFROM-A\n"
+                                           b"only-b.example\tB\n"
+                                           b"only-a.example\tA\n")
+    # the single-key form searches the same way
+    r = mailctl("table", "query", "only-b.example", "hash:%s" % a, "hash:%s" % b)
+    assert (r.returncode, r.stdout) == (0, "B\n")
+
+    missing = tmp / "missing"
+    r = mailctl_stdin(b"only-a.example\nnot-in-a.example\nonly-a.example\n",
+                      "table", "query", "-", "hash:%s" % a, "hash:%s" % missing)
+    assert (r.returncode, r.stdout) == (2, b"only-a.example\tA\n")
+    assert r.stderr == ("mailctl: table hash:%s: open %s: No such file or directory\n"
+                        % (missing, missing)).encode()
+
+    # aliases(5) source: postalias -q - prints "key:<TAB>value"; usage errors
+    aliases = tmp / "aliases"
+    aliases.write_text("postmaster: root\nroot: alice,\n  bob\n")
+    assert mailctl("table", "rebuild", "--aliases", "hash:%s" % aliases).returncode == 0
+    r = mailctl_stdin(b"ROOT\npostmaster\n", "table", "query", "--aliases", "-", "hash:%s" % aliases)
+    assert (r.returncode, r.stdout) == (0, b"ROOT:\talice, bob\npostmaster:\troot\n")
+    r = mailctl_stdin(b"x\n", "table", "query", "-")
+    assert r.returncode == 2 and r.stdout == b"" and b"usage:" in r.stderr
+    r = mailctl_stdin(b"x\n", "table", "query", "-", "nonsense")
+    assert (r.returncode, r.stderr) == (2, b'mailctl: table "nonsense": expected type:name\n')
+
+
 def test_aliases_rebuild(tmp):
     (tmp / "etc").mkdir()
     aliases = tmp / "aliases"

@@ -152,6 +152,37 @@ test_errors(Fixture *f, gconstpointer data)
   g_clear_error(&error);
 }
 
+/* Key folding around the 256-byte boundary where table_lookup stops
+ * folding on the stack, and bytes that are not ASCII letters. */
+static void
+test_fold_lengths(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GString) text = g_string_new(NULL);
+  const gsize lens[] = { 1, 254, 255, 256, 257, 1000 };
+
+  for (gsize i = 0; i < G_N_ELEMENTS(lens); i++) {
+    g_autofree char *key = g_strnfill(lens[i], 'k');
+    g_string_append_printf(text, "%s value%zu\n", key, lens[i]);
+  }
+  g_string_append(text, "caf\xc3\xa9.example[Z]@ OK\n");
+  g_autofree char *path = write_file(f, "fold", text->str);
+  g_autofree char *spec = g_strconcat("hash:", path, NULL);
+  rebuild_ok(spec, TABLE_FOLD_CASE);
+
+  g_autoptr(Table) t = table_open(spec, TABLE_FOLD_CASE, NULL);
+  g_assert_nonnull(t);
+  for (gsize i = 0; i < G_N_ELEMENTS(lens); i++) {
+    g_autofree char *upper = g_strnfill(lens[i], 'K');
+    g_autofree char *want = g_strdup_printf("value%zu", lens[i]);
+    expect(t, upper, want);
+    upper[lens[i] - 1] = 'x';
+    expect(t, upper, NULL);
+  }
+  /* only A-Z fold; other bytes (UTF-8, brackets) are compared as they are */
+  expect(t, "CAF\xc3\xa9.EXAMPLE[z]@", "OK");
+  expect(t, "caf\xc3\x89.example[z]@", NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -162,5 +193,6 @@ main(int argc, char **argv)
   ADD("/table-cdb/reload", test_reload);
   ADD("/table-cdb/alias-syntax", test_alias_syntax);
   ADD("/table-cdb/errors", test_errors);
+  ADD("/table-cdb/fold-lengths", test_fold_lengths);
   return g_test_run();
 }
