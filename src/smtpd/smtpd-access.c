@@ -520,6 +520,8 @@ eval_list(SmtpdAccessCtx *ctx, const char *const *list, const char *name, const 
     } else if (strcmp(r, "permit_mynetworks") == 0) {
       if (ctx->trusted)
         result = SMTPD_ACCESS_PERMIT;
+      else if (ctx->trust_tempfail)   /* a mynetworks table could not answer (Postfix) */
+        result = ctx_reject(ctx, "451 4.3.0 <%s>: Temporary lookup failure", name);
     } else if (strcmp(r, "permit_sasl_authenticated") == 0 || strcmp(r, "dunno") == 0) {
       continue;   /* no SASL yet */
     } else if (strcmp(r, "permit") == 0) {

@@ -103,6 +103,7 @@ policy_snapshot(SmtpdSession *s, SmtpdAccessCtx *ctx)
   ctx->sender = g_strdup(s->sender);
   ctx->sender_orig = g_strdup(s->sender_orig);
   ctx->trusted = s->client_trusted;
+  ctx->trust_tempfail = s->trust_tempfail;
   ctx->ill_pipelining = s->ill_pipelining;
   ctx->discard = s->discard;
 }

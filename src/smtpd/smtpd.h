@@ -161,6 +161,8 @@ struct _SmtpdSession {
   char *client_name;         /* "unknown" when not resolved */
   char *namaddr;             /* "name[addr]" for logs */
   gboolean client_trusted;   /* in mynetworks or local socket */
+  gboolean trust_tempfail;   /* a mynetworks table could not answer */
+  gboolean limit_exempt;     /* in smtpd_client_event_limit_exceptions */
   gboolean strict_newline;   /* smtpd_forbid_bare_newline applies */
   gboolean anvil_counted;
   char *helo;
@@ -272,6 +274,7 @@ typedef struct {
   char *sender, *sender_orig;      /* completed / as written; NULL before MAIL */
   char *rcpt, *rcpt_orig;          /* NULL outside RCPT */
   gboolean trusted, ill_pipelining, discard;
+  gboolean trust_tempfail;         /* permit_mynetworks: 451 4.3.0 */
   /* results */
   char *reply;                     /* when SMTPD_ACCESS_REJECT */
   gboolean hold, rcpt_checked;
@@ -325,10 +328,28 @@ gboolean smtpd_data_feed(SmtpdSession *s);
 /* Drops an unfinished queue file (client gone). */
 void smtpd_data_abort(SmtpdSession *s);
 
-/* ---- peer name (smtpd-peer.c) ---- */
+/* ---- peer name and classes (smtpd-peer.c) ---- */
 
 /* Blocking: reverse lookup with forward confirmation; "unknown" when it
  * fails.  Runs in the lookup pool. */
 char *smtpd_peer_lookup_name(const struct sockaddr *sa, socklen_t len);
+
+/* The lists a client address is in.  A list whose table cannot answer
+ * counts as "not listed" (not trusted, not exempt from the limits, not
+ * excluded from the bare newline check) and leaves a warning; trusted
+ * keeps MATCH_TEMPFAIL so that permit_mynetworks can answer 451 4.3.0
+ * as Postfix does. */
+typedef struct {
+  MatchResult trusted;          /* mynetworks (MATCH_FOUND for the local listener) */
+  gboolean limit_exempt;        /* smtpd_client_event_limit_exceptions */
+  gboolean newline_excluded;    /* smtpd_forbid_bare_newline_exclusions */
+  GPtrArray *warnings;          /* char*: lookup failures to log, or NULL */
+} SmtpdPeerClass;
+/* Fills c for addr (numeric).  May block when a list has tables. */
+void smtpd_peer_classify(const SmtpdSettings *st, const char *addr, gboolean local,
+                         SmtpdPeerClass *c);
+/* TRUE when smtpd_peer_classify may block (a list names a table): then
+ * it runs in the lookup pool. */
+gboolean smtpd_peer_classify_blocks(const SmtpdSettings *st);
 /* Postfix date format for Received: ("Sun,  1 Dec 2026 13:44:42 +0000 (UTC)"). */
 char *smtpd_mail_date(gint64 time_us);
