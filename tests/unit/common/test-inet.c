@@ -1,6 +1,7 @@
 /* test-inet.c - network lists and listener addresses. */
 #include "inet.h"
 #include "config.h"
+#include "mynetworks.h"
 
 #include <glib/gstdio.h>
 #include <arpa/inet.h>
@@ -248,6 +249,58 @@ test_netlist_tempfail(Fixture *f, gconstpointer data)
   g_assert_cmpint(netlist_match_string(list, "11.0.0.1", &error), ==, MATCH_NONE);
 }
 
+/* An interface for mynetworks_for_style(). */
+static InetInterface
+iface(const char *addr, guint prefix)
+{
+  InetInterface i = { .family = strchr(addr, ':') ? AF_INET6 : AF_INET, .prefix = prefix };
+  g_assert_cmpint(inet_pton(i.family, addr, i.addr), ==, 1);
+  return i;
+}
+
+static void
+test_mynetworks_style(void)
+{
+  const InetInterface ifaces[] = {
+    iface("127.0.0.1", 8), iface("192.0.2.2", 24), iface("10.20.30.40", 16),
+    iface("172.16.5.4", 12), iface("::1", 128), iface("fd00::2", 64),
+    iface("192.0.2.3", 24), iface("224.0.0.251", 32), iface("240.1.2.3", 8),
+  };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *host = mynetworks_for_style("host", ifaces, G_N_ELEMENTS(ifaces), &error);
+  g_autofree char *subnet = mynetworks_for_style("subnet", ifaces, G_N_ELEMENTS(ifaces), &error);
+  g_autofree char *class = mynetworks_for_style("CLASS", ifaces, G_N_ELEMENTS(ifaces), &error);
+  g_autofree char *none = mynetworks_for_style("host", NULL, 0, &error);
+
+  g_assert_no_error(error);
+  g_assert_cmpstr(host, ==, "127.0.0.0/8 [::1]/128 192.0.2.2/32 10.20.30.40/32 172.16.5.4/32 "
+                            "[fd00::2]/128 192.0.2.3/32 224.0.0.251/32 240.1.2.3/32");
+  g_assert_cmpstr(subnet, ==, "127.0.0.0/8 192.0.2.0/24 10.20.0.0/16 172.16.0.0/12 [::1]/128 "
+                              "[fd00::]/64 224.0.0.251/32 240.0.0.0/8");
+  /* A, C, A, B; IPv6 subnets; D is /4; class E keeps its subnet */
+  g_assert_cmpstr(class, ==, "127.0.0.0/8 192.0.2.0/24 10.0.0.0/8 172.16.0.0/16 [::1]/128 "
+                             "[fd00::]/64 224.0.0.0/4 240.0.0.0/8");
+  g_assert_cmpstr(none, ==, "127.0.0.0/8 [::1]/128");
+
+  /* the result is a valid mynetworks value */
+  g_auto(GStrv) entries = config_split_list(class);
+  g_autoptr(NetList) list = netlist_new((const char *const *) entries, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(netlist_match_string(list, "10.99.0.1", NULL), ==, MATCH_FOUND);
+  g_assert_cmpint(netlist_match_string(list, "fd00::99", NULL), ==, MATCH_FOUND);
+  g_assert_cmpint(netlist_match_string(list, "fd01::1", NULL), ==, MATCH_NONE);
+
+  g_assert_null(mynetworks_for_style("all", ifaces, 1, &error));
+  g_assert_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG);
+  g_assert_cmpstr(error->message, ==, "bad value 'all' (use host, subnet or class)");
+
+  /* this machine's interfaces: at least a list, each address usable */
+  g_autoptr(GArray) mine = mynetworks_interfaces("ipv4", NULL);
+  g_assert_nonnull(mine);
+  for (guint i = 0; i < mine->len; i++)
+    g_assert_cmpint(g_array_index(mine, InetInterface, i).family, ==, AF_INET);
+}
+
 static void
 test_sockaddr_to_string(void)
 {
@@ -322,6 +375,7 @@ main(int argc, char **argv)
              fixture_teardown);
   g_test_add("/inet/netlist/tempfail", Fixture, NULL, fixture_setup, test_netlist_tempfail,
              fixture_teardown);
+  g_test_add_func("/inet/mynetworks-style", test_mynetworks_style);
   g_test_add_func("/inet/sockaddr-to-string", test_sockaddr_to_string);
   g_test_add_func("/inet/parse-listen", test_parse_listen);
   return g_test_run();
