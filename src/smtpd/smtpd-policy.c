@@ -17,26 +17,12 @@
 #include "log.h"
 #include "smtpd.h"
 
-static gboolean
-domain_in(const char *domain, const char *const *list)
-{
-  return list != NULL && list[0] != NULL && address_domain_in_list(domain, list);
-}
-
 gboolean
-smtpd_policy_is_local(const SmtpdSettings *st, const char *addr)
+smtpd_policy_domain_class(const SmtpdSettings *st, const char *addr, DomainClass *cls,
+                          GError **error)
 {
   g_autofree char *domain = address_domain(addr);
-  return *domain == '\0' || domain_in(domain, st->mydestination);
-}
-
-gboolean
-smtpd_policy_is_auth_destination(const SmtpdSettings *st, const char *addr)
-{
-  g_autofree char *domain = address_domain(addr);
-  return *domain == '\0' || domain_in(domain, st->mydestination) ||
-         domain_in(domain, st->virtual_alias_domains) ||
-         domain_in(domain, st->virtual_mailbox_domains) || domain_in(domain, st->relay_domains);
+  return domain_classes_resolve(st->domains, domain, cls, error);
 }
 
 /* Postfix's log_whatsup(): from=, to= and helo= only when known. */
@@ -136,7 +122,10 @@ policy_work(gpointer data)
     if (stage == SMTPD_STAGE_SENDER && st->reject_unlisted_sender && !ctx->discard &&
         ctx->sender != NULL && *ctx->sender != '\0') {
       const char *table = NULL;
-      TableResult r = smtpd_access_recipient_known(st, ctx->sender, &table);
+      g_autoptr(GError) error = NULL;
+      TableResult r = smtpd_access_recipient_known(st, ctx->sender, &table, &error);
+      if (r == TABLE_TEMPFAIL && error != NULL)
+        smtpd_access_ctx_warn(ctx, error->message);
       if (r != TABLE_FOUND) {
         ctx->reply = r == TABLE_TEMPFAIL
             ? g_strdup_printf("451 4.3.0 <%s>: Temporary lookup failure", ctx->sender_orig)
@@ -151,8 +140,11 @@ policy_work(gpointer data)
     return;
   if (!ctx->discard && !ctx->rcpt_checked && st->reject_unlisted_recipient) {
     const char *table = NULL;
-    TableResult r = smtpd_access_recipient_known(st, ctx->rcpt, &table);
+    g_autoptr(GError) error = NULL;
+    TableResult r = smtpd_access_recipient_known(st, ctx->rcpt, &table, &error);
     if (r == TABLE_TEMPFAIL) {
+      if (error != NULL)
+        smtpd_access_ctx_warn(ctx, error->message);
       ctx->reply = g_strdup_printf("451 4.3.0 <%s>: Temporary lookup failure", ctx->rcpt_orig);
       w->result = SMTPD_ACCESS_REJECT;
       return;

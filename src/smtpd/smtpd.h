@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "domain-class.h"
 #include "inet.h"
 #include "queue-file.h"
 #include "smtp-data.h"
@@ -34,10 +35,7 @@ typedef struct {
   Config *config;
   const char *myhostname, *myorigin, *banner, *mail_name, *queue_directory, *mail_owner;
   const char *recipient_delimiter;
-  const char *const *mydestination;
-  const char *const *relay_domains;
-  const char *const *virtual_alias_domains;
-  const char *const *virtual_mailbox_domains;
+  DomainClasses *domains;   /* mydestination, virtual_*_domains, relay_domains */
   const char *const *client_restrictions;
   const char *const *helo_restrictions;
   const char *const *sender_restrictions;
@@ -284,25 +282,27 @@ typedef struct {
 } SmtpdAccessCtx;
 
 void smtpd_access_ctx_clear(SmtpdAccessCtx *ctx);
+/* Queues a warning for the loop to log. */
+void smtpd_access_ctx_warn(SmtpdAccessCtx *ctx, const char *text);
 /* Evaluates one stage's restriction list (blocking: worker threads). */
 SmtpdAccess smtpd_access_eval_stage(SmtpdAccessCtx *ctx, SmtpdStage stage);
-/* The local_recipient_maps check for addr (local domains only):
- * TABLE_FOUND when listed or no check applies. */
-TableResult smtpd_access_rcpt_maps(const SmtpdSettings *st, const char *addr);
 /* Postfix's check_rcpt_maps: virtual_alias_maps, then by domain class
  * local_recipient_maps or virtual_mailbox_maps, or (virtual_alias_domains)
  * nothing else.  TABLE_FOUND when listed or no check applies; on
  * TABLE_NOTFOUND *table names the table for the reply ("local recipient
- * table", "virtual mailbox table", "virtual alias table"). */
+ * table", "virtual mailbox table", "virtual alias table"); on
+ * TABLE_TEMPFAIL (a domain list or table could not answer) error says
+ * why. */
 TableResult smtpd_access_recipient_known(const SmtpdSettings *st, const char *addr,
-                                         const char **table);
+                                         const char **table, GError **error);
 
 /* ---- policy (smtpd-policy.c) ---- */
 
-/* TRUE when addr's domain is local (mydestination). */
-gboolean smtpd_policy_is_local(const SmtpdSettings *settings, const char *addr);
-/* TRUE when the domain is ours or relayed (mydestination, virtual, relay_domains). */
-gboolean smtpd_policy_is_auth_destination(const SmtpdSettings *settings, const char *addr);
+/* The class of addr's domain (no domain: local).  FALSE, with a
+ * POSTERN_ERROR_TEMPORARY error, when a domain list could not answer;
+ * the client then gets 451 4.3.0 Temporary lookup failure. */
+gboolean smtpd_policy_domain_class(const SmtpdSettings *settings, const char *addr,
+                                   DomainClass *cls, GError **error);
 /* RCPT: evaluates the pending stages, the local_recipient_maps check and
  * creates the queue file ahead, in one lookup-pool item; the reply comes
  * from its done() (takes ownership of addr and orig). */
