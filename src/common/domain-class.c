@@ -116,16 +116,3 @@ domain_classes_resolve(const DomainClasses *dc, const char *domain, DomainClass 
   *cls = DOMAIN_CLASS_DEFAULT;
   return TRUE;
 }
-
-const char *
-domain_class_name(DomainClass cls)
-{
-  switch (cls) {
-  case DOMAIN_CLASS_LOCAL: return "local";
-  case DOMAIN_CLASS_ALIAS: return "virtual alias";
-  case DOMAIN_CLASS_VIRTUAL: return "virtual mailbox";
-  case DOMAIN_CLASS_RELAY: return "relay";
-  case DOMAIN_CLASS_DEFAULT: return "default";
-  }
-  return "unknown";
-}

@@ -48,6 +48,3 @@ gboolean domain_classes_resolve(const DomainClasses *dc, const char *domain, Dom
 
 /* Only the first question: is domain in mydestination ("" is)? */
 MatchResult domain_classes_local(const DomainClasses *dc, const char *domain, GError **error);
-
-/* Postfix's word for a class in logs ("local", "virtual alias", ...). */
-const char *domain_class_name(DomainClass cls);
