@@ -7,6 +7,7 @@
  * warning.  Never logs: problems become GErrors or Expander warnings.
  */
 #include "config-private.h"
+#include "mynetworks.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -64,6 +65,28 @@ compute_default(Expander *ex, const char *name, char **value, GError **error)
       return FALSE;
     const char *dot = host ? strchr(host, '.') : NULL;
     *value = g_strdup(dot && dot[1] ? dot + 1 : "localdomain");
+    return TRUE;
+  }
+  if (strcmp(name, "mynetworks") == 0) {
+    /* Only when main.cf leaves it unset: from mynetworks_style. */
+    g_autofree char *style = NULL, *protocols = NULL;
+    g_autoptr(GArray) ifaces = NULL;
+    g_autoptr(GError) local = NULL;
+    if (!config_expand_param(ex, "mynetworks_style", &style, error)
+        || !config_expand_param(ex, "inet_protocols", &protocols, error))
+      return FALSE;
+    ifaces = mynetworks_interfaces(protocols, &local);
+    *value = ifaces != NULL
+        ? mynetworks_for_style(g_strstrip(style), (const InetInterface *) ifaces->data,
+                               ifaces->len, &local)
+        : NULL;
+    if (*value == NULL) {
+      g_autofree char *loc = config_setting_where(
+          g_hash_table_lookup(ex->config->settings, "mynetworks_style"));
+      g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG, "%s: parameter mynetworks_style: %s",
+                  loc, local->message);
+      return FALSE;
+    }
     return TRUE;
   }
   if (strcmp(name, "mail_version") == 0) {

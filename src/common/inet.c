@@ -1,13 +1,17 @@
 /* inet.c - network address lists (mynetworks) and listener addresses.
  *
- * A NetList is a flat array of (family, address, prefix) entries; a match
- * walks it in order and the first hit decides ("!net" excludes, as in
- * Postfix match lists).  IPv4-mapped IPv6 peers (::ffff:a.b.c.d) are
- * matched as IPv4.  Table-valued entries ("/file", "type:table") are not
- * supported yet and fail with POSTERN_ERROR_CONFIG.  No I/O, no DNS.
+ * A NetList is an array of entries in parameter order: networks
+ * (family, address, prefix) and lookup tables.  A match walks it and the
+ * first hit decides ("!net" excludes, as in Postfix match lists); a
+ * table is asked for the client address in its numeric form and counts
+ * as a hit when it knows it.  "/file/name" entries are read when the
+ * list is built (match-list.c).  IPv4-mapped IPv6 peers (::ffff:a.b.c.d)
+ * are matched as IPv4.  No DNS; a list without tables does no I/O.
  */
 #include "inet.h"
 #include "config.h"
+#include "match-list.h"
+#include "table.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,11 +23,12 @@ typedef struct {
   guint prefix;        /* bits */
   gboolean negate;
   guchar addr[16];     /* network byte order, host bits zero */
+  Table *table;        /* set: a "type:name" entry instead of a network */
 } NetEntry;
 
 struct _NetList {
-  guint n;
-  NetEntry entries[];
+  GArray *entries;     /* of NetEntry */
+  guint n_tables;
 };
 
 /* Parses a numeric address, with or without [brackets] and an optional
@@ -72,21 +77,7 @@ inet_host_bits_set(const guchar *addr, guint bits, guint prefix)
   return FALSE;
 }
 
-/* TRUE for entries that name a table or file ("/etc/x", "cidr:/etc/x"). */
-static gboolean
-inet_entry_is_table(const char *text)
-{
-  const char *p = text;
-
-  if (*p == '/')
-    return TRUE;
-  if (!g_ascii_isalpha(*p))
-    return FALSE;
-  while (g_ascii_isalnum(*p) || *p == '_')
-    p++;
-  return *p == ':' && !g_ascii_isxdigit(p[1]) && p[1] != ':';
-}
-
+/* One network or address (no "!", no table). */
 static gboolean
 inet_entry_parse(const char *text, NetEntry *e, GError **error)
 {
@@ -95,15 +86,6 @@ inet_entry_parse(const char *text, NetEntry *e, GError **error)
   guint bits;
 
   memset(e, 0, sizeof *e);
-  if (*p == '!') {
-    e->negate = TRUE;
-    p++;
-  }
-  if (inet_entry_is_table(p)) {
-    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG,
-                "network list entry \"%s\": tables and files are not supported yet", text);
-    return FALSE;
-  }
   slash = strchr(p, '/');
   gsize len = slash ? (gsize) (slash - p) : strlen(p);
   if (!inet_parse_numeric(p, len, &e->family, e->addr)) {
@@ -137,28 +119,58 @@ inet_entry_parse(const char *text, NetEntry *e, GError **error)
   return TRUE;
 }
 
+static void
+netlist_entry_clear(gpointer p)
+{
+  table_free(((NetEntry *) p)->table);
+}
+
+static gboolean
+netlist_add(const char *pattern, gboolean negate, gpointer data, GError **error)
+{
+  NetList *list = data;
+  NetEntry e;
+
+  if (match_list_is_table(pattern)) {
+    memset(&e, 0, sizeof e);
+    e.table = table_open(pattern, TABLE_FOLD_CASE, error);
+    if (e.table == NULL)
+      return FALSE;
+    list->n_tables++;
+  } else if (!inet_entry_parse(pattern, &e, error)) {
+    return FALSE;
+  }
+  e.negate = negate;
+  g_array_append_val(list->entries, e);
+  return TRUE;
+}
+
 NetList *
 netlist_new(const char *const *entries, GError **error)
 {
-  guint n = entries ? g_strv_length((char **) entries) : 0;
-  NetList *list = g_malloc0(sizeof *list + n * sizeof(NetEntry));
+  g_autoptr(NetList) list = g_new0(NetList, 1);
 
-  for (guint i = 0; i < n; i++) {
-    if (!*entries[i])
-      continue;
-    if (!inet_entry_parse(entries[i], &list->entries[list->n], error)) {
-      g_free(list);
-      return NULL;
-    }
-    list->n++;
-  }
-  return list;
+  list->entries = g_array_new(FALSE, FALSE, sizeof(NetEntry));
+  g_array_set_clear_func(list->entries, netlist_entry_clear);
+  if (!match_list_walk(entries, netlist_add, list, error))
+    return NULL;
+  return g_steal_pointer(&list);
 }
 
 void
 netlist_free(NetList *list)
 {
+  if (list == NULL)
+    return;
+  if (list->entries != NULL)
+    g_array_unref(list->entries);
   g_free(list);
+}
+
+gboolean
+netlist_has_tables(const NetList *list)
+{
+  return list != NULL && list->n_tables > 0;
 }
 
 static gboolean
@@ -174,34 +186,64 @@ inet_prefix_equal(const guchar *a, const guchar *b, guint prefix)
   return (a[whole] & mask) == (b[whole] & mask);
 }
 
-static gboolean
-netlist_match_bytes(const NetList *list, int family, const guchar *addr)
+/* Asks a table entry for the address (numeric form, as Postfix's
+ * state->addr). */
+static MatchResult
+netlist_table_matches(Table *table, int family, const guchar *addr, GError **error)
 {
-  for (guint i = 0; i < list->n; i++) {
-    const NetEntry *e = &list->entries[i];
-    if (e->family == family && inet_prefix_equal(e->addr, addr, e->prefix))
-      return !e->negate;
+  char text[INET6_ADDRSTRLEN];
+  g_autofree char *value = NULL;
+
+  if (inet_ntop(family, addr, text, sizeof text) == NULL)
+    return MATCH_NONE;
+  switch (table_lookup(table, text, &value, error)) {
+  case TABLE_FOUND:
+    return MATCH_FOUND;
+  case TABLE_TEMPFAIL:
+    return MATCH_TEMPFAIL;
+  default:
+    return MATCH_NONE;
   }
-  return FALSE;
 }
 
-gboolean
-netlist_match(const NetList *list, const struct sockaddr *sa)
+static MatchResult
+netlist_match_bytes(const NetList *list, int family, const guchar *addr, GError **error)
+{
+  for (guint i = 0; i < list->entries->len; i++) {
+    const NetEntry *e = &g_array_index(list->entries, NetEntry, i);
+    gboolean hit;
+
+    if (e->table != NULL) {
+      MatchResult r = netlist_table_matches(e->table, family, addr, error);
+      if (r == MATCH_TEMPFAIL)
+        return r;
+      hit = r == MATCH_FOUND;
+    } else {
+      hit = e->family == family && inet_prefix_equal(e->addr, addr, e->prefix);
+    }
+    if (hit)
+      return e->negate ? MATCH_NONE : MATCH_FOUND;
+  }
+  return MATCH_NONE;
+}
+
+MatchResult
+netlist_match(const NetList *list, const struct sockaddr *sa, GError **error)
 {
   if (!list || !sa)
-    return FALSE;
+    return MATCH_NONE;
   if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *sin = (const struct sockaddr_in *) sa;
-    return netlist_match_bytes(list, AF_INET, (const guchar *) &sin->sin_addr);
+    return netlist_match_bytes(list, AF_INET, (const guchar *) &sin->sin_addr, error);
   }
   if (sa->sa_family == AF_INET6) {
     const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) sa;
     const guchar *b = (const guchar *) &sin6->sin6_addr;
     if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-      return netlist_match_bytes(list, AF_INET, b + 12);
-    return netlist_match_bytes(list, AF_INET6, b);
+      return netlist_match_bytes(list, AF_INET, b + 12, error);
+    return netlist_match_bytes(list, AF_INET6, b, error);
   }
-  return FALSE;
+  return MATCH_NONE;
 }
 
 gboolean
@@ -228,15 +270,15 @@ inet_network_contains(const InetNetwork *net, const InetNetwork *host)
          && inet_prefix_equal(net->addr, host->addr, net->prefix);
 }
 
-gboolean
-netlist_match_string(const NetList *list, const char *addr)
+MatchResult
+netlist_match_string(const NetList *list, const char *addr, GError **error)
 {
   guchar bytes[16];
   int family;
 
   if (!list || !addr || !inet_parse_numeric(addr, strlen(addr), &family, bytes))
-    return FALSE;
-  return netlist_match_bytes(list, family, bytes);
+    return MATCH_NONE;
+  return netlist_match_bytes(list, family, bytes, error);
 }
 
 const char *

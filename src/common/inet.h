@@ -5,17 +5,28 @@
 #include <glib.h>
 #include <sys/socket.h>
 
+#include "match-list.h"
+
 typedef struct _NetList NetList;
 
 /* Parses a list of "1.2.3.4", "10.0.0.0/8", "[::1]/128", "::1",
- * "[2001:db8::]/32" entries (as mynetworks).  POSTERN_ERROR_CONFIG names
- * the bad entry. */
+ * "[2001:db8::]/32" entries (as mynetworks), with the match-list.h
+ * syntax: "!net", "/file/name" (networks one or more per line, "#"
+ * comments) and "type:table" (asked for the client address, as in
+ * Postfix; cidr: typically).  POSTERN_ERROR_CONFIG names the bad entry
+ * (and the file and line for one read from a file). */
 NetList *netlist_new(const char *const *entries, GError **error);
 void netlist_free(NetList *list);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NetList, netlist_free)
-gboolean netlist_match(const NetList *list, const struct sockaddr *sa);
-/* Same for a numeric address string. */
-gboolean netlist_match_string(const NetList *list, const char *addr);
+/* TRUE when matching may ask a table (may block: worker threads). */
+gboolean netlist_has_tables(const NetList *list);
+/* Is the peer listed?  MATCH_TEMPFAIL (a table that cannot answer)
+ * sets a POSTERN_ERROR_TEMPORARY error; callers treat it as "not
+ * listed" or defer, but must not take it for a plain no.  A NULL list
+ * lists nothing.  Thread-safe. */
+MatchResult netlist_match(const NetList *list, const struct sockaddr *sa, GError **error);
+/* Same for a numeric address string; anything else is MATCH_NONE. */
+MatchResult netlist_match_string(const NetList *list, const char *addr, GError **error);
 
 /* One network ("10.0.0.0/8", "[::1]/128", "2001:db8::/32") or address
  * (full prefix), as a NetList entry but without "!" or tables; cidr:

@@ -71,32 +71,57 @@ qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to, cons
            orig ? orig : "", relay, delay, a, b, c, e, dsn, status, text);
 }
 
+char *
+qmgr_deliver_resolver_failure(const QmgrDelivery *d, const GError *error)
+{
+  log_qid(LOG_WARNING, d->queue_id, "%s", error != NULL ? error->message : "domain lookup failed");
+  return g_strdup("address resolver failure");
+}
+
+DeliveryKind
+qmgr_deliver_nonlocal(const QmgrDelivery *d, const char *address, const char *orig_to,
+                      DomainClass cls, char **reason)
+{
+  switch (cls) {
+  case DOMAIN_CLASS_VIRTUAL:
+    return qmgr_virtual_deliver(d, address, orig_to, reason);
+  case DOMAIN_CLASS_ALIAS:
+    *reason = g_strdup("User unknown in virtual alias table");
+    qmgr_log_status(d, address, orig_to, "none", g_get_real_time(), DELIVERY_BOUNCE, "5.1.1",
+                    *reason);
+    return DELIVERY_BOUNCE;
+  default:
+    /* The SMTP client arrives with issue 7; until then remote mail waits. */
+    *reason = g_strdup("delivery to remote domains is not available yet");
+    qmgr_log_status(d, address, orig_to, "none", g_get_real_time(), DELIVERY_DEFER, "4.4.1",
+                    *reason);
+    return DELIVERY_DEFER;
+  }
+}
+
 /* Delivers one address (after virtual alias rewriting) by its domain
- * class; *reason gets the status text. */
+ * class; *reason gets the status text.  A domain list that cannot
+ * answer defers the address: never a guess at its class. */
 static DeliveryKind
 qmgr_deliver_address(const QmgrDelivery *d, const QueueRecipient *rcpt, const char *address,
                      gboolean rewritten, char **reason)
 {
   g_autofree char *domain = address_domain(address);
   const char *orig_to = rcpt->orig_address ? rcpt->orig_address : rcpt->address;
+  g_autoptr(GError) error = NULL;
+  DomainClass cls;
 
-  if (qmgr_settings_is_local_domain(d->settings, domain)) {
+  if (!domain_classes_resolve(d->settings->domains, domain, &cls, &error)) {
+    *reason = qmgr_deliver_resolver_failure(d, error);
+    qmgr_log_status(d, address, orig_to, "none", g_get_real_time(), DELIVERY_DEFER, "4.3.0",
+                    *reason);
+    return DELIVERY_DEFER;
+  }
+  if (cls == DOMAIN_CLASS_LOCAL) {
     QueueRecipient one = { .address = (char *) address, .orig_address = (char *) orig_to };
     return qmgr_local_deliver(d, rewritten ? &one : rcpt, reason);
   }
-  if (address_domain_in_list(domain, d->settings->virtual_mailbox_domains))
-    return qmgr_virtual_deliver(d, address, orig_to, reason);
-  if (address_domain_in_list(domain, d->settings->virtual_alias_domains)) {
-    *reason = g_strdup_printf("User unknown in virtual alias table");
-    qmgr_log_status(d, address, orig_to, "none", g_get_real_time(), DELIVERY_BOUNCE, "5.1.1",
-                    *reason);
-    return DELIVERY_BOUNCE;
-  }
-  /* The SMTP client arrives with issue 7; until then remote mail waits. */
-  *reason = g_strdup("delivery to remote domains is not available yet");
-  qmgr_log_status(d, address, orig_to, "none", g_get_real_time(), DELIVERY_DEFER, "4.4.1",
-                  *reason);
-  return DELIVERY_DEFER;
+  return qmgr_deliver_nonlocal(d, address, orig_to, cls, reason);
 }
 
 /* Delivers one recipient: virtual_alias_maps first, then each resulting

@@ -3,7 +3,9 @@
  * The local part (quotes removed, case folded) goes through alias_maps
  * first: "name+ext" then "name".  Alias values are comma-separated
  * addresses; a bare name means name@$myorigin; addresses in
- * mydestination expand again, recursively.  An alias that names itself
+ * mydestination expand again, recursively; addresses in other domains
+ * are forwarded as Postfix does (virtual_alias_maps, then their domain
+ * class: a virtual mailbox, or the remote path).  An alias that names itself
  * (e.g. "root: root, other") means that user's mailbox, as in Postfix;
  * an alias met a second time in one expansion is dropped (Postfix's
  * duplicate filter), and a recipient left with no destination at all
@@ -72,18 +74,11 @@ typedef struct {
   DeliveryKind reason_kind;
 } LocalState;
 
-/* Logs one final destination and counts it toward the recipient's result. */
-static void G_GNUC_PRINTF(7, 8)
-local_result(LocalState *st, const char *to, const char *relay, gint64 start_us,
-             DeliveryKind kind, const char *dsn, const char *fmt, ...)
+/* Counts one final destination (already logged) toward the recipient's
+ * result; takes text, its status text. */
+static void
+local_count(LocalState *st, DeliveryKind kind, char *text)
 {
-  g_autofree char *text = NULL;
-  va_list ap;
-
-  va_start(ap, fmt);
-  text = g_strdup_vprintf(fmt, ap);
-  va_end(ap);
-  qmgr_log_status(st->d, to, st->orig_to, relay, start_us, kind, dsn, text);
   switch (kind) {
   case DELIVERY_SENT: st->n_sent++; break;
   case DELIVERY_DEFER: st->n_defer++; break;
@@ -92,9 +87,26 @@ local_result(LocalState *st, const char *to, const char *relay, gint64 start_us,
   if (st->reason == NULL || (kind == DELIVERY_DEFER && st->reason_kind != DELIVERY_DEFER)
       || (kind == DELIVERY_BOUNCE && st->reason_kind == DELIVERY_SENT)) {
     g_free(st->reason);
-    st->reason = g_steal_pointer(&text);
+    st->reason = text;
     st->reason_kind = kind;
+  } else {
+    g_free(text);
   }
+}
+
+/* Logs one final destination and counts it toward the recipient's result. */
+static void G_GNUC_PRINTF(7, 8)
+local_result(LocalState *st, const char *to, const char *relay, gint64 start_us,
+             DeliveryKind kind, const char *dsn, const char *fmt, ...)
+{
+  char *text;
+  va_list ap;
+
+  va_start(ap, fmt);
+  text = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  qmgr_log_status(st->d, to, st->orig_to, relay, start_us, kind, dsn, text);
+  local_count(st, kind, text);
 }
 
 /* getpwnam_r with a growing buffer; *pw_buf owns the strings. */
@@ -413,6 +425,8 @@ local_deliver_file(LocalState *st, const char *to, const char *path, const Local
 }
 
 static void local_resolve(LocalState *st, const char *address, const char *parent, guint depth);
+static void local_forward(LocalState *st, const char *addr, const char *key, guint depth);
+static void local_resolver_failure(LocalState *st, const char *addr, const GError *error);
 
 /* Splits an alias value at commas outside double quotes; <> around an
  * item are dropped, empty items skipped.  Also used by qmgr-virtual.c. */
@@ -590,6 +604,7 @@ local_expand_items(LocalState *st, const char *name, const char *key, GPtrArray 
     const char *item = items->pdata[i];
     g_autofree char *bare = local_unquote(item);
     g_autofree char *addr = NULL, *domain = NULL;
+    GError *error = NULL;
 
     if (bare[0] == '|') {
       local_deliver_command(st, name, bare + 1, owner);
@@ -605,12 +620,78 @@ local_expand_items(LocalState *st, const char *name, const char *key, GPtrArray 
     }
     addr = address_at_sign(item) ? g_strdup(item) : g_strconcat(item, "@", s->myorigin, NULL);
     domain = address_domain(addr);
-    if (!qmgr_settings_is_local_domain(s, domain)) {
-      local_result(st, addr, "none", g_get_real_time(), DELIVERY_DEFER, "4.4.1",
-                   "delivery to remote domains is not available yet");
-      continue;
+    switch (qmgr_settings_local_domain(s, domain, &error)) {
+    case MATCH_FOUND:
+      local_resolve(st, addr, key, depth);
+      break;
+    case MATCH_NONE:
+      local_forward(st, addr, key, depth);
+      break;
+    case MATCH_TEMPFAIL:
+      local_resolver_failure(st, addr, error);
+      break;
     }
+    g_clear_error(&error);
+  }
+}
+
+/* A domain list could not answer for addr: defer it, never guess. */
+static void
+local_resolver_failure(LocalState *st, const char *addr, const GError *error)
+{
+  g_autofree char *reason = qmgr_deliver_resolver_failure(st->d, error);
+  local_result(st, addr, "none", g_get_real_time(), DELIVERY_DEFER, "4.3.0", "%s", reason);
+}
+
+/* One address of a forwarded alias result, by its class; local ones come
+ * back into this expansion (whose duplicate filter stops loops). */
+static void
+local_forward_one(LocalState *st, const char *addr, const char *key, guint depth)
+{
+  g_autofree char *domain = address_domain(addr);
+  g_autofree char *reason = NULL;
+  g_autoptr(GError) error = NULL;
+  DomainClass cls;
+
+  if (!domain_classes_resolve(st->d->settings->domains, domain, &cls, &error)) {
+    local_resolver_failure(st, addr, error);
+    return;
+  }
+  if (cls == DOMAIN_CLASS_LOCAL) {
     local_resolve(st, addr, key, depth);
+    return;
+  }
+  DeliveryKind kind = qmgr_deliver_nonlocal(st->d, addr, st->orig_to, cls, &reason);
+  local_count(st, kind, g_steal_pointer(&reason));
+}
+
+/* An alias result in a domain that is not local goes where Postfix's
+ * local(8) forwards it, through cleanup and the resolver:
+ * virtual_alias_maps rewriting, then each address by its domain class
+ * (a virtual mailbox, an unknown virtual alias bounced, remote mail
+ * deferred until the SMTP client exists). */
+static void
+local_forward(LocalState *st, const char *addr, const char *key, guint depth)
+{
+  g_autoptr(GPtrArray) rewritten = NULL;
+  g_autoptr(GError) error = NULL;
+
+  switch (qmgr_virtual_alias_expand(st->d->settings, addr, &rewritten, &error)) {
+  case QMGR_VIRTUAL_ALIAS_TEMPFAIL:
+    local_result(st, addr, "none", g_get_real_time(), DELIVERY_DEFER, "4.3.0",
+                 "virtual_alias_maps lookup failed: %s", error->message);
+    return;
+  case QMGR_VIRTUAL_ALIAS_LOOP:
+    local_result(st, addr, "none", g_get_real_time(), DELIVERY_BOUNCE, "5.4.6", "%s",
+                 error->message);
+    return;
+  case QMGR_VIRTUAL_ALIAS_NONE:
+    local_forward_one(st, addr, key, depth);
+    return;
+  case QMGR_VIRTUAL_ALIAS_FOUND:
+    for (guint i = 0; i < rewritten->len; i++)
+      local_forward_one(st, rewritten->pdata[i], key, depth);
+    return;
   }
 }
 

@@ -62,6 +62,8 @@ qmgr_main_load(QmgrMain *m, GError **error)
   if (settings->aliases_error)
     log_warning("alias_maps: %s; local deliveries are deferred until it can be read",
                 settings->aliases_error);
+  for (const char *const *e = domain_classes_errors(settings->domains); *e != NULL; e++)
+    log_warning("%s; recipients that need it are deferred", *e);
   return settings;
 }
 

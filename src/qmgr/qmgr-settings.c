@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "address.h"
 
 /* Opens the tables of one virtual_*_maps parameter (NULL when empty);
  * on failure records the first error in s->virtual_error. */
@@ -35,6 +34,7 @@ qmgr_settings_clear(gpointer data)
 
   if (s->aliases)
     g_ptr_array_unref(s->aliases);
+  domain_classes_free(s->domains);
   table_list_free(s->virtual_alias);
   table_list_free(s->virtual_mailbox);
   table_list_free(s->virtual_uid);
@@ -52,7 +52,7 @@ qmgr_settings_new(Config *config)
   g_autoptr(GError) error = NULL;
 
   s->config = config;
-  s->mydestination = config_list(config, "mydestination");
+  s->domains = domain_classes_new(config);
   s->myorigin = config_str(config, "myorigin");
   s->myhostname = config_str(config, "myhostname");
   s->recipient_delimiter = config_str(config, "recipient_delimiter");
@@ -62,8 +62,6 @@ qmgr_settings_new(Config *config)
   s->minimal_backoff = config_time(config, "minimal_backoff_time");
   s->maximal_backoff = config_time(config, "maximal_backoff_time");
   s->maximal_queue_lifetime = config_time(config, "maximal_queue_lifetime");
-  s->virtual_alias_domains = config_list(config, "virtual_alias_domains");
-  s->virtual_mailbox_domains = config_list(config, "virtual_mailbox_domains");
   s->virtual_mailbox_base = config_str(config, "virtual_mailbox_base");
   s->virtual_mailbox_limit = config_size(config, "virtual_mailbox_limit");
   s->virtual_minimum_uid = config_int(config, "virtual_minimum_uid");
@@ -133,8 +131,8 @@ qmgr_settings_unref(QmgrSettings *settings)
     g_atomic_rc_box_release_full(settings, qmgr_settings_clear);
 }
 
-gboolean
-qmgr_settings_is_local_domain(const QmgrSettings *settings, const char *domain)
+MatchResult
+qmgr_settings_local_domain(const QmgrSettings *settings, const char *domain, GError **error)
 {
-  return *domain == '\0' || address_domain_in_list(domain, settings->mydestination);
+  return domain_classes_local(settings->domains, domain, error);
 }

@@ -30,10 +30,10 @@
 #define QMGR_VIRTUAL_MAX_DEPTH 100
 #define QMGR_VIRTUAL_MAX_RESULTS 1000
 
-/* The lookup keys for address: full, without extension, "user" (local
- * domains only, when with_user), "@domain". */
+/* The lookup keys for address: full, without extension, "user" (when
+ * user_keys: a local domain), "@domain". */
 static GPtrArray *
-virtual_keys(const QmgrSettings *s, const char *address, gboolean with_user)
+virtual_keys(const QmgrSettings *s, const char *address, gboolean user_keys)
 {
   GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
   g_autofree char *local = address_local_unquoted(address);
@@ -45,7 +45,7 @@ virtual_keys(const QmgrSettings *s, const char *address, gboolean with_user)
   g_ptr_array_add(keys, *domain ? g_strconcat(folded, "@", domain, NULL) : g_strdup(folded));
   if (ext != NULL)
     g_ptr_array_add(keys, *domain ? g_strconcat(base, "@", domain, NULL) : g_strdup(base));
-  if (with_user && *domain && qmgr_settings_is_local_domain(s, domain)) {
+  if (user_keys && *domain) {
     g_ptr_array_add(keys, g_strdup(folded));
     if (ext != NULL)
       g_ptr_array_add(keys, g_strdup(base));
@@ -55,12 +55,24 @@ virtual_keys(const QmgrSettings *s, const char *address, gboolean with_user)
   return keys;
 }
 
-/* First match of address's keys in list; *value set when found. */
+/* First match of address's keys in list; *value set when found.
+ * with_user: "user" keys too when the domain is local (mydestination
+ * must answer for that). */
 static TableResult
 virtual_lookup(const QmgrSettings *s, TableList *list, const char *address, gboolean with_user,
                char **value, GError **error)
 {
-  g_autoptr(GPtrArray) keys = virtual_keys(s, address, with_user);
+  g_autoptr(GPtrArray) keys = NULL;
+  gboolean user_keys = FALSE;
+
+  if (with_user) {
+    g_autofree char *domain = address_domain(address);
+    MatchResult m = *domain ? qmgr_settings_local_domain(s, domain, error) : MATCH_NONE;
+    if (m == MATCH_TEMPFAIL)
+      return TABLE_TEMPFAIL;
+    user_keys = m == MATCH_FOUND;
+  }
+  keys = virtual_keys(s, address, user_keys);
 
   for (guint i = 0; i < keys->len; i++) {
     TableResult r = table_list_lookup(list, keys->pdata[i], value, error);

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "domain-class.h"
 #include "mailbox.h"
 #include "queue-file.h"
 #include "table.h"
@@ -35,7 +36,7 @@ typedef struct {
   Config *config;
   GPtrArray *aliases;          /* of Table*, in alias_maps order; NULL: empty or unusable */
   char *aliases_error;         /* why aliases is NULL although alias_maps is set */
-  const char *const *mydestination;
+  DomainClasses *domains;      /* mydestination, virtual_*_domains, relay_domains */
   const char *myorigin;
   const char *myhostname;
   const char *recipient_delimiter;
@@ -50,8 +51,6 @@ typedef struct {
   gint64 maximal_backoff;
   gint64 maximal_queue_lifetime;
   /* virtual domains (qmgr-virtual.c); a NULL table list means the parameter is empty */
-  const char *const *virtual_alias_domains;
-  const char *const *virtual_mailbox_domains;
   TableList *virtual_alias, *virtual_mailbox, *virtual_uid, *virtual_gid;
   char *virtual_error;         /* a virtual_*_maps parameter whose tables failed to open */
   const char *virtual_mailbox_base;
@@ -64,8 +63,10 @@ QmgrSettings *qmgr_settings_new(Config *config);   /* takes ownership of config 
 QmgrSettings *qmgr_settings_ref(QmgrSettings *settings);
 void qmgr_settings_unref(QmgrSettings *settings);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QmgrSettings, qmgr_settings_unref)
-/* TRUE when domain ("" = none) is delivered locally. */
-gboolean qmgr_settings_is_local_domain(const QmgrSettings *settings, const char *domain);
+/* Is domain ("" = none) delivered locally (mydestination)?  MATCH_TEMPFAIL
+ * (error set) when the list could not answer. */
+MatchResult qmgr_settings_local_domain(const QmgrSettings *settings, const char *domain,
+                                       GError **error);
 
 /* What one attempt on a message ended with. */
 typedef enum {
@@ -167,6 +168,19 @@ typedef struct {
 void qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to,
                      const char *relay, gint64 start_us, DeliveryKind kind,
                      const char *dsn, const char *text);
+
+/* Delivers one address whose domain is not local, by its class: virtual
+ * mailbox delivery, a bounce for an unknown virtual alias, else the
+ * remote path (deferred until the SMTP client exists).  Logs its status
+ * line; *reason receives the text.  Local delivery uses this for alias
+ * results in other domains (qmgr-deliver.c). */
+DeliveryKind qmgr_deliver_nonlocal(const QmgrDelivery *d, const char *address,
+                                   const char *orig_to, DomainClass cls, char **reason);
+
+/* The text of a deferral when a domain list could not answer (Postfix's
+ * qmgr says "address resolver failure"); also logs a warning with the
+ * reason. */
+char *qmgr_deliver_resolver_failure(const QmgrDelivery *d, const GError *error);
 
 /* qmgr-local.c: local delivery of one recipient (worker thread); logs
  * each final destination and returns the recipient's overall result.

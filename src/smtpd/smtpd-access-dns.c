@@ -110,8 +110,14 @@ reject_unknown_domain(SmtpdAccessCtx *ctx, const char *addr, const char *orig, g
   const char *what = sender ? "Sender address" : "Recipient address";
   const char *dsn = sender ? "4.1.8" : "4.1.2";
   g_autofree char *domain = address_domain(addr);
-  if (*domain == '\0' || domain[0] == '[' || smtpd_policy_is_final(ctx->settings, addr))
+  if (*domain == '\0' || domain[0] == '[')
     return SMTPD_ACCESS_DUNNO;
+  DomainClass cls;
+  g_autoptr(GError) error = NULL;
+  if (!smtpd_policy_domain_class(ctx->settings, addr, &cls, &error))
+    return lookup_retry(ctx, orig, error);
+  if (cls == DOMAIN_CLASS_LOCAL || cls == DOMAIN_CLASS_ALIAS || cls == DOMAIN_CLASS_VIRTUAL)
+    return SMTPD_ACCESS_DUNNO;   /* final delivery here: not our DNS's business */
   DnsStatus st = dns_lookup_types(domain, mailhost_types, NULL, NULL);
   switch (st) {
   case DNS_OK:
@@ -406,7 +412,12 @@ dnswl_permit(SmtpdAccessCtx *ctx, Dnsxl hit, const char *what, const char *reply
 static gboolean
 dnswl_unsafe(SmtpdAccessCtx *ctx)
 {
-  return ctx->rcpt != NULL && !smtpd_policy_is_auth_destination(ctx->settings, ctx->rcpt);
+  DomainClass cls;
+  g_autoptr(GError) error = NULL;
+  if (ctx->rcpt == NULL)
+    return FALSE;
+  return !smtpd_policy_domain_class(ctx->settings, ctx->rcpt, &cls, &error) ||
+         cls == DOMAIN_CLASS_DEFAULT;
 }
 
 /* ---- check_*_mx_access / check_*_ns_access ---- */

@@ -10,12 +10,15 @@
 #define ctx_reject smtpd_access_reject
 #define check_access smtpd_access_check_keys
 #define server_error smtpd_access_server_error
+#define lookup_retry smtpd_access_lookup_retry
 
 /* Queues a log line for the loop ("warning", or an action such as
  * "warn", "hold": a NOQUEUE line). */
 void ctx_event(SmtpdAccessCtx *ctx, const char *action, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 /* Sets ctx->reply and returns SMTPD_ACCESS_REJECT. */
 SmtpdAccess ctx_reject(SmtpdAccessCtx *ctx, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* 451 4.3.0 <name>: Temporary lookup failure (error, if any, logged). */
+SmtpdAccess lookup_retry(SmtpdAccessCtx *ctx, const char *name, const GError *error);
 /* 451 4.3.5 Server configuration error. */
 SmtpdAccess server_error(SmtpdAccessCtx *ctx);
 /* Looks keys up in the access table spec; the first found decides

@@ -129,6 +129,12 @@ ctx_event(SmtpdAccessCtx *ctx, const char *action, const char *fmt, ...)
   g_ptr_array_add(ctx->events, g_strdup_printf("%s\t%s", action, text));
 }
 
+void
+smtpd_access_ctx_warn(SmtpdAccessCtx *ctx, const char *text)
+{
+  ctx_event(ctx, "warning", "%s", text);
+}
+
 /* Sets the reply.  A 5xx after an earlier defer_if_reject becomes that
  * deferral (Postfix's smtpd_check_reject). */
 SmtpdAccess
@@ -403,15 +409,19 @@ mail_keys(SmtpdAccessCtx *ctx, const char *addr)
   return smtpd_access_keys_mail(addr, st->recipient_delimiter, st->access_parent_style);
 }
 
-TableResult
-smtpd_access_rcpt_maps(const SmtpdSettings *st, const char *addr)
+/* The local_recipient_maps check for an address in a local domain.
+ * Key: the local part, unquoted and case-folded; with an extension
+ * ("user+ext") first as is, then without it. */
+static TableResult
+local_rcpt_lookup(const SmtpdSettings *st, const char *addr, GError **error)
 {
-  if (!smtpd_policy_is_local(st, addr))
-    return TABLE_FOUND;
-  if (st->local_recipient_maps == NULL)
-    return st->local_recipient_maps_error != NULL ? TABLE_TEMPFAIL : TABLE_FOUND;
-  /* Key: the local part, unquoted and case-folded; with an extension
-   * ("user+ext") first as is, then without it. */
+  if (st->local_recipient_maps == NULL) {
+    if (st->local_recipient_maps_error == NULL)
+      return TABLE_FOUND;
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "local_recipient_maps: %s",
+                st->local_recipient_maps_error);
+    return TABLE_TEMPFAIL;
+  }
   const char *at = address_at_sign(addr);
   g_autofree char *local = at != NULL ? g_strndup(addr, at - addr) : g_strdup(addr);
   g_autofree char *unquoted = address_local_unquoted(local);
@@ -426,8 +436,7 @@ smtpd_access_rcpt_maps(const SmtpdSettings *st, const char *addr)
   TableResult r = TABLE_NOTFOUND;
   for (guint i = 0; i < G_N_ELEMENTS(keys) && keys[i] != NULL; i++) {
     g_autofree char *value = NULL;
-    g_autoptr(GError) error = NULL;
-    r = table_list_lookup(st->local_recipient_maps, keys[i], &value, &error);
+    r = table_list_lookup(st->local_recipient_maps, keys[i], &value, error);
     if (r != TABLE_NOTFOUND)
       break;
   }
@@ -435,10 +444,10 @@ smtpd_access_rcpt_maps(const SmtpdSettings *st, const char *addr)
 }
 
 /* First match in list of addr's virtual keys: "user@domain", the same
- * without extension, "user" (local domains, with_user only), "@domain". */
+ * without extension, "user" (local domains only: user_keys), "@domain". */
 static TableResult
 virtual_maps_lookup(const SmtpdSettings *st, TableList *list, const char *addr,
-                    gboolean with_user)
+                    gboolean user_keys, GError **error)
 {
   const char *at = address_at_sign(addr);
   g_autofree char *local = at != NULL ? g_strndup(addr, at - addr) : g_strdup(addr);
@@ -452,47 +461,61 @@ virtual_maps_lookup(const SmtpdSettings *st, TableList *list, const char *addr,
   full = g_strconcat(folded, "@", domain, NULL);
   full_base = ext != NULL ? g_strconcat(base, "@", domain, NULL) : NULL;
   at_domain = g_strconcat("@", domain, NULL);
-  gboolean user_keys = with_user && smtpd_policy_is_local(st, addr);
   const char *keys[] = { full, full_base ? full_base : "", user_keys ? folded : "",
                          user_keys && ext ? base : "", at_domain };
   for (guint i = 0; i < G_N_ELEMENTS(keys) && r == TABLE_NOTFOUND; i++) {
     g_autofree char *value = NULL;
-    g_autoptr(GError) error = NULL;
     if (*keys[i] != '\0')
-      r = table_list_lookup(list, keys[i], &value, &error);
+      r = table_list_lookup(list, keys[i], &value, error);
   }
   return r;
 }
 
 TableResult
-smtpd_access_recipient_known(const SmtpdSettings *st, const char *addr, const char **table)
+smtpd_access_recipient_known(const SmtpdSettings *st, const char *addr, const char **table,
+                             GError **error)
 {
   g_autofree char *domain = address_domain(addr);
-  gboolean is_local = smtpd_policy_is_local(st, addr);
-  gboolean is_mailbox = !is_local && address_domain_in_list(domain, st->virtual_mailbox_domains);
-  gboolean is_alias = !is_local && !is_mailbox
-                      && address_domain_in_list(domain, st->virtual_alias_domains);
+  DomainClass cls;
 
   *table = "local recipient table";
-  if (!is_local && !is_mailbox && !is_alias)
-    return TABLE_FOUND;
-  if (st->virtual_maps_error != NULL)
+  if (!domain_classes_resolve(st->domains, domain, &cls, error))
     return TABLE_TEMPFAIL;
+  if (cls == DOMAIN_CLASS_RELAY || cls == DOMAIN_CLASS_DEFAULT)
+    return TABLE_FOUND;   /* relay_recipient_maps: later work */
+  if (st->virtual_maps_error != NULL) {
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "%s", st->virtual_maps_error);
+    return TABLE_TEMPFAIL;
+  }
   if (st->virtual_alias_maps != NULL && *domain != '\0') {
-    TableResult r = virtual_maps_lookup(st, st->virtual_alias_maps, addr, TRUE);
+    TableResult r = virtual_maps_lookup(st, st->virtual_alias_maps, addr,
+                                        cls == DOMAIN_CLASS_LOCAL, error);
     if (r != TABLE_NOTFOUND)
       return r;
   }
-  if (is_local)
-    return smtpd_access_rcpt_maps(st, addr);
-  if (is_alias) {
+  switch (cls) {
+  case DOMAIN_CLASS_LOCAL:
+    return local_rcpt_lookup(st, addr, error);
+  case DOMAIN_CLASS_ALIAS:
     *table = "virtual alias table";
     return TABLE_NOTFOUND;
+  default:
+    *table = "virtual mailbox table";
+    return st->virtual_mailbox_maps != NULL
+               ? virtual_maps_lookup(st, st->virtual_mailbox_maps, addr, FALSE, error)
+               : TABLE_NOTFOUND;
   }
-  *table = "virtual mailbox table";
-  return st->virtual_mailbox_maps != NULL
-             ? virtual_maps_lookup(st, st->virtual_mailbox_maps, addr, FALSE)
-             : TABLE_NOTFOUND;
+}
+
+/* A list or table that cannot answer now (file unreadable, database
+ * down): the client retries, nothing is accepted on a guess (Postfix's
+ * reject_dict_retry). */
+SmtpdAccess
+lookup_retry(SmtpdAccessCtx *ctx, const char *name, const GError *error)
+{
+  if (error != NULL)
+    ctx_event(ctx, "warning", "%s", error->message);
+  return ctx_reject(ctx, "451 4.3.0 <%s>: Temporary lookup failure", name);
 }
 
 /* reject_unlisted_recipient / reject_unlisted_sender. */
@@ -501,20 +524,35 @@ check_unlisted(SmtpdAccessCtx *ctx, const char *addr, const char *orig, const ch
                const char *dsn)
 {
   const char *table = NULL;
-  switch (smtpd_access_recipient_known(ctx->settings, addr, &table)) {
+  g_autoptr(GError) error = NULL;
+  switch (smtpd_access_recipient_known(ctx->settings, addr, &table, &error)) {
   case TABLE_FOUND:
     return SMTPD_ACCESS_DUNNO;
   case TABLE_TEMPFAIL:
-    if (ctx->settings->local_recipient_maps_error != NULL)
-      ctx_event(ctx, "warning", "local_recipient_maps: %s",
-                ctx->settings->local_recipient_maps_error);
-    if (ctx->settings->virtual_maps_error != NULL)
-      ctx_event(ctx, "warning", "%s", ctx->settings->virtual_maps_error);
-    return ctx_reject(ctx, "451 4.3.0 <%s>: Temporary lookup failure", orig);
+    return lookup_retry(ctx, orig, error);
   default:
     return ctx_reject(ctx, "550 %s <%s>: %s rejected: User unknown in %s",
                       dsn, orig, what, table);
   }
+}
+
+/* permit_auth_destination / reject_unauth_destination: mail for a
+ * domain of ours or one we relay to (any class but the default). */
+static SmtpdAccess
+check_auth_destination(SmtpdAccessCtx *ctx, const char *r)
+{
+  DomainClass cls;
+  g_autoptr(GError) error = NULL;
+  gboolean permit = strcmp(r, "permit_auth_destination") == 0;
+
+  if (!smtpd_policy_domain_class(ctx->settings, ctx->rcpt, &cls, &error))
+    return lookup_retry(ctx, ctx->rcpt_orig, error);
+  if (cls != DOMAIN_CLASS_DEFAULT)
+    return permit ? SMTPD_ACCESS_PERMIT : SMTPD_ACCESS_DUNNO;
+  if (permit)
+    return SMTPD_ACCESS_DUNNO;
+  return ctx_reject(ctx, "%s <%s>: Relay access denied", r[0] == 'r' ? "554 5.7.1" : "450 4.7.1",
+                    ctx->rcpt_orig);
 }
 
 /* TRUE for a syntactically valid host name (a trailing dot allowed). */
@@ -591,6 +629,8 @@ eval_list(SmtpdAccessCtx *ctx, const char *const *list, const char *name, const 
     } else if (strcmp(r, "permit_mynetworks") == 0) {
       if (ctx->trusted)
         result = SMTPD_ACCESS_PERMIT;
+      else if (ctx->trust_tempfail)   /* a mynetworks table could not answer (Postfix) */
+        result = ctx_reject(ctx, "451 4.3.0 <%s>: Temporary lookup failure", name);
     } else if (strcmp(r, "permit_sasl_authenticated") == 0 || strcmp(r, "dunno") == 0) {
       continue;   /* no SASL yet */
     } else if (strcmp(r, "permit") == 0) {
@@ -605,13 +645,10 @@ eval_list(SmtpdAccessCtx *ctx, const char *const *list, const char *name, const 
       result = ctx_reject(ctx, "%d 4.3.2 <%s>: %s rejected: Try again later", (int)st->defer_code,
                           name, what);
     } else if (strcmp(r, "reject_unauth_destination") == 0 ||
-               strcmp(r, "defer_unauth_destination") == 0) {
-      if (ctx->rcpt != NULL && !smtpd_policy_is_auth_destination(st, ctx->rcpt))
-        result = ctx_reject(ctx, "%s <%s>: Relay access denied",
-                            r[0] == 'r' ? "554 5.7.1" : "450 4.7.1", ctx->rcpt_orig);
-    } else if (strcmp(r, "permit_auth_destination") == 0) {
-      if (ctx->rcpt != NULL && smtpd_policy_is_auth_destination(st, ctx->rcpt))
-        result = SMTPD_ACCESS_PERMIT;
+               strcmp(r, "defer_unauth_destination") == 0 ||
+               strcmp(r, "permit_auth_destination") == 0) {
+      if (ctx->rcpt != NULL)
+        result = check_auth_destination(ctx, r);
     } else if (strcmp(r, "reject_unlisted_recipient") == 0) {
       if (ctx->rcpt != NULL) {
         ctx->rcpt_checked = TRUE;

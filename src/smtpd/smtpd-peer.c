@@ -1,7 +1,9 @@
-/* smtpd-peer.c - client name lookup (reverse DNS with forward
- * confirmation, blocking: lookup pool only, with the status of each
- * step for reject_unknown_client_hostname and friends) and the Postfix date format
- * used in Received: headers. */
+/* smtpd-peer.c - what smtpd learns about a client before the greeting:
+ * its name (reverse DNS with forward confirmation, blocking: lookup pool
+ * only, with the status of each step for reject_unknown_client_hostname
+ * and friends) and the classes its address is in (mynetworks and the
+ * other network lists); also the Postfix date format used in Received:
+ * headers. */
 #include <netdb.h>
 #include <string.h>
 #include <time.h>
@@ -63,6 +65,49 @@ smtpd_peer_lookup(const struct sockaddr *sa, socklen_t len, SmtpdPeerName *peer)
   peer->name_status = peer_forward_confirm(host, addr, family);
   peer->name = peer->name_status == SMTPD_PEER_OK ? g_strdup(peer->reverse_name)
                                                   : g_strdup("unknown");
+}
+
+/* One network list; a lookup failure is "not listed" plus a warning. */
+static gboolean
+peer_in_list(const NetList *list, const char *name, const char *addr, const char *effect,
+             GPtrArray **warnings, MatchResult *result)
+{
+  g_autoptr(GError) error = NULL;
+  MatchResult r = netlist_match_string(list, addr, &error);
+
+  if (result != NULL)
+    *result = r;
+  if (r == MATCH_TEMPFAIL) {
+    if (*warnings == NULL)
+      *warnings = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(*warnings, g_strdup_printf("%s: %s: client %s %s", name,
+                                               error != NULL ? error->message : "lookup failed",
+                                               addr, effect));
+  }
+  return r == MATCH_FOUND;
+}
+
+gboolean
+smtpd_peer_classify_blocks(const SmtpdSettings *st)
+{
+  return netlist_has_tables(st->mynetworks) || netlist_has_tables(st->event_limit_exceptions)
+         || netlist_has_tables(st->bare_newline_exclusions);
+}
+
+void
+smtpd_peer_classify(const SmtpdSettings *st, const char *addr, gboolean local, SmtpdPeerClass *c)
+{
+  memset(c, 0, sizeof *c);
+  c->trusted = MATCH_FOUND;   /* the local listener is this host */
+  if (!local)
+    peer_in_list(st->mynetworks, "mynetworks", addr,
+                 "is not trusted (permit_mynetworks answers 451 4.3.0)", &c->warnings, &c->trusted);
+  c->limit_exempt = peer_in_list(st->event_limit_exceptions, "smtpd_client_event_limit_exceptions",
+                                 addr, "is not exempt from the client limits", &c->warnings, NULL);
+  c->newline_excluded = peer_in_list(st->bare_newline_exclusions,
+                                     "smtpd_forbid_bare_newline_exclusions", addr,
+                                     "is not excluded from smtpd_forbid_bare_newline",
+                                     &c->warnings, NULL);
 }
 
 char *

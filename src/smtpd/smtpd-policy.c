@@ -20,35 +20,12 @@
 #include "log.h"
 #include "smtpd.h"
 
-static gboolean
-domain_in(const char *domain, const char *const *list)
-{
-  return list != NULL && list[0] != NULL && address_domain_in_list(domain, list);
-}
-
 gboolean
-smtpd_policy_is_local(const SmtpdSettings *st, const char *addr)
+smtpd_policy_domain_class(const SmtpdSettings *st, const char *addr, DomainClass *cls,
+                          GError **error)
 {
   g_autofree char *domain = address_domain(addr);
-  return *domain == '\0' || domain_in(domain, st->mydestination);
-}
-
-gboolean
-smtpd_policy_is_final(const SmtpdSettings *st, const char *addr)
-{
-  g_autofree char *domain = address_domain(addr);
-  return *domain == '\0' || domain_in(domain, st->mydestination) ||
-         domain_in(domain, st->virtual_alias_domains) ||
-         domain_in(domain, st->virtual_mailbox_domains);
-}
-
-gboolean
-smtpd_policy_is_auth_destination(const SmtpdSettings *st, const char *addr)
-{
-  g_autofree char *domain = address_domain(addr);
-  return *domain == '\0' || domain_in(domain, st->mydestination) ||
-         domain_in(domain, st->virtual_alias_domains) ||
-         domain_in(domain, st->virtual_mailbox_domains) || domain_in(domain, st->relay_domains);
+  return domain_classes_resolve(st->domains, domain, cls, error);
 }
 
 /* Postfix's log_whatsup(): the queue id once the transaction has a
@@ -122,6 +99,7 @@ policy_snapshot(SmtpdSession *s, SmtpdAccessCtx *ctx)
   ctx->sender = g_strdup(s->sender);
   ctx->sender_orig = g_strdup(s->sender_orig);
   ctx->trusted = s->client_trusted;
+  ctx->trust_tempfail = s->trust_tempfail;
   ctx->ill_pipelining = s->ill_pipelining;
   ctx->discard = s->discard;
   ctx->defer_if_permit = g_strdup(s->defer_sender != NULL ? s->defer_sender : s->defer_client);
@@ -156,7 +134,10 @@ policy_work(gpointer data)
     if (stage == SMTPD_STAGE_SENDER && st->reject_unlisted_sender && !ctx->discard &&
         ctx->sender != NULL && *ctx->sender != '\0') {
       const char *table = NULL;
-      TableResult r = smtpd_access_recipient_known(st, ctx->sender, &table);
+      g_autoptr(GError) error = NULL;
+      TableResult r = smtpd_access_recipient_known(st, ctx->sender, &table, &error);
+      if (r == TABLE_TEMPFAIL && error != NULL)
+        smtpd_access_ctx_warn(ctx, error->message);
       if (r != TABLE_FOUND) {
         ctx->reply = r == TABLE_TEMPFAIL
             ? g_strdup_printf("451 4.3.0 <%s>: Temporary lookup failure", ctx->sender_orig)
@@ -177,8 +158,11 @@ policy_work(gpointer data)
     return;
   if (!ctx->discard && !ctx->rcpt_checked && st->reject_unlisted_recipient) {
     const char *table = NULL;
-    TableResult r = smtpd_access_recipient_known(st, ctx->rcpt, &table);
+    g_autoptr(GError) error = NULL;
+    TableResult r = smtpd_access_recipient_known(st, ctx->rcpt, &table, &error);
     if (r == TABLE_TEMPFAIL) {
+      if (error != NULL)
+        smtpd_access_ctx_warn(ctx, error->message);
       ctx->reply = g_strdup_printf("451 4.3.0 <%s>: Temporary lookup failure", ctx->rcpt_orig);
       w->result = SMTPD_ACCESS_REJECT;
       return;

@@ -568,7 +568,7 @@ session_greet(SmtpdSession *s)
   log_send(LOG_INFO, NULL, f, 1, "connect from %s", s->namaddr);
   smtpd_session_enter_state(s, SMTPD_STATE_READY);
 
-  if (!netlist_match_string(st->event_limit_exceptions, s->client_addr)) {
+  if (!s->limit_exempt) {
     guint rate = 0;
     guint count = smtpd_anvil_connect(s->server->anvil, s->client_addr, now_us(),
                                       st->rate_time_unit * G_USEC_PER_SEC, &rate);
@@ -612,18 +612,39 @@ session_greeting(SmtpdSession *s, const char *reject)
   smtpd_session_set_deadline(s, st->timeout * G_USEC_PER_SEC);
 }
 
+/* Takes what smtpd_peer_classify found, and logs its lookup failures. */
+static void
+session_apply_class(SmtpdSession *s, SmtpdPeerClass *c)
+{
+  s->client_trusted = c->trusted == MATCH_FOUND;
+  s->trust_tempfail = c->trusted == MATCH_TEMPFAIL;
+  s->limit_exempt = c->limit_exempt;
+  s->strict_newline = s->settings->forbid_bare_newline && !c->newline_excluded;
+  for (guint i = 0; c->warnings != NULL && i < c->warnings->len; i++)
+    log_warning("%s", (const char *)c->warnings->pdata[i]);
+  g_clear_pointer(&c->warnings, g_ptr_array_unref);
+}
+
+/* The client's name and classes, found off the loop when that can block. */
 typedef struct {
   SmtpdSession *session;
+  const SmtpdSettings *settings;   /* the session holds a reference */
   struct sockaddr_storage sa;
   socklen_t len;
+  gboolean lookup_name, classify, local;
+  char addr[64];
   SmtpdPeerName peer;
+  SmtpdPeerClass cls;
 } PeerWork;
 
 static void
 peer_work(gpointer data)
 {
   PeerWork *w = data;
-  smtpd_peer_lookup((struct sockaddr *)&w->sa, w->len, &w->peer);
+  if (w->lookup_name)
+    smtpd_peer_lookup((struct sockaddr *)&w->sa, w->len, &w->peer);
+  if (w->classify)
+    smtpd_peer_classify(w->settings, w->addr, w->local, &w->cls);
 }
 
 static void
@@ -631,12 +652,16 @@ peer_done(gpointer data)
 {
   PeerWork *w = data;
   SmtpdSession *s = w->session;
-  g_free(s->client_name);
-  g_free(s->client_reverse_name);
-  s->client_name = w->peer.name;
-  s->client_reverse_name = w->peer.reverse_name;
-  s->client_name_status = w->peer.name_status;
-  s->client_reverse_status = w->peer.reverse_status;
+  if (w->lookup_name) {
+    g_free(s->client_name);
+    g_free(s->client_reverse_name);
+    s->client_name = w->peer.name;
+    s->client_reverse_name = w->peer.reverse_name;
+    s->client_name_status = w->peer.name_status;
+    s->client_reverse_status = w->peer.reverse_status;
+  }
+  if (w->classify)
+    session_apply_class(s, &w->cls);
   g_free(w);
   smtpd_session_resume(s);
 }
@@ -656,23 +681,28 @@ smtpd_session_new(SmtpdServer *server, int fd, SmtpdListenerKind kind,
   s->mail_size = -1;
   s->out = g_string_sized_new(128);
 
-  if (kind == SMTPD_LISTENER_LOCAL || peer == NULL || peer->sa_family == AF_UNIX) {
+  gboolean local = kind == SMTPD_LISTENER_LOCAL || peer == NULL || peer->sa_family == AF_UNIX;
+  if (local) {
     g_strlcpy(s->client_addr, "127.0.0.1", sizeof s->client_addr);
     s->client_name = g_strdup("localhost");
     s->client_reverse_name = g_strdup("localhost");
     s->client_name_status = s->client_reverse_status = SMTPD_PEER_OK;
-    s->client_trusted = TRUE;
   } else {
     inet_sockaddr_to_string(peer, s->client_addr, sizeof s->client_addr);
-    s->client_trusted = netlist_match(st->mynetworks, peer);
     if (!st->peername_lookup) {
       s->client_name = g_strdup("unknown");
       s->client_reverse_name = g_strdup("unknown");
       s->client_name_status = s->client_reverse_status = SMTPD_PEER_PERM;
     }
   }
-  s->strict_newline = st->forbid_bare_newline &&
-                      !netlist_match_string(st->bare_newline_exclusions, s->client_addr);
+  /* Network lists without tables are plain comparisons: here and now. */
+  gboolean classify_later = smtpd_peer_classify_blocks(st);
+  s->strict_newline = st->forbid_bare_newline;
+  if (!classify_later) {
+    SmtpdPeerClass c;
+    smtpd_peer_classify(st, s->client_addr, local, &c);
+    session_apply_class(s, &c);
+  }
   s->namaddr = g_strdup_printf("%s[%s]", s->client_name ? s->client_name : "unknown",
                                s->client_addr);
 
@@ -689,11 +719,18 @@ smtpd_session_new(SmtpdServer *server, int fd, SmtpdListenerKind kind,
                     session_timeout, s);
   s->deadline = now_us() + st->timeout * G_USEC_PER_SEC;
 
-  if (s->client_name == NULL) {
+  if (s->client_name == NULL || classify_later) {
     PeerWork *w = g_new0(PeerWork, 1);
     w->session = s;
-    memcpy(&w->sa, peer, MIN(peer_len, sizeof w->sa));
-    w->len = peer_len;
+    w->settings = st;
+    w->lookup_name = s->client_name == NULL;
+    if (w->lookup_name) {
+      memcpy(&w->sa, peer, MIN(peer_len, sizeof w->sa));
+      w->len = peer_len;
+    }
+    w->classify = classify_later;
+    w->local = local;
+    g_strlcpy(w->addr, s->client_addr, sizeof w->addr);
     smtpd_session_suspend(s);
     workpool_submit(server->lookup_pool, peer_work, peer_done, w);
     return s;

@@ -123,10 +123,9 @@ settings_new(Config *config, GError **error)
   st->queue_directory = config_str(config, "queue_directory");
   st->mail_owner = config_str(config, "mail_owner");
   st->recipient_delimiter = config_str(config, "recipient_delimiter");
-  st->mydestination = config_list(config, "mydestination");
-  st->relay_domains = config_list(config, "relay_domains");
-  st->virtual_alias_domains = config_list(config, "virtual_alias_domains");
-  st->virtual_mailbox_domains = config_list(config, "virtual_mailbox_domains");
+  st->domains = domain_classes_new(config);
+  for (const char *const *e = domain_classes_errors(st->domains); *e != NULL; e++)
+    log_warning("%s (recipients that need it answer 451 4.3.0)", *e);
   st->client_restrictions = config_list(config, "smtpd_client_restrictions");
   st->helo_restrictions = config_list(config, "smtpd_helo_restrictions");
   st->sender_restrictions = config_list(config, "smtpd_sender_restrictions");
@@ -244,6 +243,7 @@ smtpd_settings_unref(SmtpdSettings *settings)
 {
   if (settings == NULL || --settings->ref > 0)
     return;
+  g_clear_pointer(&settings->domains, domain_classes_free);
   g_clear_pointer(&settings->mynetworks, netlist_free);
   g_clear_pointer(&settings->event_limit_exceptions, netlist_free);
   g_clear_pointer(&settings->bare_newline_exclusions, netlist_free);

@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "domain-class.h"
 #include "inet.h"
 #include "queue-file.h"
 #include "smtp-data.h"
@@ -48,10 +49,7 @@ typedef struct {
   Config *config;
   const char *myhostname, *myorigin, *banner, *mail_name, *queue_directory, *mail_owner;
   const char *recipient_delimiter;
-  const char *const *mydestination;
-  const char *const *relay_domains;
-  const char *const *virtual_alias_domains;
-  const char *const *virtual_mailbox_domains;
+  DomainClasses *domains;   /* mydestination, virtual_*_domains, relay_domains */
   const char *const *client_restrictions;
   const char *const *helo_restrictions;
   const char *const *sender_restrictions;
@@ -182,6 +180,8 @@ struct _SmtpdSession {
   SmtpdPeerStatus client_name_status, client_reverse_status;
   char *namaddr;             /* "name[addr]" for logs */
   gboolean client_trusted;   /* in mynetworks or local socket */
+  gboolean trust_tempfail;   /* a mynetworks table could not answer */
+  gboolean limit_exempt;     /* in smtpd_client_event_limit_exceptions */
   gboolean strict_newline;   /* smtpd_forbid_bare_newline applies */
   gboolean anvil_counted;
   char *helo;
@@ -308,6 +308,7 @@ typedef struct {
   char *rcpt, *rcpt_orig;          /* RCPT; DATA and end of data: the only recipient */
   gboolean trusted, ill_pipelining, discard;
   SmtpdStage stage;                /* being evaluated */
+  gboolean trust_tempfail;         /* permit_mynetworks: 451 4.3.0 */
   /* results */
   char *reply;                     /* when SMTPD_ACCESS_REJECT */
   char *defer_if_permit;           /* a reply due if the verdict would be "permit" */
@@ -321,6 +322,8 @@ typedef struct {
 } SmtpdAccessCtx;
 
 void smtpd_access_ctx_clear(SmtpdAccessCtx *ctx);
+/* Queues a warning for the loop to log. */
+void smtpd_access_ctx_warn(SmtpdAccessCtx *ctx, const char *text);
 /* Evaluates one stage's restriction list (blocking: worker threads). */
 SmtpdAccess smtpd_access_eval_stage(SmtpdAccessCtx *ctx, SmtpdStage stage);
 /* After the last stage of a command (RCPT, DATA): a pending
@@ -328,26 +331,23 @@ SmtpdAccess smtpd_access_eval_stage(SmtpdAccessCtx *ctx, SmtpdStage stage);
  * deferral (Postfix: temporary DNS trouble defers only mail that would
  * otherwise be accepted). */
 SmtpdAccess smtpd_access_finish(SmtpdAccessCtx *ctx, SmtpdAccess result);
-/* The local_recipient_maps check for addr (local domains only):
- * TABLE_FOUND when listed or no check applies. */
-TableResult smtpd_access_rcpt_maps(const SmtpdSettings *st, const char *addr);
 /* Postfix's check_rcpt_maps: virtual_alias_maps, then by domain class
  * local_recipient_maps or virtual_mailbox_maps, or (virtual_alias_domains)
  * nothing else.  TABLE_FOUND when listed or no check applies; on
  * TABLE_NOTFOUND *table names the table for the reply ("local recipient
- * table", "virtual mailbox table", "virtual alias table"). */
+ * table", "virtual mailbox table", "virtual alias table"); on
+ * TABLE_TEMPFAIL (a domain list or table could not answer) error says
+ * why. */
 TableResult smtpd_access_recipient_known(const SmtpdSettings *st, const char *addr,
-                                         const char **table);
+                                         const char **table, GError **error);
 
 /* ---- policy (smtpd-policy.c) ---- */
 
-/* TRUE when addr's domain is local (mydestination). */
-gboolean smtpd_policy_is_local(const SmtpdSettings *settings, const char *addr);
-/* TRUE when addr's domain is delivered here (mydestination, virtual
- * alias or mailbox domains): Postfix's RESOLVE_CLASS_FINAL. */
-gboolean smtpd_policy_is_final(const SmtpdSettings *settings, const char *addr);
-/* TRUE when the domain is ours or relayed (mydestination, virtual, relay_domains). */
-gboolean smtpd_policy_is_auth_destination(const SmtpdSettings *settings, const char *addr);
+/* The class of addr's domain (no domain: local).  FALSE, with a
+ * POSTERN_ERROR_TEMPORARY error, when a domain list could not answer;
+ * the client then gets 451 4.3.0 Temporary lookup failure. */
+gboolean smtpd_policy_domain_class(const SmtpdSettings *settings, const char *addr,
+                                   DomainClass *cls, GError **error);
 /* RCPT: evaluates the pending stages, the local_recipient_maps check and
  * creates the queue file ahead, in one lookup-pool item; the reply comes
  * from its done() (takes ownership of addr and orig). */
@@ -376,10 +376,28 @@ gboolean smtpd_data_feed(SmtpdSession *s);
 /* Drops an unfinished queue file (client gone). */
 void smtpd_data_abort(SmtpdSession *s);
 
-/* ---- peer name (smtpd-peer.c) ---- */
+/* ---- peer name and classes (smtpd-peer.c) ---- */
 
 /* Blocking: reverse lookup with forward confirmation (runs in the lookup
  * pool).  Fills peer; a name that cannot be had is "unknown". */
 void smtpd_peer_lookup(const struct sockaddr *sa, socklen_t len, SmtpdPeerName *peer);
+
+/* The lists a client address is in.  A list whose table cannot answer
+ * counts as "not listed" (not trusted, not exempt from the limits, not
+ * excluded from the bare newline check) and leaves a warning; trusted
+ * keeps MATCH_TEMPFAIL so that permit_mynetworks can answer 451 4.3.0
+ * as Postfix does. */
+typedef struct {
+  MatchResult trusted;          /* mynetworks (MATCH_FOUND for the local listener) */
+  gboolean limit_exempt;        /* smtpd_client_event_limit_exceptions */
+  gboolean newline_excluded;    /* smtpd_forbid_bare_newline_exclusions */
+  GPtrArray *warnings;          /* char*: lookup failures to log, or NULL */
+} SmtpdPeerClass;
+/* Fills c for addr (numeric).  May block when a list has tables. */
+void smtpd_peer_classify(const SmtpdSettings *st, const char *addr, gboolean local,
+                         SmtpdPeerClass *c);
+/* TRUE when smtpd_peer_classify may block (a list names a table): then
+ * it runs in the lookup pool. */
+gboolean smtpd_peer_classify_blocks(const SmtpdSettings *st);
 /* Postfix date format for Received: ("Sun,  1 Dec 2026 13:44:42 +0000 (UTC)"). */
 char *smtpd_mail_date(gint64 time_us);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "mynetworks.h"
 #include "params.h"
 
 typedef struct {
@@ -169,10 +170,13 @@ test_defaults(Fixture *fx, gconstpointer data)
   g_autofree char *banner = g_strdup_printf("%s ESMTP Postern", host);
   g_assert_cmpstr(config_str(config, "smtpd_banner"), ==, banner);
 
-  assert_list(config_list(config, "mynetworks"),
-              (const char *[]) { "127.0.0.0/8", "[::1]/128", NULL });
-  assert_list(config_list(config, "smtpd_client_event_limit_exceptions"),
-              (const char *[]) { "127.0.0.0/8", "[::1]/128", NULL });
+  /* mynetworks_style = host: loopback, then this machine's addresses */
+  const char *const *mynetworks = config_list(config, "mynetworks");
+  g_assert_cmpstr(mynetworks[0], ==, "127.0.0.0/8");
+  g_assert_cmpstr(mynetworks[1], ==, "[::1]/128");
+  for (guint i = 2; mynetworks[i] != NULL; i++)
+    g_assert_true(g_str_has_suffix(mynetworks[i], "/32") || g_str_has_suffix(mynetworks[i], "/128"));
+  assert_list(config_list(config, "smtpd_client_event_limit_exceptions"), mynetworks);
   assert_list(config_list(config, "smtpd_relay_restrictions"),
               (const char *[]) { "permit_mynetworks", "permit_sasl_authenticated",
                                  "reject_unauth_destination", NULL });
@@ -356,6 +360,34 @@ test_event_limit_exceptions(Fixture *fx, gconstpointer data)
       "smtpd_client_connection_limit_exceptions = 192.0.2.1\n", NULL);
   assert_list(config_list(legacy, "smtpd_client_event_limit_exceptions"),
               (const char *[]) { "192.0.2.1", NULL });
+}
+
+/* mynetworks unset: computed from mynetworks_style over the interfaces;
+ * set: taken as is, whatever the style says. */
+static void
+test_mynetworks_style(Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GArray) ifaces = mynetworks_interfaces("all", NULL);
+  const char *styles[] = { "host", "subnet", "class" };
+
+  g_assert_nonnull(ifaces);
+  for (guint i = 0; i < G_N_ELEMENTS(styles); i++) {
+    g_autofree char *main_cf = g_strdup_printf("mynetworks_style = %s\n", styles[i]);
+    g_autoptr(Config) config = load_ok(fx, main_cf, NULL);
+    g_autofree char *want = mynetworks_for_style(styles[i], (const InetInterface *) ifaces->data,
+                                                 ifaces->len, NULL);
+    g_assert_cmpstr(config_str(config, "mynetworks"), ==, want);
+  }
+  g_autoptr(Config) v4 = load_ok(fx, "mynetworks_style = subnet\ninet_protocols = ipv4\n", NULL);
+  for (const char *const *p = config_list(v4, "mynetworks"); *p != NULL; p++)
+    g_assert_false(g_str_has_prefix(*p, "["));
+
+  g_autoptr(Config) set = load_ok(fx, "mynetworks_style = bogus\nmynetworks = 10.0.0.0/8\n", NULL);
+  assert_list(config_list(set, "mynetworks"), (const char *[]) { "10.0.0.0/8", NULL });
+
+  g_autofree char *msg = load_fail(fx, "myorigin = x\nmynetworks_style = bogus\n", NULL);
+  g_assert_true(g_str_has_suffix(
+      msg, "/main.cf:2: parameter mynetworks_style: bad value 'bogus' (use host, subnet or class)"));
 }
 
 static void
@@ -698,6 +730,7 @@ main(int argc, char **argv)
   ADD("/config/expansion-forms", test_expansion_forms);
   ADD("/config/nested-expansion", test_nested_expansion);
   ADD("/config/event-limit-exceptions", test_event_limit_exceptions);
+  ADD("/config/mynetworks-style", test_mynetworks_style);
   ADD("/config/recursive-expansion", test_recursive_expansion);
   ADD("/config/undefined-reference", test_undefined_reference);
   ADD("/config/expansion-syntax-errors", test_expansion_syntax_errors);
