@@ -40,6 +40,7 @@ static const ParamDef param_defs[] = {
   B("broken_sasl_auth_clients", "no", "also advertise AUTH=mech for old clients (later work)"),
   TB("canonical_maps", "", "address rewriting for sender and recipient (later work)"),
   S("command_directory", "/usr/sbin", "where the administrative commands live"),
+  T("command_time_limit", "1000s", 's', 1, UNB, "time limit for a delivery to an external command (|command aliases)"),
   S("compatibility_level", "3.6", "Postfix compatibility level the defaults follow"),
   S("config_directory", NULL, "the configuration directory being read (computed)"),
   S("daemon_directory", "/usr/libexec/postern", "where the daemon programs live"),

@@ -72,7 +72,7 @@ qmgr_settings_new(Config *config)
   s->default_privs = config_str(config, "default_privs");
   s->allow_mail_to_commands = config_list(config, "allow_mail_to_commands");
   s->allow_mail_to_files = config_list(config, "allow_mail_to_files");
-  s->command_time_limit = QMGR_COMMAND_TIME_LIMIT;
+  s->command_time_limit = config_time(config, "command_time_limit");
   if (alias_maps && alias_maps[0]) {
     /* Opened one by one (not as a TableList) so that local delivery
      * knows which table, hence which owner, an alias came from. */

@@ -198,8 +198,6 @@ gboolean qmgr_settings_alias_owner(const Table *table, uid_t *uid, gid_t *gid);
 GPtrArray *qmgr_local_include_parse(const char *text);
 
 /* qmgr-command.c: "|command" destinations */
-/* Postfix's command_time_limit (seconds); not in params.c yet. */
-#define QMGR_COMMAND_TIME_LIMIT 1000
 typedef struct {
   const char *command;        /* for /bin/sh -c */
   uid_t uid;

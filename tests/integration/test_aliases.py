@@ -82,6 +82,18 @@ def test_command_tempfail_defers(postern, outdir):
     assert p.queue_files()
 
 
+def test_command_time_limit(postern, outdir):
+    p = postern.configure(command_time_limit="1s")
+    p.write_aliases('slow: "|sleep 30"\n')
+    p.start()
+    t0 = time.monotonic()
+    p.send("slow@example.test")
+    p.qmgr.wait_log(r"to=<slow@example\.test>, relay=local, .*dsn=4\.3\.0, status=deferred "
+                    r"\(Command time limit exceeded: \"sleep 30\"\)")
+    assert time.monotonic() - t0 < 10
+    assert p.queue_files()
+
+
 def test_file_destination_mbox(postern, outdir):
     p = postern.configure()
     archive = outdir / "archive"
