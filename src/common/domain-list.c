@@ -110,8 +110,8 @@ domain_name_matches(DomainMatchStyle style, const DomainEntry *e, const char *do
   return e->name[0] == '.' && g_ascii_strcasecmp(tail, e->name) == 0;
 }
 
-/* A table: the domain, then (unless exact) its parents, nearest first:
- * ".example.com", ".com" or "example.com", "com". */
+/* A table: the domain, then (unless exact, or a pattern table) its
+ * parents, nearest first: ".example.com", ".com" or "example.com", "com". */
 static MatchResult
 domain_table_matches(const DomainList *list, Table *table, const char *lower, GError **error)
 {
@@ -126,7 +126,8 @@ domain_table_matches(const DomainList *list, Table *table, const char *lower, GE
       return MATCH_FOUND;
     if (r == TABLE_TEMPFAIL)
       return MATCH_TEMPFAIL;
-    if (list->style == DOMAIN_MATCH_EXACT || lower[0] == '[')
+    /* Pattern tables are asked about the whole name only (Postfix). */
+    if (list->style == DOMAIN_MATCH_EXACT || lower[0] == '[' || table_is_pattern(table))
       return MATCH_NONE;
     dot = strchr(key + 1, '.');
     if (dot == NULL || dot[1] == '\0')

@@ -110,6 +110,12 @@ table_free(Table *table)
   g_free(table);
 }
 
+gboolean
+table_is_pattern(const Table *table)
+{
+  return table->backend->keep_case;   /* exactly the pattern backends */
+}
+
 const char *
 table_spec(const Table *table)
 {
@@ -193,8 +199,17 @@ table_list_length(const TableList *list)
 TableResult
 table_list_lookup(TableList *list, const char *key, char **value, GError **error)
 {
+  return table_list_lookup_key(list, key, FALSE, value, error);
+}
+
+TableResult
+table_list_lookup_key(TableList *list, const char *key, gboolean partial, char **value,
+                      GError **error)
+{
   *value = NULL;
   for (guint i = 0; list && i < list->tables->len; i++) {
+    if (partial && table_is_pattern(list->tables->pdata[i]))
+      continue;
     TableResult r = table_lookup(list->tables->pdata[i], key, value, error);
     if (r != TABLE_NOTFOUND)
       return r;   /* found, or a temporary error that must not be skipped */

@@ -36,6 +36,10 @@ Table *table_open(const char *spec, TableFlags flags, GError **error);
 void table_free(Table *table);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Table, table_free)
 const char *table_spec(const Table *table);
+/* TRUE for pattern tables (cidr:, regexp:, pcre:).  Postfix asks them
+ * only about whole keys (an address, a host name), never about partial
+ * ones (parent domains, address prefixes, user@): DICT_FLAG_PATTERN. */
+gboolean table_is_pattern(const Table *table);
 
 /* *value newly allocated when TABLE_FOUND.  error set for TEMPFAIL. */
 TableResult table_lookup(Table *table, const char *key, char **value, GError **error);
@@ -58,3 +62,7 @@ void table_list_free(TableList *list);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TableList, table_list_free)
 guint table_list_length(const TableList *list);
 TableResult table_list_lookup(TableList *list, const char *key, char **value, GError **error);
+/* The same for one key of a search order; a partial key (user, @domain,
+ * a parent domain) skips pattern tables, as Postfix's DICT_FLAG_FIXED. */
+TableResult table_list_lookup_key(TableList *list, const char *key, gboolean partial,
+                                  char **value, GError **error);

@@ -75,7 +75,7 @@ virtual_lookup(const QmgrSettings *s, TableList *list, const char *address, gboo
   keys = virtual_keys(s, address, user_keys);
 
   for (guint i = 0; i < keys->len; i++) {
-    TableResult r = table_list_lookup(list, keys->pdata[i], value, error);
+    TableResult r = table_list_lookup_key(list, keys->pdata[i], i > 0, value, error);
     if (r != TABLE_NOTFOUND)
       return r;
   }

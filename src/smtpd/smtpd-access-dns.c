@@ -442,7 +442,7 @@ check_server_access(SmtpdAccessCtx *ctx, const char *spec, const char *what, int
     if (!g_hostname_is_ip_address(bare))
       return SMTPD_ACCESS_DUNNO;
     g_autoptr(GPtrArray) keys = smtpd_access_keys_client("", bare, st->access_parent_style);
-    return check_access(ctx, spec, keys, name, reply_class);
+    return check_access(ctx, spec, keys, NULL, name, reply_class);
   }
   g_autoptr(GPtrArray) servers = NULL;
   g_autofree char *why = NULL;
@@ -468,7 +468,7 @@ check_server_access(SmtpdAccessCtx *ctx, const char *spec, const char *what, int
     g_autoptr(GPtrArray) keys = g_hostname_is_ip_address(host)
         ? smtpd_access_keys_client("", host, st->access_parent_style)
         : smtpd_access_keys_domain(host, st->access_parent_style);
-    SmtpdAccess r = check_access(ctx, spec, keys, name, reply_class);
+    SmtpdAccess r = check_access(ctx, spec, keys, NULL, name, reply_class);
     if (r != SMTPD_ACCESS_DUNNO)
       return r;
     if (g_hostname_is_ip_address(host))
@@ -480,7 +480,7 @@ check_server_access(SmtpdAccessCtx *ctx, const char *spec, const char *what, int
       for (guint j = 0; j < addrs->len; j++) {
         g_autoptr(GPtrArray) akeys = smtpd_access_keys_client(
             "", ((DnsRecord *)addrs->pdata[j])->data, st->access_parent_style);
-        r = check_access(ctx, spec, akeys, name, reply_class);
+        r = check_access(ctx, spec, akeys, NULL, name, reply_class);
         if (r != SMTPD_ACCESS_DUNNO)
           return r;
       }

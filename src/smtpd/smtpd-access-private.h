@@ -22,9 +22,10 @@ SmtpdAccess lookup_retry(SmtpdAccessCtx *ctx, const char *name, const GError *er
 /* 451 4.3.5 Server configuration error. */
 SmtpdAccess server_error(SmtpdAccessCtx *ctx);
 /* Looks keys up in the access table spec; the first found decides
- * (access(5) actions), name/what make the reply. */
+ * (access(5) actions), name/what make the reply.  Pattern tables see only
+ * keys[0] and full (another whole key among keys, or NULL). */
 SmtpdAccess check_access(SmtpdAccessCtx *ctx, const char *spec, GPtrArray *keys,
-                         const char *name, const char *what);
+                         const char *full, const char *name, const char *what);
 /* Remembers a deferral: if_permit = TRUE applies when the verdict would
  * be "permit" (smtpd_access_finish), else it replaces a later 5xx. */
 void smtpd_access_defer_if(SmtpdAccessCtx *ctx, gboolean if_permit, const char *fmt, ...)

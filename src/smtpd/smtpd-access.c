@@ -369,17 +369,22 @@ table_result(SmtpdAccessCtx *ctx, const char *table, const char *value, const ch
   return eval_list(ctx, (const char *const *)list, name, what, table);
 }
 
-/* Looks the keys up in order; the first key found decides. */
+/* Looks the keys up in order; the first key found decides.  keys[0] and
+ * full (when not NULL: the client address among the client keys) are
+ * whole keys, the rest partial ones, which pattern tables never see. */
 SmtpdAccess
-check_access(SmtpdAccessCtx *ctx, const char *spec, GPtrArray *keys, const char *name,
-             const char *what)
+check_access(SmtpdAccessCtx *ctx, const char *spec, GPtrArray *keys, const char *full,
+             const char *name, const char *what)
 {
   Table *table = g_hash_table_lookup(ctx->settings->access_tables, spec);
   if (table == NULL) {
     ctx_event(ctx, "warning", "%s: table could not be opened", spec);
     return server_error(ctx);
   }
+  gboolean pattern = table_is_pattern(table);
   for (guint i = 0; i < keys->len; i++) {
+    if (pattern && i > 0 && (full == NULL || strcmp(keys->pdata[i], full) != 0))
+      continue;
     g_autofree char *value = NULL;
     g_autoptr(GError) error = NULL;
     TableResult r = table_lookup(table, keys->pdata[i], &value, &error);
@@ -466,7 +471,7 @@ virtual_maps_lookup(const SmtpdSettings *st, TableList *list, const char *addr,
   for (guint i = 0; i < G_N_ELEMENTS(keys) && r == TABLE_NOTFOUND; i++) {
     g_autofree char *value = NULL;
     if (*keys[i] != '\0')
-      r = table_list_lookup(list, keys[i], &value, error);
+      r = table_list_lookup_key(list, keys[i], i > 0, &value, error);
   }
   return r;
 }
@@ -606,22 +611,23 @@ eval_list(SmtpdAccessCtx *ctx, const char *const *list, const char *name, const 
       if (strcmp(r, "check_client_access") == 0) {
         keys = smtpd_access_keys_client(ctx->client_name, ctx->client_addr,
                                         st->access_parent_style);
-        result = check_access(ctx, arg, keys, ctx->namaddr, "Client host");
+        g_autofree char *addr = g_ascii_strdown(ctx->client_addr, -1);
+        result = check_access(ctx, arg, keys, addr, ctx->namaddr, "Client host");
       } else if (strcmp(r, "check_helo_access") == 0) {
         if (ctx->helo == NULL)
           continue;
         keys = smtpd_access_keys_domain(ctx->helo, st->access_parent_style);
-        result = check_access(ctx, arg, keys, ctx->helo, "Helo command");
+        result = check_access(ctx, arg, keys, NULL, ctx->helo, "Helo command");
       } else if (strcmp(r, "check_sender_access") == 0) {
         if (ctx->sender == NULL)
           continue;
         keys = mail_keys(ctx, ctx->sender);
-        result = check_access(ctx, arg, keys, ctx->sender_orig, "Sender address");
+        result = check_access(ctx, arg, keys, NULL, ctx->sender_orig, "Sender address");
       } else if (strcmp(r, "check_recipient_access") == 0) {
         if (ctx->rcpt == NULL)
           continue;
         keys = mail_keys(ctx, ctx->rcpt);
-        result = check_access(ctx, arg, keys, ctx->rcpt_orig, "Recipient address");
+        result = check_access(ctx, arg, keys, NULL, ctx->rcpt_orig, "Recipient address");
       } else {
         ctx_event(ctx, "warning", "unknown smtpd restriction \"%s\" in %s", r, context);
         result = server_error(ctx);

@@ -5,6 +5,7 @@ while smtpd runs, and smtpd_delay_reject = no."""
 
 import os
 import re
+import signal
 import time
 
 from conftest import queue_id_of
@@ -268,3 +269,55 @@ def test_helo_required(postern):
     c.expect("helo client.example.test", 250)
     c.expect("mail from:<a@remote.test>", 250)
     c.expect("rcpt to:<mailtest@example.test>", 250)
+
+
+def reload(p, n):
+    """SIGHUP, then wait for the n-th "reloaded configuration" line."""
+    p.smtpd.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while p.smtpd.log().count("reloaded configuration") < n:
+        assert time.monotonic() < deadline, "no reload"
+        time.sleep(0.02)
+
+
+def test_pattern_tables_see_only_whole_keys(postern):
+    """Postfix asks regexp:/pcre:/cidr: access tables only about the whole
+    address or name, never the partial keys (domain, parents, user@) that
+    hash: tables get."""
+    p = postern
+    rx = p.tmp / "sender_rx"
+    rx.write_text("/^whitehouse\\.com$/ REJECT domain key\n/^obama@$/ REJECT user key\n"
+                  "/^obama@whitehouse\\.com$/ REJECT whole address\n")
+    cidr = p.tmp / "clients"
+    cidr.write_text("127.0.0.0/8 REJECT by network\n")
+    hashed = access_table(p, "whitehouse.com REJECT domain key\n")
+    p.start(smtpd_sender_restrictions="check_sender_access regexp:%s" % rx,
+            smtpd_client_restrictions="check_client_access cidr:%s" % cidr,
+            smtpd_restriction_classes="domains",
+            domains="check_sender_access " + hashed)
+    c = p.connect()
+    c.expect("ehlo client.example.test", 250)
+    c.expect("mail from:<obama@whitehouse.com>", 250)
+    # the client rule comes first (smtpd_delay_reject: all stages at RCPT)
+    assert c.cmd("rcpt to:<mailtest@example.test>").text == \
+        "554 5.7.1 <unknown[127.0.0.1]>: Client host rejected: by network"
+    c.expect("quit", 221)
+    p.configure(smtpd_client_restrictions=None)
+    reload(p, 1)
+    c = p.connect()
+    c.expect("ehlo client.example.test", 250)
+    c.expect("mail from:<obama@whitehouse.com>", 250)
+    assert c.cmd("rcpt to:<mailtest@example.test>").text == \
+        "554 5.7.1 <obama@whitehouse.com>: Sender address rejected: whole address"
+    c.expect("rset", 250)
+    c.expect("mail from:<michelle@whitehouse.com>", 250)   # only partial keys would match
+    c.expect("rcpt to:<mailtest@example.test>", 250)
+    c.expect("quit", 221)
+    # the same domain key in a hash: table does match
+    p.configure(smtpd_sender_restrictions="domains")
+    reload(p, 2)
+    c = p.connect()
+    c.expect("ehlo client.example.test", 250)
+    c.expect("mail from:<michelle@whitehouse.com>", 250)
+    assert c.cmd("rcpt to:<mailtest@example.test>").text == \
+        "554 5.7.1 <michelle@whitehouse.com>: Sender address rejected: domain key"

@@ -130,3 +130,22 @@ def test_virtual_uid_below_minimum_deferred(postern):
     p.qmgr.wait_log(r"to=<alice@virt.test>.*status=deferred")
     assert not (base / "virt.test").exists()
     assert p.queue_files(), "message kept in the queue"
+
+
+def test_regexp_virtual_alias_maps_see_whole_addresses(postern):
+    """A regexp: virtual_alias_maps is asked about user@domain only, never
+    the partial keys (user, @domain) that texthash: tables get (Postfix's
+    mail_addr_find with DICT_FLAG_FIXED)."""
+    p = postern
+    rx = p.tmp / "valias.rx"
+    rx.write_text("/^mailtest$/ mailtest2@example.test\n"
+                  "/^@example\\.test$/ mailtest2@example.test\n"
+                  "/^(.*)@old\\.test$/ ${1}@example.test\n")
+    p.start(virtual_alias_maps="regexp:%s" % rx, virtual_alias_domains="old.test")
+    p.send("mailtest@example.test", subject="to mailtest")
+    p.send("mailtest@old.test", subject="via old.test")
+    msgs = p.wait_mbox("mailtest", 2)
+    assert [b"Subject: to mailtest" in m for m in msgs].count(True) == 1
+    assert [b"Subject: via old.test" in m for m in msgs].count(True) == 1
+    p.barrier("mailtest2")
+    assert len(p.mbox("mailtest2")) == 1   # only the barrier
