@@ -102,7 +102,7 @@ static const ParamDef param_defs[] = {
   I("reject_code", "554", 400, 599, "reply code for the reject restriction"),
   S("reject_tempfail_action", "defer_if_permit", "what a reject_* restriction does on a temporary DNS failure: defer_if_permit or defer"),
   L("relay_domains", "", "domains this host relays to (relay transport: later work)"),
-  TB("relay_recipient_maps", "", "valid recipients in relay_domains (later work)"),
+  TB("relay_recipient_maps", "", "valid recipients in relay_domains; empty accepts any"),
   S("relay_transport", "relay", "transport for relay_domains"),
   S("relayhost", "", "default next-hop for non-local mail; empty means MX lookup"),
   S("sample_directory", "/etc/postern", "sample configuration directory (informational)"),

@@ -486,8 +486,9 @@ smtpd_access_recipient_known(const SmtpdSettings *st, const char *addr, const ch
   *table = "local recipient table";
   if (!domain_classes_resolve(st->domains, domain, &cls, error))
     return TABLE_TEMPFAIL;
-  if (cls == DOMAIN_CLASS_RELAY || cls == DOMAIN_CLASS_DEFAULT)
-    return TABLE_FOUND;   /* relay_recipient_maps: later work */
+  if (cls == DOMAIN_CLASS_DEFAULT ||
+      (cls == DOMAIN_CLASS_RELAY && config_list(st->config, "relay_recipient_maps")[0] == NULL))
+    return TABLE_FOUND;
   if (st->virtual_maps_error != NULL) {
     g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "%s", st->virtual_maps_error);
     return TABLE_TEMPFAIL;
@@ -504,6 +505,9 @@ smtpd_access_recipient_known(const SmtpdSettings *st, const char *addr, const ch
   case DOMAIN_CLASS_ALIAS:
     *table = "virtual alias table";
     return TABLE_NOTFOUND;
+  case DOMAIN_CLASS_RELAY:
+    *table = "relay recipient table";
+    return virtual_maps_lookup(st, st->relay_recipient_maps, addr, FALSE, error);
   default:
     *table = "virtual mailbox table";
     return st->virtual_mailbox_maps != NULL

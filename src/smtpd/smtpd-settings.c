@@ -211,6 +211,7 @@ settings_new(Config *config, GError **error)
   }
   st->virtual_alias_maps = settings_virtual_maps(st, "virtual_alias_maps");
   st->virtual_mailbox_maps = settings_virtual_maps(st, "virtual_mailbox_maps");
+  st->relay_recipient_maps = settings_virtual_maps(st, "relay_recipient_maps");
   return st;
 
 fail:
@@ -250,6 +251,7 @@ smtpd_settings_unref(SmtpdSettings *settings)
   g_clear_pointer(&settings->local_recipient_maps, table_list_free);
   g_clear_pointer(&settings->virtual_alias_maps, table_list_free);
   g_clear_pointer(&settings->virtual_mailbox_maps, table_list_free);
+  g_clear_pointer(&settings->relay_recipient_maps, table_list_free);
   g_clear_pointer(&settings->rbl_reply_maps, table_list_free);
   g_free(settings->virtual_maps_error);
   g_clear_pointer(&settings->restriction_classes, g_hash_table_unref);

@@ -71,6 +71,7 @@ typedef struct {
   TableList *local_recipient_maps;   /* NULL: no check */
   char *local_recipient_maps_error;  /* set when the tables failed to open */
   TableList *virtual_alias_maps, *virtual_mailbox_maps;   /* NULL: parameter empty */
+  TableList *relay_recipient_maps;   /* NULL: empty (every relay_domains address is valid) */
   char *virtual_maps_error;          /* set when one of them failed to open */
   gint64 message_size_limit, recipient_limit, timeout, hard_error_limit, soft_error_limit,
       error_sleep_time, junk_command_limit, min_data_rate, conn_count_limit, conn_rate_limit,

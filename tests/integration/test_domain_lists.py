@@ -341,3 +341,24 @@ def test_mysql_virtual_mailbox_domains(postern, mariadb):
     finally:
         mariadb.start()
     assert rcpt_replies(p, "alice@virt.test") == [accepted("alice@virt.test")]
+
+
+def test_relay_recipient_maps(postern):
+    """relay_recipient_maps: unknown recipients in relay_domains are
+    rejected at RCPT with Postfix's text; empty accepts any."""
+    p = postern
+    table = p.tmp / "relay_recipients"
+    table.write_text("known@relay.test x\n@catchall.test x\n")
+    p.start(mynetworks="10.0.0.0/8", relay_domains="relay.test, catchall.test",
+            relay_recipient_maps="texthash:%s" % table)
+    c = p.connect()
+    c.expect("ehlo client.example.test", 250)
+    c.expect("mail from:<a@remote.test>", 250)
+    c.expect("rcpt to:<known@relay.test>", 250)
+    c.expect("rcpt to:<anyone@catchall.test>", 250)
+    assert c.cmd("rcpt to:<unknown@relay.test>").text == \
+        "550 5.1.1 <unknown@relay.test>: Recipient address rejected: " \
+        "User unknown in relay recipient table"
+    assert c.cmd("rcpt to:<x@elsewhere.test>").text == \
+        "554 5.7.1 <x@elsewhere.test>: Relay access denied"
+    c.expect("quit", 221)
