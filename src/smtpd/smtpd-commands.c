@@ -291,8 +291,14 @@ cmd_rcpt(SmtpdSession *s, char *arg)
     smtpd_session_reply_line(s, "452 4.5.3 Error: too many recipients");
     return;
   }
-  /* The reply comes from the policy work item's callback. */
   char *addr = complete_address(st, orig);
+  /* RFC 5321 4.5.1: "postmaster" without a domain must always be
+   * accepted; Postfix applies no restriction to it. */
+  if (g_ascii_strcasecmp(orig, "postmaster") == 0) {
+    smtpd_commands_rcpt_accept(s, addr, g_steal_pointer(&orig));
+    return;
+  }
+  /* The reply comes from the policy work item's callback. */
   smtpd_policy_check_rcpt(s, addr, g_steal_pointer(&orig));
 }
 

@@ -321,3 +321,24 @@ def test_pattern_tables_see_only_whole_keys(postern):
     c.expect("mail from:<michelle@whitehouse.com>", 250)
     assert c.cmd("rcpt to:<mailtest@example.test>").text == \
         "554 5.7.1 <michelle@whitehouse.com>: Sender address rejected: domain key"
+
+
+def test_bare_postmaster_is_always_accepted(postern):
+    """RFC 5321 4.5.1: RCPT TO:<postmaster> (no domain) passes every
+    restriction, as in Postfix, and reaches the postmaster alias."""
+    p = postern
+    p.write_aliases("postmaster: mailtest2\n")
+    p.start(smtpd_client_restrictions="reject", smtpd_recipient_restrictions="reject")
+    c = p.connect()
+    c.expect("ehlo client.example.test", 250)
+    c.expect("mail from:<a@remote.test>", 250)
+    assert c.cmd("rcpt to:<mailtest@example.test>").text == \
+        "554 5.7.1 <unknown[127.0.0.1]>: Client host rejected: Access denied"
+    c.expect("rcpt to:<Postmaster>", 250)
+    c.expect("data", 354)
+    c.send("Subject: hello postmaster\r\n\r\nhi\r\n.\r\n")
+    assert c.reply().code == 250
+    c.expect("quit", 221)
+    (msg,) = p.wait_mbox("mailtest2")
+    assert b"Subject: hello postmaster" in msg
+    assert b"X-Original-To: Postmaster@mail.example.test\n" in msg
