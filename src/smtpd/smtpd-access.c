@@ -145,6 +145,12 @@ ctx_reject(SmtpdAccessCtx *ctx, const char *fmt, ...)
   g_free(ctx->reply);
   ctx->reply = g_strdup_vprintf(fmt, ap);
   va_end(ap);
+  if (ctx->warn_if_reject && !ctx->config_error) {
+    /* warn_if_reject: log what would have been the reply, go on */
+    ctx_event(ctx, "reject_warning", "%s", ctx->reply);
+    g_clear_pointer(&ctx->reply, g_free);
+    return SMTPD_ACCESS_DUNNO;
+  }
   if (ctx->reply[0] == '5' && ctx->defer_if_reject != NULL) {
     g_free(ctx->reply);
     ctx->reply = g_steal_pointer(&ctx->defer_if_reject);
@@ -156,12 +162,17 @@ void
 smtpd_access_defer_if(SmtpdAccessCtx *ctx, gboolean if_permit, const char *fmt, ...)
 {
   char **slot = if_permit ? &ctx->defer_if_permit : &ctx->defer_if_reject;
-  if (*slot != NULL)
+  gboolean warn = if_permit && ctx->warn_if_reject;
+  if (*slot != NULL && !warn)
     return;   /* the first reason is kept, to minimize confusion */
   va_list ap;
   va_start(ap, fmt);
-  *slot = g_strdup_vprintf(fmt, ap);
+  g_autofree char *reply = g_strdup_vprintf(fmt, ap);
   va_end(ap);
+  if (warn)   /* Postfix: under warn_if_reject, logged as the reject it would be */
+    ctx_event(ctx, "reject_warning", "%s", reply);
+  else
+    *slot = g_steal_pointer(&reply);
 }
 
 SmtpdAccess
@@ -177,7 +188,10 @@ smtpd_access_finish(SmtpdAccessCtx *ctx, SmtpdAccess result)
 SmtpdAccess
 server_error(SmtpdAccessCtx *ctx)
 {
-  return ctx_reject(ctx, "451 4.3.5 Server configuration error");
+  ctx->config_error = TRUE;   /* never just a warning (Postfix) */
+  SmtpdAccess r = ctx_reject(ctx, "451 4.3.5 Server configuration error");
+  ctx->config_error = FALSE;
+  return r;
 }
 
 /* A reply "CODE [D.D.D] text" with Postfix's defaults: the enhanced code
@@ -596,13 +610,22 @@ eval_list(SmtpdAccessCtx *ctx, const char *const *list, const char *name, const 
     return server_error(ctx);
   }
   SmtpdAccess result = SMTPD_ACCESS_DUNNO;
+  /* warn_if_reject covers the one restriction after it (a whole class
+   * included); the loop's step puts the outer setting back. */
+  gboolean warn_outer = ctx->warn_if_reject, warn_next = FALSE;
   for (const char *const *p = list; p != NULL && *p != NULL && result == SMTPD_ACCESS_DUNNO;
-       p++) {
+       p++, ctx->warn_if_reject = warn_outer) {
     const char *r = *p;
     const char *const *class_list;
     g_autoptr(GPtrArray) keys = NULL;
     const char *arg = p[1];
 
+    if (warn_next)
+      ctx->warn_if_reject = TRUE, warn_next = FALSE;
+    if (strcmp(r, "warn_if_reject") == 0) {
+      warn_next = TRUE;
+      continue;
+    }
     if (smtpd_access_dns(ctx, &p, name, what, &result))
       continue;
     if (g_str_has_prefix(r, "check_") && g_str_has_suffix(r, "_access")) {

@@ -314,6 +314,8 @@ typedef struct {
   char *reply;                     /* when SMTPD_ACCESS_REJECT */
   char *defer_if_permit;           /* a reply due if the verdict would be "permit" */
   char *defer_if_reject;           /* a reply that replaces a later 5xx */
+  gboolean warn_if_reject;         /* the restriction being evaluated only warns */
+  gboolean config_error;           /* a server error: never only a warning */
   gboolean hold, rcpt_checked;     /* hold: also set by the snapshot when already held */
   GPtrArray *prepend;              /* header lines */
   char *redirect;                  /* REDIRECT address (the last one) */

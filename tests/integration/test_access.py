@@ -342,3 +342,30 @@ def test_bare_postmaster_is_always_accepted(postern):
     (msg,) = p.wait_mbox("mailtest2")
     assert b"Subject: hello postmaster" in msg
     assert b"X-Original-To: Postmaster@mail.example.test\n" in msg
+
+
+def test_warn_if_reject(postern):
+    """warn_if_reject turns the next restriction's reject into a
+    reject_warning log line; the restriction after it counts again."""
+    p = postern
+    table = access_table(p, "whitehouse.com REJECT\n")
+    p.start(smtpd_recipient_restrictions="warn_if_reject check_sender_access %s, "
+                                         "warn_if_reject reject, "
+                                         "permit_mynetworks, reject" % table)
+    c = transaction(p)
+    c.expect("rcpt to:<mailtest@example.test>", 250)
+    c.expect("quit", 221)
+    p.smtpd.wait_log(re.escape(
+        "NOQUEUE: reject_warning: RCPT from unknown[127.0.0.1]: 554 5.7.1 "
+        "<obama@whitehouse.com>: Sender address rejected: Access denied; "
+        "from=<obama@whitehouse.com> to=<mailtest@example.test>"))
+    p.smtpd.wait_log(re.escape(
+        "NOQUEUE: reject_warning: RCPT from unknown[127.0.0.1]: 554 5.7.1 "
+        "<mailtest@example.test>: Recipient address rejected: Access denied;"))
+    # without warn_if_reject in front, the same check rejects
+    p.configure(smtpd_recipient_restrictions="check_sender_access %s, warn_if_reject reject, "
+                                             "permit_mynetworks" % table)
+    reload(p, 1)
+    c = transaction(p)
+    assert c.cmd("rcpt to:<mailtest@example.test>").text == \
+        "554 5.7.1 <obama@whitehouse.com>: Sender address rejected: Access denied"
