@@ -407,10 +407,12 @@ check_access(SmtpdAccessCtx *ctx, const char *spec, GPtrArray *keys, const char 
     if (r == TABLE_TEMPFAIL) {
       /* A table that cannot answer now (file unreadable, database down)
        * is a temporary failure: the client retries, nothing is accepted
-       * on a guess.  Same reply as the local_recipient_maps check. */
-      ctx_event(ctx, "warning", "%s lookup error for \"%s\": %s", spec,
+       * on a guess.  The reply is Postfix's for an access table lookup
+       * problem (check_access: "451 4.3.5 Server configuration error"
+       * as the table's answer). */
+      ctx_event(ctx, "warning", "%s: table lookup problem (\"%s\": %s)", spec,
                 (char *)keys->pdata[i], error != NULL ? error->message : "failed");
-      return ctx_reject(ctx, "451 4.3.0 <%s>: Temporary lookup failure", name);
+      return table_result(ctx, spec, "451 4.3.5 Server configuration error", name, what);
     }
   }
   return SMTPD_ACCESS_DUNNO;

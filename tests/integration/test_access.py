@@ -248,14 +248,15 @@ def test_no_delay_reject_sender_at_mail(postern):
 
 def test_table_that_cannot_answer_is_a_temporary_failure(postern):
     """An access table that cannot be read (missing here; a database that is
-    down later) defers the recipient with 451 4.3.0, never a silent "not
-    found": nothing is accepted on a guess."""
+    down later) defers the recipient with Postfix's 451 4.3.5 reply, never a
+    silent "not found": nothing is accepted on a guess."""
     p = postern
     p.start(smtpd_recipient_restrictions="check_recipient_access hash:%s, permit_mynetworks"
             % (p.tmp / "no-such-table"))
     c = transaction(p)
     assert c.cmd("rcpt to:<mailtest@example.test>").text == \
-        "451 4.3.0 <mailtest@example.test>: Temporary lookup failure"
+        "451 4.3.5 <mailtest@example.test>: Recipient address rejected: " \
+        "Server configuration error"
     assert c.cmd("data").code in (503, 554)
     c.expect("quit", 221)
     assert all(not names for names in p.committed_queue_files().values())
