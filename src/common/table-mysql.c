@@ -2,11 +2,15 @@
  *
  * mysql:/path/file.cf names a file of "name = value" lines: hosts (tried
  * in order; "host", "host:port", "unix:/socket"), user, password, dbname,
- * query, result_format, domain, expansion_limit.  One connection per
- * table, used under the table lock.  A failed query closes it and tries
- * the hosts once more (a server restart); a server that cannot be reached
- * or a query that fails is TABLE_TEMPFAIL, never "not found".  Key values
- * reach SQL only through mysql_real_escape_string (table-mysql-expand.c).
+ * query, result_format, domain, expansion_limit.  Lookups run in
+ * several threads at once, each on a connection of its own taken from the
+ * table's pool of idle ones (opened when none is idle, at most
+ * TABLE_MYSQL_POOL_MAX kept), so one slow query never holds up the
+ * others, as each Postfix process has its own connection.  A failed query
+ * closes its connection and tries the hosts once more (a server
+ * restart); a server that cannot be reached or a query that fails is
+ * TABLE_TEMPFAIL, never "not found".  Key values reach SQL only through
+ * mysql_real_escape_string (table-mysql-expand.c).
  */
 #include "table-private.h"
 #include "table-mysql.h"
@@ -16,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TABLE_MYSQL_TIMEOUT 5   /* seconds: connect, read, write */
+#define TABLE_MYSQL_TIMEOUT 5    /* seconds: connect, read, write */
+#define TABLE_MYSQL_POOL_MAX 16  /* idle connections kept per table */
 
 typedef struct {
   char *path;
@@ -28,14 +33,17 @@ typedef struct {
   char *result_format;
   char **domains;           /* NULL: every key */
   guint expansion_limit;    /* 0: no limit */
-  MYSQL *conn;
+  GMutex lock;              /* guards idle */
+  GPtrArray *idle;          /* MYSQL*: connected, not in use */
 } TableMysql;
 
 static void
 table_mysql_data_free(TableMysql *m)
 {
-  if (m->conn)
-    mysql_close(m->conn);
+  for (guint i = 0; m->idle && i < m->idle->len; i++)
+    mysql_close(m->idle->pdata[i]);
+  g_clear_pointer(&m->idle, g_ptr_array_unref);
+  g_mutex_clear(&m->lock);
   g_strfreev(m->hosts);
   g_strfreev(m->domains);
   g_free(m->path);
@@ -154,6 +162,8 @@ table_mysql_open(Table *table, const char *name, GError **error)
     return FALSE;
   }
   m = g_new0(TableMysql, 1);
+  g_mutex_init(&m->lock);
+  m->idle = g_ptr_array_new();
   m->path = g_strdup(name);
   if (!table_source_lines(text, table_mysql_line, m, error))
     goto fail;
@@ -178,7 +188,7 @@ fail:
 }
 
 /* Connects to the first host that answers; the last error goes to why. */
-static gboolean
+static MYSQL *
 table_mysql_connect(TableMysql *m, char **why)
 {
   unsigned int timeout = TABLE_MYSQL_TIMEOUT;
@@ -193,7 +203,7 @@ table_mysql_connect(TableMysql *m, char **why)
     if (!conn) {
       g_free(*why);
       *why = g_strdup("out of memory");
-      return FALSE;
+      return NULL;
     }
     mysql_options(conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
     mysql_options(conn, MYSQL_OPT_READ_TIMEOUT, &timeout);
@@ -201,23 +211,38 @@ table_mysql_connect(TableMysql *m, char **why)
     mysql_options(conn, MYSQL_OPT_RECONNECT, &off);
     mysql_options(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     if (mysql_real_connect(conn, sock ? "localhost" : host, m->user, m->password, m->dbname,
-                           port, sock, 0)) {
-      m->conn = conn;
-      return TRUE;
-    }
+                           port, sock, 0))
+      return conn;
     g_free(*why);
     *why = g_strdup_printf("cannot connect to %s: %s", *h, mysql_error(conn));
     mysql_close(conn);
   }
-  return FALSE;
+  return NULL;
 }
 
-static void
-table_mysql_disconnect(TableMysql *m)
+/* An idle connection of the pool, or NULL when none is. */
+static MYSQL *
+table_mysql_take(TableMysql *m)
 {
-  if (m->conn)
-    mysql_close(m->conn);
-  m->conn = NULL;
+  g_mutex_lock(&m->lock);
+  MYSQL *conn = m->idle->len > 0 ? g_ptr_array_steal_index_fast(m->idle, m->idle->len - 1)
+                                 : NULL;
+  g_mutex_unlock(&m->lock);
+  return conn;
+}
+
+/* Gives a healthy connection back to the pool (or closes it when the
+ * pool is full). */
+static void
+table_mysql_give_back(TableMysql *m, MYSQL *conn)
+{
+  g_mutex_lock(&m->lock);
+  gboolean keep = m->idle->len < TABLE_MYSQL_POOL_MAX;
+  if (keep)
+    g_ptr_array_add(m->idle, conn);
+  g_mutex_unlock(&m->lock);
+  if (!keep)
+    mysql_close(conn);
 }
 
 static char *
@@ -230,14 +255,15 @@ table_mysql_escape(const char *raw, gsize len, gpointer data)
 
 /* Runs the query on a live connection: FALSE with why on a failure. */
 static gboolean
-table_mysql_run(TableMysql *m, const char *key, MYSQL_RES **res, gboolean *skip, char **why)
+table_mysql_run(TableMysql *m, MYSQL *conn, const char *key, MYSQL_RES **res, gboolean *skip,
+                char **why)
 {
   g_autoptr(GString) sql = g_string_new(NULL);
   TableMysqlExpand r;
 
   *res = NULL;
   *skip = FALSE;
-  if (!table_mysql_expand(sql, m->query, key, table_mysql_escape, m->conn, &r, NULL)) {
+  if (!table_mysql_expand(sql, m->query, key, table_mysql_escape, conn, &r, NULL)) {
     *why = g_strdup("invalid query template");
     return FALSE;
   }
@@ -245,13 +271,12 @@ table_mysql_run(TableMysql *m, const char *key, MYSQL_RES **res, gboolean *skip,
     *skip = TRUE;
     return TRUE;
   }
-  if (mysql_real_query(m->conn, sql->str, sql->len) != 0 ||
-      !(*res = mysql_store_result(m->conn))) {
-    if (!*res && mysql_errno(m->conn) == 0) {
+  if (mysql_real_query(conn, sql->str, sql->len) != 0 || !(*res = mysql_store_result(conn))) {
+    if (!*res && mysql_errno(conn) == 0) {
       *why = g_strdup("query returned no result set");
       return FALSE;
     }
-    *why = g_strdup_printf("query failed: %s", mysql_error(m->conn));
+    *why = g_strdup_printf("query failed: %s", mysql_error(conn));
     return FALSE;
   }
   return TRUE;
@@ -283,14 +308,18 @@ table_mysql_lookup(Table *table, const char *key, char **value, GError **error)
 
   if (!table_mysql_domain_ok(m, key))
     return TABLE_NOTFOUND;
-  /* A failed query may be a server that went away: one fresh connection. */
+  /* A failed query may be a server that went away: one fresh connection
+   * (an idle one is not trusted: it may have gone away too). */
   for (int attempt = 0; attempt < 2 && !ok; attempt++) {
     g_clear_pointer(&why, g_free);
-    if (!m->conn && !table_mysql_connect(m, &why))
+    MYSQL *conn = attempt == 0 ? table_mysql_take(m) : NULL;
+    if (conn == NULL && (conn = table_mysql_connect(m, &why)) == NULL)
       break;
-    ok = table_mysql_run(m, key, &res, &skip, &why);
-    if (!ok)
-      table_mysql_disconnect(m);
+    ok = table_mysql_run(m, conn, key, &res, &skip, &why);
+    if (ok)
+      table_mysql_give_back(m, conn);
+    else
+      mysql_close(conn);
   }
   if (!ok)
     return table_tempfail(error, table->spec, why ? why : "no usable host");
@@ -338,4 +367,5 @@ table_mysql_free(Table *table)
 
 const TableBackend table_backend_mysql = {
   .type = "mysql", .open = table_mysql_open, .lookup = table_mysql_lookup, .free = table_mysql_free,
+  .concurrent = TRUE,
 };

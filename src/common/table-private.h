@@ -20,6 +20,9 @@ typedef struct {
   /* Pattern tables (cidr, regexp, pcre) see the key as given: their own
    * flags decide case, and $1 substitutions keep the client's spelling. */
   gboolean keep_case;
+  /* lookup() may run in several threads at once (the backend guards its
+   * own state): the table lock is not taken around it. */
+  gboolean concurrent;
 } TableBackend;
 
 struct _Table {

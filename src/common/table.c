@@ -143,6 +143,8 @@ table_lookup(Table *table, const char *key, char **value, GError **error)
     out[len] = '\0';
     key = out;
   }
+  if (table->backend->concurrent)
+    return table->backend->lookup(table, key, value, error);
   g_mutex_lock(&table->lock);
   r = table->backend->lookup(table, key, value, error);
   g_mutex_unlock(&table->lock);
