@@ -296,10 +296,11 @@ edit_replace(const char *dir, const char *main_cf, const char *path, const char 
              GHashTable *reqs, GError **error)
 {
   g_autofree char *old = NULL;
+  gsize length = 0;
   g_autoptr(GError) local = NULL;
   struct stat st;
   gboolean existed = stat(path, &st) == 0;
-  if (!g_file_get_contents(path, &old, NULL, &local)) {
+  if (!g_file_get_contents(path, &old, &length, &local)) {
     if (!g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
       g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_FAILED, "%s", local->message);
       return FALSE;
@@ -307,7 +308,7 @@ edit_replace(const char *dir, const char *main_cf, const char *path, const char 
     old = g_strdup("");
     existed = FALSE;
   }
-  if (strlen(old) != (gsize) (existed ? st.st_size : 0)) {
+  if (strlen(old) != length) {
     g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG, "%s: file contains a NUL byte", path);
     return FALSE;
   }

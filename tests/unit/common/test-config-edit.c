@@ -388,6 +388,25 @@ test_unset_checks_result(Fixture *fx, gconstpointer data)
   assert_no_temp_file(fx);
 }
 
+/* A main.cf with a NUL byte is not rewritten (the loader refuses it too). */
+static void
+test_nul_byte_refused(Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_file_set_contents(fx->main_cf, "myhostname = a\0b\n", 17, &error);
+  g_assert_no_error(error);
+  g_assert_false(set1(fx, "myhostname", "c.example", &error));
+  g_assert_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG);
+  g_autofree char *expected = g_strdup_printf("%s: file contains a NUL byte", fx->main_cf);
+  g_assert_cmpstr(error->message, ==, expected);
+  gsize length = 0;
+  g_autofree char *after = NULL;
+  g_clear_error(&error);
+  g_file_get_contents(fx->main_cf, &after, &length, &error);
+  g_assert_cmpuint(length, ==, 17);
+  assert_no_temp_file(fx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -406,5 +425,6 @@ main(int argc, char **argv)
   ADD("/config-edit/conf-d-shadowing-refused", test_conf_d_shadowing_refused);
   ADD("/config-edit/unset", test_unset);
   ADD("/config-edit/unset-checks-result", test_unset_checks_result);
+  ADD("/config-edit/nul-byte-refused", test_nul_byte_refused);
   return g_test_run();
 }
