@@ -55,3 +55,12 @@ gboolean config_expand_param(Expander *ex, const char *name, char **value, GErro
  * only records the names).  owner/where say whose value text is. */
 gboolean config_expand_text(Expander *ex, const char *text, const char *owner,
                             const Setting *where, GString *out, GError **error);
+
+/* Converts the expanded value v->str of def to its type and checks its
+ * bounds, as the loader does; errors start with "LOC: " unless loc is NULL. */
+gboolean config_convert_value(const ParamDef *def, ParamValue *v, const char *loc, GError **error);
+
+/* config_load(), with main.cf's text taken from main_text when it is not
+ * NULL (config-edit.c checks a main.cf before it writes it). */
+Config *config_load_main_text(const char *dir, const char *main_text,
+                              const char *const *overrides, GError **error);

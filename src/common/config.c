@@ -145,19 +145,10 @@ config_add_setting(Config *config, const char *text, const char *file, int line,
   return TRUE;
 }
 
-/* Reads one file in main.cf syntax; a missing file is fine when optional. */
+/* Parses the text of one file in main.cf syntax into the config. */
 static gboolean
-config_read_file(Config *config, const char *path, gboolean optional, GError **error)
+config_read_text(Config *config, const char *path, char *contents, gsize length, GError **error)
 {
-  g_autofree char *contents = NULL;
-  gsize length = 0;
-  g_autoptr(GError) local = NULL;
-  if (!g_file_get_contents(path, &contents, &length, &local)) {
-    if (optional && g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-      return TRUE;
-    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG, "%s", local->message);
-    return FALSE;
-  }
   if (memchr(contents, '\0', length)) {
     g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG, "%s: file contains a NUL byte", path);
     return FALSE;
@@ -194,6 +185,22 @@ config_read_file(Config *config, const char *path, gboolean optional, GError **e
   if (logical_line > 0 && !config_add_setting(config, logical->str, file, logical_line, error))
     return FALSE;
   return TRUE;
+}
+
+/* Reads one file in main.cf syntax; a missing file is fine when optional. */
+static gboolean
+config_read_file(Config *config, const char *path, gboolean optional, GError **error)
+{
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+  g_autoptr(GError) local = NULL;
+  if (!g_file_get_contents(path, &contents, &length, &local)) {
+    if (optional && g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+      return TRUE;
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG, "%s", local->message);
+    return FALSE;
+  }
+  return config_read_text(config, path, contents, length, error);
 }
 
 static gint
@@ -234,19 +241,21 @@ config_read_conf_d(Config *config, const char *dir, GError **error)
 
 /* ---- validation ---- */
 
+/* Fails with "LOC: parameter NAME: bad TYPE value: 'VALUE'HINT"; no "LOC: " when loc is NULL. */
 static gboolean
-config_bad_value(const Config *config, const ParamDef *def, const char *value,
+config_bad_value(const char *loc, const ParamDef *def, const char *value,
                  const char *what, const char *hint, GError **error)
 {
-  g_autofree char *loc = config_setting_where(g_hash_table_lookup(config->settings, def->name));
   g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG,
-              "%s: parameter %s: bad %s value: '%s'%s", loc, def->name, what, value, hint);
+              "%s%sparameter %s: bad %s value: '%s'%s", loc ? loc : "", loc ? ": " : "",
+              def->name, what, value, hint);
   return FALSE;
 }
 
-/* Converts the expanded value of def to its type and checks its bounds. */
-static gboolean
-config_convert(Config *config, const ParamDef *def, ParamValue *v, GError **error)
+/* Converts the expanded value v->str of def to its type and checks its
+ * bounds; errors start with "LOC: " unless loc is NULL. */
+gboolean
+config_convert_value(const ParamDef *def, ParamValue *v, const char *loc, GError **error)
 {
   gboolean b;
   switch (def->type) {
@@ -255,18 +264,18 @@ config_convert(Config *config, const ParamDef *def, ParamValue *v, GError **erro
     return TRUE;
   case PARAM_BOOL:
     if (!config_parse_bool(v->str, &b))
-      return config_bad_value(config, def, v->str, "boolean", " (use yes or no)", error);
+      return config_bad_value(loc, def, v->str, "boolean", " (use yes or no)", error);
     v->num = b;
     return TRUE;
   case PARAM_INT:
   case PARAM_SIZE:
     if (!config_parse_int(v->str, &v->num) || (def->type == PARAM_SIZE && v->num < 0))
-      return config_bad_value(config, def, v->str,
+      return config_bad_value(loc, def, v->str,
                               def->type == PARAM_INT ? "numerical" : "size", "", error);
     break;
   case PARAM_TIME:
     if (!config_parse_time(v->str, def->time_unit, &v->num))
-      return config_bad_value(config, def, v->str, "time",
+      return config_bad_value(loc, def, v->str, "time",
                               " (use a number with optional unit s, m, h, d or w)", error);
     break;
   case PARAM_LIST:
@@ -275,20 +284,27 @@ config_convert(Config *config, const ParamDef *def, ParamValue *v, GError **erro
     for (char **t = v->list; def->type == PARAM_TABLES && *t; t++) {
       const char *colon = strchr(*t, ':');
       if (!colon || colon == *t)
-        return config_bad_value(config, def, *t, "lookup table", " (use type:name)", error);
+        return config_bad_value(loc, def, *t, "lookup table", " (use type:name)", error);
     }
     return TRUE;
   }
   if ((def->min || def->max) && (v->num < def->min || v->num > def->max)) {
-    g_autofree char *loc = config_setting_where(g_hash_table_lookup(config->settings, def->name));
     g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG,
-                "%s: parameter %s: value '%s' out of range (%" G_GINT64_FORMAT " .. %"
-                G_GINT64_FORMAT "%s)", loc, def->name, v->str,
+                "%s%sparameter %s: value '%s' out of range (%" G_GINT64_FORMAT " .. %"
+                G_GINT64_FORMAT "%s)", loc ? loc : "", loc ? ": " : "", def->name, v->str,
                 def->min, def->max,
                 def->type == PARAM_TIME ? " seconds" : "");
     return FALSE;
   }
   return TRUE;
+}
+
+/* The same for a loaded value: errors name where it was set. */
+static gboolean
+config_convert(Config *config, const ParamDef *def, ParamValue *v, GError **error)
+{
+  g_autofree char *loc = config_setting_where(g_hash_table_lookup(config->settings, def->name));
+  return config_convert_value(def, v, loc, error);
 }
 
 /* Warns about names that are set but neither known nor referenced by a
@@ -378,8 +394,11 @@ config_free(Config *config)
   g_free(config);
 }
 
+/* config_load(), with main.cf's text taken from main_text when it is not
+ * NULL (config-edit.c checks a main.cf before it writes it). */
 Config *
-config_load(const char *dir, const char *const *overrides, GError **error)
+config_load_main_text(const char *dir, const char *main_text, const char *const *overrides,
+                      GError **error)
 {
   g_autoptr(Config) config = g_new0(Config, 1);
   const ParamDef *table = param_table(&config->n_values);
@@ -391,7 +410,9 @@ config_load(const char *dir, const char *const *overrides, GError **error)
   config->warnings = g_ptr_array_new_with_free_func(g_free);
 
   g_autofree char *main_cf = g_build_filename(config->dir, "main.cf", NULL);
-  if (!config_read_file(config, main_cf, TRUE, error)
+  g_autofree char *text = g_strdup(main_text);
+  if (!(text ? config_read_text(config, main_cf, text, strlen(text), error)
+             : config_read_file(config, main_cf, TRUE, error))
       || !config_read_conf_d(config, config->dir, error))
     return NULL;
   if (overrides && *overrides) {
@@ -418,6 +439,12 @@ config_load(const char *dir, const char *const *overrides, GError **error)
     return NULL;
   config_warn_unused(config);
   return g_steal_pointer(&config);
+}
+
+Config *
+config_load(const char *dir, const char *const *overrides, GError **error)
+{
+  return config_load_main_text(dir, NULL, overrides, error);
 }
 
 const GPtrArray *
