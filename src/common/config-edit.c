@@ -60,11 +60,11 @@ static gboolean
 edit_check_name(const char *name, gboolean known_only, GError **error)
 {
   if (*name == '\0' || name[strcspn(name, EDIT_SPACE "=")] != '\0' || *name == '#') {
-    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG, "bad parameter name: \"%s\"", name);
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_UNKNOWN_PARAMETER, "bad parameter name: \"%s\"", name);
     return FALSE;
   }
   if (known_only && param_lookup(name) == NULL) {
-    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG, "unknown parameter %s", name);
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_UNKNOWN_PARAMETER, "unknown parameter %s", name);
     return FALSE;
   }
   return TRUE;

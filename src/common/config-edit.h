@@ -18,9 +18,10 @@
  * are NULL-terminated and of the same length; a name given twice takes
  * its last value (as postconf -e).  Each existing definition of a name is
  * replaced in place by one "name = value" line; names not yet defined are
- * appended in name order.  POSTERN_ERROR_CONFIG for an unknown name, a
- * bad value, a shadowing conf.d setting or a configuration that would not
- * load; POSTERN_ERROR_FAILED for I/O errors.  main.cf is untouched on any
+ * appended in name order.  POSTERN_ERROR_UNKNOWN_PARAMETER for an unknown
+ * or malformed name, POSTERN_ERROR_CONFIG for a bad value, a shadowing
+ * conf.d setting or a configuration that would not load;
+ * POSTERN_ERROR_FAILED for I/O errors.  main.cf is untouched on any
  * error. */
 gboolean config_edit_set(const char *config_dir, const char *const *names,
                          const char *const *values, GError **error);

@@ -31,6 +31,7 @@ typedef enum {
   POSTERN_ERROR_NOT_FOUND,
   POSTERN_ERROR_SYNTAX,       /* malformed input from a peer */
   POSTERN_ERROR_CORRUPT,      /* damaged queue file */
+  POSTERN_ERROR_UNKNOWN_PARAMETER,   /* a name that is not a parameter (config_edit_set) */
 } PosternError;
 
 /* Returns the directory to read: dir if non-NULL, else $POSTERN_CONFIG_DIR,
