@@ -370,7 +370,7 @@ test_unset(Fixture *fx, gconstpointer data)
 
   const char *bad[] = { "a=b", NULL };
   g_assert_false(config_edit_unset(fx->dir, bad, &error));
-  g_assert_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG);
+  g_assert_error(error, POSTERN_ERROR, POSTERN_ERROR_UNKNOWN_PARAMETER);
   g_assert_cmpstr(error->message, ==, "bad parameter name: \"a=b\"");
 }
 
