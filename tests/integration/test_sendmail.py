@@ -418,3 +418,185 @@ def test_killed_mid_message_queues_nothing(local):
     p.barrier()
     assert p.mbox("mailtest") == []
     assert_nothing_queued(p)
+
+
+# ---------------------------------------------------------------- who may submit what
+
+def test_authorized_submit_users(local):
+    p = start(local, authorized_submit_users="!mailtest, static:anyone")
+    uid = uid_of("mailtest")
+    r = run(p, ["mailtest2"], "Subject: s\n\nx\n", user="mailtest")
+    assert r.returncode == EX_NOPERM
+    assert r.stderr.decode() == ("sendmail: fatal: mailtest(%d): 554 5.7.1 User mailtest(%d) is "
+                                 "not allowed to submit mail\n" % (uid, uid))
+    p.smtpd.wait_log(r"User mailtest\(%d\) is not allowed to submit mail" % uid)
+    # everybody else still may
+    r = run(p, ["mailtest2"], "Subject: from root\n\nx\n")
+    assert r.returncode == 0, r.stderr
+    (m,) = delivered(p, "mailtest2")
+    assert b"\nSubject: from root\n" in m
+    assert_nothing_queued(p)
+
+
+def test_authorized_submit_users_empty_denies_all(local):
+    p = start(local, authorized_submit_users="")
+    r = run(p, ["mailtest2"], "Subject: s\n\nx\n")
+    assert r.returncode == EX_NOPERM
+    assert b"554 5.7.1 User root(0) is not allowed to submit mail" in r.stderr
+
+
+LOGIN_MAPS = "inline:{ { root = * }, { mailtest = mailtest, mailtest@%s, @example.org } }" % HOST
+
+
+@pytest.mark.parametrize("user,sender,ok", [
+    ("mailtest", None, True),                        # the login itself
+    ("mailtest", "mailtest@%s" % HOST, True),
+    ("mailtest", "MailTest+list@%s" % HOST, True),   # case and extension do not matter
+    ("mailtest", "anyone@example.org", True),        # @domain
+    ("mailtest", "other@example.com", False),
+    ("mailtest", "<>", False),                       # no "<>" pattern
+    ("mailtest2", None, False),                      # no entry: nothing allowed
+    ("root", "whoever@example.com", True),           # "*"
+])
+def test_local_login_sender_maps(local, user, sender, ok):
+    p = start(local, local_login_sender_maps=LOGIN_MAPS, recipient_delimiter="+")
+    args = ["-f", sender] if sender is not None else []
+    r = run(p, args + ["mailtest2@example.test"], "Subject: s\n\nx\n", user=user)
+    if ok:
+        assert r.returncode == 0, r.stderr
+        delivered(p, "mailtest2")
+        return
+    shown = "" if sender == "<>" else (sender or user)
+    assert r.returncode == EX_NOPERM
+    assert r.stderr.decode() == (
+        "sendmail: fatal: %s(%d): 553 5.7.1 <%s>: Sender address rejected: not owned by user %s\n"
+        % (shown, uid_of(user), shown, user))
+    p.smtpd.wait_log(r"NOQUEUE: reject: MAIL from localhost\[127\.0\.0\.1\]: 553 5\.7\.1 ")
+    p.barrier("mailtest")
+    assert p.mbox("mailtest2") == []
+    assert_nothing_queued(p)
+
+
+def test_local_submission_may_relay(local):
+    """The local listener is this host: it relays like $mynetworks (the
+    SMTP client that would deliver it comes later: the mail stays queued)."""
+    p = start(local, mynetworks="192.0.2.0/24")
+    r = run(p, ["someone@remote.example"], "Subject: out\n\nx\n", user="mailtest")
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + DEFAULT_TIMEOUT
+    while not any(p.committed_queue_files()[d] for d in ("incoming", "active", "deferred")):
+        assert time.monotonic() < deadline, "nothing queued"
+        time.sleep(0.02)
+
+
+# ---------------------------------------------------------------- other options
+
+def test_verbose_shows_the_dialogue(local):
+    p = start(local)
+    r = run(p, ["-v", "mailtest"], "Subject: s\n\nsecret body\n")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.decode()
+    assert ">>> EHLO localhost\n" in err
+    assert ">>> MAIL FROM:<root>\n" in err
+    assert ">>> RCPT TO:<mailtest>\n" in err
+    assert re.search(r"<<< 250 2\.0\.0 Ok: queued as [0-9A-F]+\n", err), err
+    assert "secret body" not in err
+    delivered(p, "mailtest")
+
+
+def test_dsn_and_ignored_options(local):
+    p = start(local)
+    r = run(p, ["-N", "success,delay", "-V", "envid-1", "-R", "hdrs", "-oem", "-om", "-o7",
+                "-U", "-G", "-h", "10", "-L", "label", "-Am", "-x", "--", "mailtest"],
+            "Subject: s\n\nx\n")
+    assert (r.returncode, r.stderr) == (0, b"")
+    r = run(p, ["-N", "bogus", "-V", "x" * 101, "mailtest"], "Subject: s\n\nx\n")
+    assert r.returncode == 0
+    assert r.stderr.decode() == ("sendmail: warning: bad -N option value -- ignored\n"
+                                 "sendmail: warning: too long -V option value -- ignored\n")
+    delivered(p, "mailtest", 2)
+
+
+def test_config_dir_option(local):
+    """-C names the configuration directory or its main.cf; without it
+    $POSTERN_CONFIG_DIR, as the daemons."""
+    p = start(local)
+    env = {"POSTERN_CONFIG_DIR": "/nonexistent"}
+    r = run(p, ["-C", str(p.confdir / "main.cf"), "mailtest"], "Subject: one\n\nx\n", env=env)
+    assert r.returncode == 0, r.stderr
+    r = run(p, ["-C", str(p.confdir), "mailtest"], "Subject: two\n\nx\n", env=env)
+    assert r.returncode == 0, r.stderr
+    delivered(p, "mailtest", 2)
+    r = run(p, ["-C", str(p.tmp / "missing"), "mailtest"], "Subject: s\n\nx\n")
+    assert r.returncode == EX_TEMPFAIL
+    assert r.stderr.decode() == ("sendmail: fatal: open %s/main.cf: No such file or directory\n"
+                                 % (p.tmp / "missing"))
+
+
+def fake_mailctl(p):
+    """A mailctl that records its arguments: mailq must exec it."""
+    bindir = p.tmp / "bin"
+    bindir.mkdir(exist_ok=True)
+    script = bindir / "mailctl"
+    script.write_text('#!/bin/sh\nprintf "%%s\\n" "$@" > %s\necho fake mailctl output\nexit 3\n'
+                      % (p.tmp / "mailctl.args"))
+    os.chmod(script, 0o755)
+    return bindir
+
+
+def mailctl_args(p):
+    return (p.tmp / "mailctl.args").read_text().splitlines()
+
+
+def test_mailq_execs_mailctl_queue_list(local):
+    p = local
+    bindir = fake_mailctl(p)
+    # mailq next to mailctl (the installed layout: /usr/bin/mailq, /usr/bin/mailctl)
+    os.symlink(SENDMAIL, bindir / "mailq")
+    r = run(p, ["--json", "-x"], argv0=bindir / "mailq")
+    assert (r.returncode, r.stdout) == (3, b"fake mailctl output\n"), r.stderr
+    assert mailctl_args(p) == ["queue", "list", "--json", "-x"]
+    # sendmail -bp finds it on $PATH
+    path = "%s:/usr/bin:/bin" % bindir
+    r = run(p, ["-bp"], env={"PATH": path})
+    assert r.returncode == 3, r.stderr
+    assert mailctl_args(p) == ["queue", "list"]
+    r = run(p, ["-bp", "-C", str(p.confdir)], env={"PATH": path})
+    assert mailctl_args(p) == ["--config-dir", str(p.confdir), "queue", "list"]
+    # -q flushes; -q<interval> is the queue manager's business
+    r = run(p, ["-q"], env={"PATH": path})
+    assert r.returncode == 3 and mailctl_args(p) == ["queue", "flush"]
+    os.unlink(p.tmp / "mailctl.args")
+    r = run(p, ["-q30m"], env={"PATH": path})
+    assert r.returncode == 0 and not (p.tmp / "mailctl.args").exists()
+
+
+def test_mailq_without_mailctl(local):
+    r = run(local, ["-bp"], env={"PATH": str(local.tmp)})
+    assert r.returncode == 69
+    assert r.stderr.decode() == "sendmail: fatal: cannot execute mailctl: No such file or directory\n"
+
+
+def test_newaliases_modes(local):
+    """newaliases, sendmail -bi and -I rebuild alias_database; -oA names
+    another one (hash: when no type is given)."""
+    p = local
+    p.aliases.write_text("postmaster: root\nfirst: mailtest\n")
+    for args, argv0 in (([], SENDMAIL.parent / "newaliases"), (["-bi"], None), (["-I"], None)):
+        db = p.tmp / "aliases.cdb"
+        if db.exists():
+            db.unlink()
+        r = run(p, args, argv0=argv0)
+        assert (r.returncode, r.stderr) == (0, b""), (args, r.stderr)
+        assert db.exists(), args
+    other = p.tmp / "other-aliases"
+    other.write_text("second: mailtest2\n")
+    r = run(p, ["-bi", "-oA%s" % other])
+    assert (r.returncode, r.stderr) == (0, b"")
+    assert (p.tmp / "other-aliases.cdb").exists()
+    r = run(p, ["-bi", "someone"])
+    assert (r.returncode, r.stderr) == (
+        EX_USAGE, b"sendmail: fatal: alias initialization mode requires no recipient\n")
+    r = run(p, ["-bi"], env={"POSTERN_CONFIG_DIR": str(p.confdir)}, user="mailtest")
+    assert r.returncode == 2     # mailctl's error status: mailtest may not write there
+    assert r.stderr.startswith(b"sendmail: ")
