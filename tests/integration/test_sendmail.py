@@ -600,3 +600,16 @@ def test_newaliases_modes(local):
     r = run(p, ["-bi"], env={"POSTERN_CONFIG_DIR": str(p.confdir)}, user="mailtest")
     assert r.returncode == 2     # mailctl's error status: mailtest may not write there
     assert r.stderr.startswith(b"sendmail: ")
+
+
+def test_too_big_after_the_dot_queues_nothing(local):
+    p = start(local, message_size_limit=2000)
+    r = run(p, ["-B", "8BITMIME", "-v", "mailtest"], "Subject: big\n\n" + "x" * 80 + "\n" * 1 +
+            ("y" * 70 + "\n") * 60)
+    assert r.returncode == EX_DATAERR
+    err = r.stderr.decode()
+    assert ">>> MAIL FROM:<root> BODY=8BITMIME\n" in err
+    assert err.endswith("sendmail: fatal: root(0): 552 5.3.4 Error: message file too big\n"), err
+    p.barrier()
+    assert p.mbox("mailtest") == []
+    assert_nothing_queued(p)
