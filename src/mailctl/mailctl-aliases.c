@@ -27,7 +27,9 @@ mailctl_aliases_rebuild(const MailctlOptions *opts)
 
   if (!config)
     return mailctl_fail("%s", error->message);
-  g_auto(GStrv) specs = config_split_list(config_str(config, "alias_database"));
+  g_auto(GStrv) specs = config_split_list(opts->alias_database != NULL
+                                              ? opts->alias_database
+                                              : config_str(config, "alias_database"));
   for (char **s = specs; s && *s; s++) {
     g_autoptr(GError) local = NULL;
     if (!mailctl_aliases_compiled(*s))

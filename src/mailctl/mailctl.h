@@ -14,6 +14,7 @@
 
 typedef struct {
   const char *config_dir;   /* --config-dir, or NULL for $POSTERN_CONFIG_DIR / default */
+  const char *alias_database; /* newaliases -oA: instead of alias_database, or NULL */
 } MailctlOptions;
 
 /* "mailctl table rebuild|query ..." */

@@ -217,6 +217,7 @@ complete_address(const SmtpdSettings *st, const char *addr)
 }
 
 static void mail_reply(SmtpdSession *s, const char *reject);
+static void mail_policy(SmtpdSession *s, const char *reject);
 
 static void
 cmd_mail(SmtpdSession *s, char *arg)
@@ -241,8 +242,21 @@ cmd_mail(SmtpdSession *s, char *arg)
   s->sender_orig = g_steal_pointer(&path.address);
   s->mail_size = path.size;
   s->body = path.body;
-  if (st->delay_reject || !smtpd_policy_check_stage(s, SMTPD_STAGE_SENDER, mail_reply))
-    mail_reply(s, NULL);
+  /* The local listener: may this login use this sender at all? */
+  if (s->local_submit && smtpd_local_check_sender(s, mail_policy))
+    return;
+  mail_policy(s, NULL);
+}
+
+/* After local_login_sender_maps: the sender restrictions now
+ * (smtpd_delay_reject = no) or at RCPT. */
+static void
+mail_policy(SmtpdSession *s, const char *reject)
+{
+  if (reject == NULL && !s->settings->delay_reject &&
+      smtpd_policy_check_stage(s, SMTPD_STAGE_SENDER, mail_reply))
+    return;
+  mail_reply(s, reject);
 }
 
 /* After the sender restrictions (smtpd_delay_reject = no) or at once. */

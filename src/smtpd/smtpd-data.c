@@ -20,6 +20,7 @@ void
 smtpd_data_abort(SmtpdSession *s)
 {
   g_clear_pointer(&s->writer, queue_writer_free);
+  smtpd_local_data_end(s);
 }
 
 /* The Received: header, in Postfix's exact form. */
@@ -27,6 +28,8 @@ static char *
 data_received_header(SmtpdSession *s, const char *qid)
 {
   const SmtpdSettings *st = s->settings;
+  if (s->local_submit)
+    return smtpd_local_received(s, qid);
   g_autofree char *date = smtpd_mail_date(s->arrival_us);
   const char *v6 = strchr(s->client_addr, ':') != NULL ? "IPv6:" : "";
   GString *h = g_string_new(NULL);
@@ -69,8 +72,17 @@ data_started(SmtpdSession *s)
   s->data_size = len;
   s->data_too_big = s->data_write_failed = FALSE;
 
-  LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
-  log_send(LOG_INFO, qid, f, 1, "client=%s", s->namaddr);
+  if (s->local_submit) {
+    /* Postfix's pickup: the submitting uid and the sender as given. */
+    g_autofree char *uid = g_strdup_printf("%lu", (unsigned long) s->local_uid);
+    LogField f[] = { { "POSTERN_CLIENT", s->namaddr }, { "POSTERN_UID", uid },
+                     { "POSTERN_SENDER", s->sender } };
+    log_send(LOG_INFO, qid, f, G_N_ELEMENTS(f), "uid=%s from=<%s>", uid, s->sender_orig);
+    smtpd_local_data_begin(s, qid);
+  } else {
+    LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
+    log_send(LOG_INFO, qid, f, 1, "client=%s", s->namaddr);
+  }
 
   smtp_data_init(&s->decoder, !s->strict_newline);
   smtpd_session_reply_line(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -290,6 +302,26 @@ data_end(SmtpdSession *s)
     smtpd_session_command_done(s);
 }
 
+/* Stores decoded content, within message_size_limit. */
+static void
+data_write(SmtpdSession *s, const char *data, gsize len)
+{
+  const SmtpdSettings *st = s->settings;
+  if (len > 0 && s->writer != NULL) {
+    g_autoptr(GError) error = NULL;
+    if (st->message_size_limit > 0 && s->data_size + (gint64)len > st->message_size_limit) {
+      s->data_too_big = TRUE;
+      smtpd_data_abort(s);   /* stop storing; keep reading to the end */
+    } else if (!queue_writer_content(s->writer, data, len, &error)) {
+      log_qid(LOG_ERR, queue_writer_id(s->writer), "cannot write queue file: %s",
+              error->message);
+      s->data_write_failed = TRUE;
+      smtpd_data_abort(s);
+    }
+  }
+  s->data_size += len;
+}
+
 gboolean
 smtpd_data_feed(SmtpdSession *s)
 {
@@ -304,24 +336,22 @@ smtpd_data_feed(SmtpdSession *s)
                                            MIN(avail, DATA_CHUNK), out, &out_len, &consumed);
   s->in_pos += consumed;
 
-  if (out_len > 0 && s->writer != NULL) {
-    g_autoptr(GError) error = NULL;
-    if (st->message_size_limit > 0 && s->data_size + (gint64)out_len > st->message_size_limit) {
-      s->data_too_big = TRUE;
-      smtpd_data_abort(s);   /* stop storing; keep reading to the end */
-    } else if (!queue_writer_content(s->writer, out, out_len, &error)) {
-      log_qid(LOG_ERR, queue_writer_id(s->writer), "cannot write queue file: %s",
-              error->message);
-      s->data_write_failed = TRUE;
-      smtpd_data_abort(s);
-    }
+  if (s->headers != NULL) {
+    /* A local submission: its header block goes through the filter. */
+    g_string_truncate(s->header_out, 0);
+    smtp_headers_feed(s->headers, out, out_len, s->header_out);
+    if (status == SMTP_DATA_END)
+      smtp_headers_finish(s->headers, s->header_out);
+    data_write(s, s->header_out->str, s->header_out->len);
+  } else {
+    data_write(s, out, out_len);
   }
-  s->data_size += out_len;
 
   switch (status) {
   case SMTP_DATA_MORE:
     return s->in_pos < s->in_len;
   case SMTP_DATA_END:
+    smtpd_local_data_end(s);
     data_end(s);
     return TRUE;
   case SMTP_DATA_BARE_LF:

@@ -281,6 +281,13 @@ main(int argc, char **argv)
       close(l->fd);
       continue;
     }
+    /* The local listener identifies its users by SO_PEERCRED. */
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (l->kind == SMTPD_LISTENER_LOCAL &&
+        (getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0 || ss.ss_family != AF_UNIX))
+      die(1, "the local listener (fd %d) must be a unix socket: sendmail submits there and "
+          "smtpd learns the user from its credentials", l->fd);
     if (!smtpd_server_add_listener(d.server, l->fd, l->kind, &error))
       die(1, "%s", error->message);
   }

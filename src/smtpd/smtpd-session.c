@@ -78,6 +78,9 @@ smtpd_session_unref(SmtpdSession *s)
   g_free(s->access_denied);
   g_free(s->defer_client);
   g_free(s->defer_sender);
+  g_free(s->local_login);
+  g_free(s->submit_denied);
+  smtpd_local_data_end(s);
   smtpd_settings_unref(s->settings);
   g_free(s);
 }
@@ -565,8 +568,22 @@ session_greet(SmtpdSession *s)
   g_free(s->namaddr);
   s->namaddr = g_strdup_printf("%s[%s]", s->client_name, s->client_addr);
   LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
-  log_send(LOG_INFO, NULL, f, 1, "connect from %s", s->namaddr);
+  if (s->local_submit)
+    log_send(LOG_INFO, NULL, f, 1, "connect from %s uid=%lu gid=%lu pid=%ld", s->namaddr,
+             (unsigned long) s->local_uid, (unsigned long) s->local_gid, (long) s->local_pid);
+  else
+    log_send(LOG_INFO, NULL, f, 1, "connect from %s", s->namaddr);
   smtpd_session_enter_state(s, SMTPD_STATE_READY);
+
+  /* authorized_submit_users (local listener): 554 instead of the
+   * greeting, then 503 to all but QUIT; a table failure closes (421). */
+  if (s->submit_denied != NULL) {
+    if (s->submit_denied[0] == '4')
+      smtpd_session_close_with(s, s->submit_denied);
+    else
+      session_greeting(s, s->submit_denied);
+    return;
+  }
 
   if (!s->limit_exempt) {
     guint rate = 0;
@@ -631,10 +648,12 @@ typedef struct {
   const SmtpdSettings *settings;   /* the session holds a reference */
   struct sockaddr_storage sa;
   socklen_t len;
-  gboolean lookup_name, classify, local;
+  gboolean lookup_name, classify, local, local_submit;
+  uid_t uid;
   char addr[64];
   SmtpdPeerName peer;
   SmtpdPeerClass cls;
+  SmtpdLocalUser user;
 } PeerWork;
 
 static void
@@ -645,6 +664,8 @@ peer_work(gpointer data)
     smtpd_peer_lookup((struct sockaddr *)&w->sa, w->len, &w->peer);
   if (w->classify)
     smtpd_peer_classify(w->settings, w->addr, w->local, &w->cls);
+  if (w->local_submit)
+    smtpd_local_identify(w->settings, w->uid, &w->user);
 }
 
 static void
@@ -662,6 +683,8 @@ peer_done(gpointer data)
   }
   if (w->classify)
     session_apply_class(s, &w->cls);
+  if (w->local_submit)
+    smtpd_local_apply(s, &w->user);
   g_free(w);
   smtpd_session_resume(s);
 }
@@ -682,6 +705,11 @@ smtpd_session_new(SmtpdServer *server, int fd, SmtpdListenerKind kind,
   s->out = g_string_sized_new(128);
 
   gboolean local = kind == SMTPD_LISTENER_LOCAL || peer == NULL || peer->sa_family == AF_UNIX;
+  /* The local listener names its user (SO_PEERCRED); without that, no
+   * submission. */
+  if (kind == SMTPD_LISTENER_LOCAL && peer != NULL && peer->sa_family == AF_UNIX &&
+      !smtpd_local_peer(s))
+    s->submit_denied = g_strdup("554 5.7.1 Error: cannot identify the local user");
   if (local) {
     g_strlcpy(s->client_addr, "127.0.0.1", sizeof s->client_addr);
     s->client_name = g_strdup("localhost");
@@ -719,7 +747,7 @@ smtpd_session_new(SmtpdServer *server, int fd, SmtpdListenerKind kind,
                     session_timeout, s);
   s->deadline = now_us() + st->timeout * G_USEC_PER_SEC;
 
-  if (s->client_name == NULL || classify_later) {
+  if (s->client_name == NULL || classify_later || s->local_submit) {
     PeerWork *w = g_new0(PeerWork, 1);
     w->session = s;
     w->settings = st;
@@ -730,6 +758,8 @@ smtpd_session_new(SmtpdServer *server, int fd, SmtpdListenerKind kind,
     }
     w->classify = classify_later;
     w->local = local;
+    w->local_submit = s->local_submit;
+    w->uid = s->local_uid;
     g_strlcpy(w->addr, s->client_addr, sizeof w->addr);
     smtpd_session_suspend(s);
     workpool_submit(server->lookup_pool, peer_work, peer_done, w);

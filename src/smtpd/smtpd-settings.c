@@ -109,6 +109,37 @@ settings_virtual_maps(SmtpdSettings *st, const char *name)
   return list;
 }
 
+/* The local listener's lists.  Like the other tables here, one that
+ * cannot be built does not stop smtpd: it is logged, and the local
+ * submissions that need it get a temporary failure. */
+static void
+settings_local(SmtpdSettings *st)
+{
+  Config *config = st->config;
+  g_autoptr(GError) local = NULL;
+
+  st->header_size_limit = config_size(config, "header_size_limit");
+  st->login_null_sender = config_str(config, "empty_address_local_login_sender_maps_lookup_key");
+  st->submit_users = domain_list_new("authorized_submit_users",
+                                     config_list(config, "authorized_submit_users"),
+                                     DOMAIN_MATCH_EXACT, &local);
+  if (st->submit_users == NULL) {
+    log_warning("%s (local submissions answer 421 4.3.0)", local->message);
+    st->submit_users_error = g_strdup(local->message);
+    g_clear_error(&local);
+  }
+  const char *const *maps = config_list(config, "local_login_sender_maps");
+  st->login_sender_any = maps[0] != NULL && maps[1] == NULL && strcmp(maps[0], "static:*") == 0;
+  if (maps[0] != NULL && !st->login_sender_any) {
+    st->login_sender_maps = table_list_open(maps, TABLE_FOLD_CASE, &local);
+    if (st->login_sender_maps == NULL) {
+      log_warning("local_login_sender_maps: %s (local submissions answer 451 4.3.0)",
+                  local->message);
+      st->login_sender_maps_error = g_strdup(local->message);
+    }
+  }
+}
+
 static SmtpdSettings *
 settings_new(Config *config, GError **error)
 {
@@ -212,6 +243,7 @@ settings_new(Config *config, GError **error)
   st->virtual_alias_maps = settings_virtual_maps(st, "virtual_alias_maps");
   st->virtual_mailbox_maps = settings_virtual_maps(st, "virtual_mailbox_maps");
   st->relay_recipient_maps = settings_virtual_maps(st, "relay_recipient_maps");
+  settings_local(st);
   return st;
 
 fail:
@@ -253,6 +285,10 @@ smtpd_settings_unref(SmtpdSettings *settings)
   g_clear_pointer(&settings->virtual_mailbox_maps, table_list_free);
   g_clear_pointer(&settings->relay_recipient_maps, table_list_free);
   g_clear_pointer(&settings->rbl_reply_maps, table_list_free);
+  g_clear_pointer(&settings->submit_users, domain_list_free);
+  g_clear_pointer(&settings->login_sender_maps, table_list_free);
+  g_free(settings->submit_users_error);
+  g_free(settings->login_sender_maps_error);
   g_free(settings->virtual_maps_error);
   g_clear_pointer(&settings->restriction_classes, g_hash_table_unref);
   g_clear_pointer(&settings->access_tables, g_hash_table_unref);

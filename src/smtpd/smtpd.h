@@ -12,9 +12,11 @@
 
 #include "config.h"
 #include "domain-class.h"
+#include "domain-list.h"
 #include "inet.h"
 #include "queue-file.h"
 #include "smtp-data.h"
+#include "smtp-headers.h"
 #include "smtp-parse.h"
 #include "smtpd-anvil.h"
 #include "table.h"
@@ -73,6 +75,14 @@ typedef struct {
   TableList *virtual_alias_maps, *virtual_mailbox_maps;   /* NULL: parameter empty */
   TableList *relay_recipient_maps;   /* NULL: empty (every relay_domains address is valid) */
   char *virtual_maps_error;          /* set when one of them failed to open */
+  /* the local listener (smtpd-local.c) */
+  DomainList *submit_users;          /* authorized_submit_users; NULL: failed to build */
+  char *submit_users_error;
+  TableList *login_sender_maps;      /* local_login_sender_maps; NULL: empty or failed */
+  char *login_sender_maps_error;     /* set when the tables failed to open */
+  gboolean login_sender_any;         /* local_login_sender_maps = static:*: no lookup */
+  const char *login_null_sender;     /* empty_address_local_login_sender_maps_lookup_key */
+  gint64 header_size_limit;
   gint64 message_size_limit, recipient_limit, timeout, hard_error_limit, soft_error_limit,
       error_sleep_time, junk_command_limit, min_data_rate, conn_count_limit, conn_rate_limit,
       rate_time_unit, commit_threads, lookup_threads, bare_newline_code;
@@ -185,6 +195,15 @@ struct _SmtpdSession {
   gboolean limit_exempt;     /* in smtpd_client_event_limit_exceptions */
   gboolean strict_newline;   /* smtpd_forbid_bare_newline applies */
   gboolean anvil_counted;
+  /* local listener: the submitting user (smtpd-local.c) */
+  gboolean local_submit;     /* SO_PEERCRED said who the client is */
+  uid_t local_uid;
+  gid_t local_gid;
+  pid_t local_pid;
+  char *local_login;         /* login name, or "uid:N" without a passwd entry */
+  char *submit_denied;       /* authorized_submit_users said no: the greeting */
+  SmtpHeaderFilter *headers; /* DATA of a local submission: Bcc: out, missing headers in */
+  GString *header_out;       /* the filter's output buffer */
   char *helo;
   gboolean esmtp;
   char *access_denied;       /* smtpd_delay_reject = no: the connect-time reject */
@@ -378,6 +397,38 @@ void smtpd_data_begin(SmtpdSession *s);
 gboolean smtpd_data_feed(SmtpdSession *s);
 /* Drops an unfinished queue file (client gone). */
 void smtpd_data_abort(SmtpdSession *s);
+
+/* ---- local submission (smtpd-local.c) ---- */
+
+/* Who the user of a local-listener connection is; filled off the loop. */
+typedef struct {
+  char *login;               /* login name, or "uid:N" (local_login_sender_maps key) */
+  MatchResult allowed;       /* authorized_submit_users ("unknown" without a passwd entry) */
+  char *error;               /* why allowed is MATCH_TEMPFAIL */
+} SmtpdLocalUser;
+
+/* SO_PEERCRED of a local-listener connection: sets local_submit, uid,
+ * gid and pid; FALSE (and a warning logged) when the kernel cannot say. */
+gboolean smtpd_local_peer(SmtpdSession *s);
+/* Blocking (lookup pool): the login name of uid and whether
+ * authorized_submit_users lets it submit. */
+void smtpd_local_identify(const SmtpdSettings *st, uid_t uid, SmtpdLocalUser *user);
+/* On the loop: takes what smtpd_local_identify found (frees user's strings). */
+void smtpd_local_apply(SmtpdSession *s, SmtpdLocalUser *user);
+/* local_login_sender_maps: may login use sender (as written in MAIL
+ * FROM, "" for <>)?  TABLE_FOUND yes, TABLE_NOTFOUND no, TABLE_TEMPFAIL
+ * with error set.  Blocking. */
+TableResult smtpd_local_sender_allowed(const SmtpdSettings *st, const char *login,
+                                       const char *sender, GError **error);
+/* MAIL FROM on the local listener: the local_login_sender_maps check in
+ * the lookup pool, then done(s, reply) with reply NULL when it passed.
+ * FALSE (and no call) when the maps allow everyone without a lookup. */
+gboolean smtpd_local_check_sender(SmtpdSession *s, SmtpdPolicyDone done);
+/* Postfix pickup's trace header: "Received: by HOST (NAME, from userid UID)". */
+char *smtpd_local_received(SmtpdSession *s, const char *qid);
+/* DATA: starts the header filter (Bcc: removal, missing headers). */
+void smtpd_local_data_begin(SmtpdSession *s, const char *qid);
+void smtpd_local_data_end(SmtpdSession *s);
 
 /* ---- peer name and classes (smtpd-peer.c) ---- */
 

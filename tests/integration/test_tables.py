@@ -13,7 +13,7 @@ import pytest
 from conftest import BUILD
 
 MAILCTL = BUILD / "src" / "mailctl" / "mailctl"
-NEWALIASES = BUILD / "src" / "mailctl" / "newaliases"
+NEWALIASES = BUILD / "src" / "sendmail" / "newaliases"   # sendmail(1) under that name
 
 
 @pytest.fixture
