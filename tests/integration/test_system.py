@@ -175,12 +175,12 @@ def system():
               "[Service]\nType=notify\n")
         warnings.warn("postern-qmgr ran with Type=notify: %s does not exist, so qmgr cannot own "
                       "org.postern.Mail1 and the shipped Type=dbus is not exercised" % DBUS_XML)
-    shutil.copy(U.UNITS_SRC / "sysusers.d" / "postern.conf", (work / "sysusers.d").mkdir() or
-                work / "sysusers.d" / "postern.conf")
+    write(work / "sysusers.d" / "postern.conf",
+          (U.UNITS_SRC / "sysusers.d" / "postern.conf").read_text())
     write(work / "sysusers.d" / "postern-test.conf",
           'u mailtest - "Postern test recipient" /home/mailtest /bin/sh\n')
-    shutil.copy(U.UNITS_SRC / "tmpfiles.d" / "postern.conf", (work / "tmpfiles.d").mkdir() or
-                work / "tmpfiles.d" / "postern.conf")
+    write(work / "tmpfiles.d" / "postern.conf",
+          (U.UNITS_SRC / "tmpfiles.d" / "postern.conf").read_text())
     # Debian's base-files ships /var/mail; the tmpfs root has none
     write(work / "tmpfiles.d" / "postern-test.conf",
           "d /home 0755 root root -\nd /home/mailtest 0700 mailtest mailtest -\n"
