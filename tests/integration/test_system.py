@@ -373,29 +373,31 @@ def test_reload_keeps_sessions(system):
     assert system.proc_status("postern-qmgr.service")[0] == qmgr_pid
 
 
-def test_watchdog_restarts_a_stopped_loop(system):
-    """With WatchdogSec=2s (a runtime drop-in), a qmgr whose event loop
+@pytest.mark.parametrize("unit", ["postern-qmgr.service", "postern-smtpd.service"])
+def test_watchdog_restarts_a_stopped_loop(system, unit):
+    """With WatchdogSec=2s (a runtime drop-in), a daemon whose event loop
     stops (SIGSTOP) misses its pings; systemd logs the watchdog timeout,
-    kills it and Restart=on-failure starts a new one that works."""
+    kills it and Restart=on-failure starts a new one that works (smtpd
+    keeps its port: systemd holds the socket)."""
     c = system.c
-    dropin = c.path("/run/systemd/system/postern-qmgr.service.d/60-test-watchdog.conf")
+    dropin = c.path("/run/systemd/system/%s.d/60-test-watchdog.conf" % unit)
     dropin.parent.mkdir(parents=True, exist_ok=True)
     dropin.write_text("[Service]\nWatchdogSec=2s\n")
     c.run("systemctl", "daemon-reload")
-    c.run("systemctl", "restart", "postern-qmgr.service")
-    p = c.show("postern-qmgr.service", "WatchdogUSec", "MainPID", "NRestarts")
+    c.run("systemctl", "restart", unit)
+    p = c.show(unit, "WatchdogUSec", "MainPID", "NRestarts")
     assert p["WatchdogUSec"] == "2s"
     time.sleep(3.5)                    # longer than WatchdogSec: only the pings keep it alive
-    q = c.show("postern-qmgr.service", "ActiveState", "MainPID", "NRestarts")
+    q = c.show(unit, "ActiveState", "MainPID", "NRestarts")
     assert (q["ActiveState"], q["MainPID"], q["NRestarts"]) == ("active", p["MainPID"],
                                                                p["NRestarts"]), (p, q)
     old = int(p["MainPID"])
-    c.run("systemctl", "kill", "--kill-who=main", "--signal=SIGSTOP", "postern-qmgr.service")
-    c.wait_journal(lambda es: any("Watchdog timeout (limit 2s)!" in e.get("MESSAGE", "")
-                                  for e in es), "-u", "postern-qmgr.service", timeout=15)
+    c.run("systemctl", "kill", "--kill-who=main", "--signal=SIGSTOP", unit)
+    c.wait_journal(lambda es: any(e.get("MESSAGE") == "%s: Watchdog timeout (limit 2s)!" % unit
+                                  for e in es), "-u", unit, timeout=15)
     deadline = time.monotonic() + 15
     while True:
-        p = c.show("postern-qmgr.service", "MainPID", "ActiveState", "NRestarts")
+        p = c.show(unit, "MainPID", "ActiveState", "NRestarts")
         if p["ActiveState"] == "active" and p["MainPID"] not in ("0", str(old)):
             break
         assert time.monotonic() < deadline, p
