@@ -2,10 +2,12 @@
 # system accounts.  Source it; it defines functions only.
 
 # What building and testing Postern needs on Debian 12 (systemd for
-# systemd-socket-activate, passwd for useradd).
+# systemd-socket-activate, systemd-analyze, the journald and systemd.pc;
+# systemd-container for systemd-nspawn in the system tier; procps for
+# pgrep and the units' /bin/kill; passwd for useradd).
 POSTERN_PACKAGES=(meson ninja-build gcc libc6-dev pkg-config libsystemd-dev libglib2.0-dev libssl-dev
                   libsasl2-dev libmariadb-dev libpcre2-dev libcdb-dev mariadb-server python3 python3-pytest swaks systemd passwd
-                  dnsmasq-base bind9-dnsutils)
+                  dnsmasq-base bind9-dnsutils systemd-container procps)
 
 postern_need_root() {
   if [ "$(id -u)" != 0 ]; then

@@ -101,6 +101,26 @@ queue_dirs_ensure(const char *queue_directory, uid_t owner_uid, gid_t owner_gid,
 }
 
 gboolean
+queue_dirs_check_writable(const char *queue_directory, GError **error)
+{
+  static const QueueDir writer_dirs[] = { QUEUE_INCOMING, QUEUE_RECYCLE };
+
+  for (guint i = 0; i < G_N_ELEMENTS(writer_dirs); i++) {
+    g_autofree char *path = g_build_filename(queue_directory, queue_dir_names[writer_dirs[i]],
+                                             NULL);
+    if (access(path, W_OK | X_OK) < 0) {
+      int e = errno;
+      g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_FAILED,
+                  "queue directory %s: %s for uid %u; it is made by "
+                  "\"systemd-tmpfiles --create postern.conf\" or by starting postern-qmgr",
+                  path, e == ENOENT ? "missing" : g_strerror(e), (guint) geteuid());
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+gboolean
 queue_id_is_valid(const char *name)
 {
   gsize n = 0;

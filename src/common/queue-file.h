@@ -40,6 +40,12 @@ const char *queue_dir_name(QueueDir dir);
 gboolean queue_dirs_ensure(const char *queue_directory, uid_t owner_uid, gid_t owner_gid,
                            GError **error);
 
+/* The unprivileged writer's check (smtpd started as mail_owner, e.g. by
+ * systemd with User=): incoming/ and recycle/ must exist and be writable
+ * and searchable by the caller.  Nothing is created or changed: the tree
+ * belongs to root (tmpfiles.d or postern-qmgr made it). */
+gboolean queue_dirs_check_writable(const char *queue_directory, GError **error);
+
 /* TRUE when name looks like a committed queue id (not a temp file). */
 gboolean queue_id_is_valid(const char *name);
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
@@ -153,7 +154,14 @@ drop_privileges(const SmtpdSettings *st)
 {
   g_autoptr(GError) error = NULL;
   if (geteuid() != 0) {
-    if (!queue_dirs_ensure(st->queue_directory, (uid_t)-1, (gid_t)-1, &error))
+    /* Started unprivileged (systemd's User=): a queue that belongs to
+     * root is used as it is, never chowned; a developer's own queue
+     * directory is completed as before. */
+    struct stat qst;
+    gboolean ok = stat(st->queue_directory, &qst) == 0 && qst.st_uid != geteuid()
+        ? queue_dirs_check_writable(st->queue_directory, &error)
+        : queue_dirs_ensure(st->queue_directory, (uid_t)-1, (gid_t)-1, &error);
+    if (!ok)
       die(1, "%s", error->message);
     return;
   }

@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 typedef struct {
@@ -547,6 +548,59 @@ test_dirs(Fixture *f, gconstpointer data)
   g_assert_nonnull(e2);
 }
 
+/* Runs queue_dirs_check_writable() as uid/gid 65534 in a child; TRUE when it passed. */
+static gboolean
+check_writable_as_nobody(const char *dir, const char *want_in_error)
+{
+  pid_t pid = fork();
+  int status;
+
+  g_assert_cmpint(pid, >=, 0);
+  if (pid == 0) {
+    g_autoptr(GError) error = NULL;
+    if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+      _exit(3);
+    if (queue_dirs_check_writable(dir, &error))
+      _exit(0);
+    _exit(want_in_error != NULL && strstr(error->message, want_in_error) != NULL ? 1 : 2);
+  }
+  g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+  g_assert_true(WIFEXITED(status));
+  g_assert_cmpint(WEXITSTATUS(status), <=, 1);
+  return WEXITSTATUS(status) == 0;
+}
+
+/* smtpd under systemd (User=postern) checks a root-owned queue instead of
+ * trying to chown it. */
+static void
+test_dirs_check_writable(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *missing = g_build_filename(f->dir, "nothing-here", NULL);
+  g_autofree char *incoming = g_build_filename(f->dir, "incoming", NULL);
+  g_autofree char *recycle = g_build_filename(f->dir, "recycle", NULL);
+
+  g_assert_true(queue_dirs_check_writable(f->dir, &error));
+  g_assert_no_error(error);
+  g_assert_false(queue_dirs_check_writable(missing, &error));
+  g_assert_error(error, POSTERN_ERROR, POSTERN_ERROR_FAILED);
+  g_assert_nonnull(strstr(error->message, "nothing-here/incoming: missing for uid"));
+  g_assert_nonnull(strstr(error->message, "systemd-tmpfiles --create postern.conf"));
+  g_assert_false(g_file_test(missing, G_FILE_TEST_EXISTS));   /* nothing created */
+  if (geteuid() != 0)
+    return;
+
+  /* A root-owned tree: the mail owner may write incoming/ and recycle/ only
+   * once they are its own, as tmpfiles.d and qmgr make them. */
+  g_assert_cmpint(chmod(f->dir, 0755), ==, 0);
+  g_assert_false(check_writable_as_nobody(f->dir, "incoming: Permission denied for uid 65534"));
+  g_assert_cmpint(chown(incoming, 65534, 65534), ==, 0);
+  g_assert_false(check_writable_as_nobody(f->dir, "recycle: Permission denied for uid 65534"));
+  g_assert_cmpint(chown(recycle, 65534, 65534), ==, 0);
+  g_assert_true(check_writable_as_nobody(f->dir, NULL));
+  g_assert_cmpint(dir_mode(f->dir, "incoming"), ==, 0730);   /* unchanged */
+}
+
 static void
 test_writer_missing_dir(void)
 {
@@ -817,6 +871,7 @@ main(int argc, char **argv)
   ADD("/queue-file/free-without-commit", test_free_without_commit);
   ADD("/queue-file/cleanup", test_cleanup);
   ADD("/queue-file/dirs", test_dirs);
+  ADD("/queue-file/dirs-check-writable", test_dirs_check_writable);
   ADD("/queue-file/recycle", test_recycle);
   ADD("/queue-file/hold-flag", test_hold_flag);
   ADD("/queue-file/extracted", test_extracted_records);
