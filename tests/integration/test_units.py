@@ -138,12 +138,16 @@ def test_unit_basics():
     assert U.socket_listeners(units["postern-smtpd.socket"]) == [("25", "smtp")]
     assert U.socket_listeners(units["postern-submission.socket"]) == [("587", "submission")]
     assert U.socket_listeners(units["postern-smtps.socket"]) == [("465", "smtps")]
+    # sendmail's socket: local_submission_socket's default, open to every user
+    assert U.socket_listeners(units["postern-local.socket"]) == [("/run/postern/local.sock", "local")]
+    assert v(units["postern-local.socket"], "Socket", "SocketMode") == "0666"
+    assert v(units["postern-local.socket"], "Socket", "Service") == "postern-smtpd.service"
     for s in U.SOCKETS:
         assert v(units[s], "Socket", "Accept", "no") == "no"   # one process, every session
     assert v(units["postern-smtps.socket"], "Socket", "Service") == "postern-submission.service"
     # submission is opt-in, as in Postfix's master.cf
     wants = " ".join(units["postern.target"]["Unit"]["Wants"]).split()
-    assert wants == ["postern-qmgr.service", "postern-smtpd.socket"]
+    assert wants == ["postern-qmgr.service", "postern-smtpd.socket", "postern-local.socket"]
 
 
 # ---------------------------------------------------------------- as the units run them
@@ -170,7 +174,10 @@ def socket_activate(p, socket_units, service_name, rendered, notify=None, extra_
     for s in socket_units:
         for listen, name in U.socket_listeners(U.parse_unit(rendered[s])):
             port = free_port()
-            listeners.append((U.loopback_address(listen, port), port, name))
+            addr = U.loopback_address(listen, port)
+            if addr is None:     # a unix socket: a private path, "port" is the path
+                port = addr = str(p.tmp / ("%s.sock" % name))
+            listeners.append((addr, port, name))
     argv = ["systemd-socket-activate"]
     for addr, _, _ in listeners:
         argv += ["-l", addr]
@@ -369,3 +376,30 @@ def test_meson_install_places_units(tmp_path):
     for d in ("sysusers.d", "tmpfiles.d"):
         found = list(dest.rglob("%s/postern.conf" % d))
         assert len(found) == 1 and str(found[0]).startswith(str(dest) + prefix + "/"), found
+
+
+def test_local_socket_unit_submission(postern, rendered):
+    """postern-local.socket with postern-smtpd.socket, as systemd passes
+    them to postern-smtpd.service (fds smtp and local): sendmail submits
+    through the local one (its path moved into the test directory) and the
+    mail is delivered with pickup's Received: line."""
+    p = postern.configure()
+    p.start_qmgr()
+    d, listeners = socket_activate(p, ["postern-smtpd.socket", "postern-local.socket"],
+                                   "postern-smtpd.service", rendered)
+    assert [n for _, n in listeners] == ["smtp", "local"]
+    local = listeners[1][0]
+    os.chmod(local, 0o666)        # SocketMode=0666, as the unit says
+    p.configure(local_submission_socket=local)
+    sendmail = BUILD / "src" / "sendmail" / "sendmail"
+    pw = pwd.getpwnam("mailtest2")
+    r = subprocess.run(["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid,
+                        "--init-groups", "--", str(sendmail), "-t"],
+                       input=b"To: mailtest@example.test\nSubject: via the local socket\n\nhi\n",
+                       capture_output=True, env=p.env, timeout=DEFAULT_TIMEOUT, cwd="/")
+    assert r.returncode == 0, r.stderr
+    (msg,) = p.wait_mbox("mailtest")
+    assert b"Return-Path: <mailtest2@" in msg
+    assert re.search(rb"\nReceived: by mail\.example\.test \(Postern, from userid %d\)\n"
+                     % pw.pw_uid, msg), msg
+    assert b"Subject: via the local socket\n" in msg

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 UNITS_SRC = ROOT / "units"
 
 SERVICES = ("postern-smtpd.service", "postern-submission.service", "postern-qmgr.service")
-SOCKETS = ("postern-smtpd.socket", "postern-submission.socket", "postern-smtps.socket")
+SOCKETS = ("postern-smtpd.socket", "postern-local.socket", "postern-submission.socket",
+           "postern-smtps.socket")
 TARGETS = ("postern.target",)
 ALL_UNITS = SERVICES + SOCKETS + TARGETS
 
@@ -119,6 +120,8 @@ def loopback_address(listen_stream, port):
     127.0.0.1 (tests never bind public addresses or privileged ports).
     Only port-only and ADDR:PORT forms are shipped."""
     m = re.match(r"^(?:(?:\[[0-9a-fA-F:]+\]|[0-9.]+):)?(\d+)$", listen_stream)
+    if listen_stream.startswith("/"):
+        return None      # a unix socket: the caller picks a private path
     assert m, "ListenStream=%s is not a port or ADDR:PORT" % listen_stream
     return "127.0.0.1:%d" % port
 
