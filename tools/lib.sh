@@ -2,10 +2,13 @@
 # system accounts.  Source it; it defines functions only.
 
 # What building and testing Postern needs on Debian 12 (systemd for
-# systemd-socket-activate, passwd for useradd).
+# systemd-socket-activate, busctl and systemd-stdio-bridge, passwd for
+# useradd; libglib2.0-dev-bin for gdbus-codegen, libglib2.0-bin for gdbus;
+# dbus-daemon and polkitd for the private system bus of the D-Bus tests;
+# util-linux for unshare and setpriv).
 POSTERN_PACKAGES=(meson ninja-build gcc libc6-dev pkg-config libsystemd-dev libglib2.0-dev libssl-dev
                   libsasl2-dev libmariadb-dev libpcre2-dev libcdb-dev mariadb-server python3 python3-pytest swaks systemd passwd
-                  dnsmasq-base bind9-dnsutils)
+                  dnsmasq-base bind9-dnsutils libglib2.0-dev-bin libglib2.0-bin dbus-daemon polkitd util-linux)
 
 postern_need_root() {
   if [ "$(id -u)" != 0 ]; then
@@ -55,6 +58,10 @@ postern_ensure_test_users() {
   chmod 755 /tmp/postern-test-home
   postern_ensure_user mailtest /tmp/postern-test-home/mailtest /bin/sh
   postern_ensure_user mailtest2 /tmp/postern-test-home/mailtest2 /bin/sh
+  # polkit/50-postern-mailadm.rules.example grants this group everything;
+  # the D-Bus tests expect mailtest2 in it and mailtest not.
+  getent group postern-admin >/dev/null || groupadd -r postern-admin
+  id -nG mailtest2 | tr ' ' '\n' | grep -qx postern-admin || usermod -aG postern-admin mailtest2
 }
 
 # postern_meson_setup DIR OPTIONS...: configures DIR, or reconfigures it
