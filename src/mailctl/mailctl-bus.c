@@ -129,6 +129,8 @@ mailctl_bus_error(const GError *error)
     mailctl_fail("invalid value: %s", text);
   else if (strcmp(name, "org.postern.Mail1.Error.TableError") == 0)
     mailctl_fail("table error: %s", text);
+  else if (strcmp(name, "org.freedesktop.DBus.Error.InvalidArgs") == 0)
+    mailctl_fail("invalid arguments: %s", text);
   else if (strcmp(name, "org.freedesktop.DBus.Error.NotSupported") == 0)
     mailctl_fail("not supported: %s", text);
   else if (strcmp(name, "org.freedesktop.DBus.Error.NoReply") == 0

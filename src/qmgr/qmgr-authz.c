@@ -60,6 +60,7 @@ qmgr_authz_action(const char *interface, const char *method)
 
 typedef struct {
   GDBusMethodInvocation *invocation;
+  gboolean interactive;       /* the caller set ALLOW_INTERACTIVE_AUTHORIZATION */
   const char *action;
   QmgrAuthzAllowed allowed;
   gpointer data;
@@ -118,9 +119,15 @@ qmgr_authz_on_polkit(GObject *source, GAsyncResult *result, gpointer data)
     qmgr_authz_allow(check);
     return;
   }
-  why = challenge
-        ? g_strdup_printf("Interactive authentication required for %s", check->action)
-        : g_strdup_printf("Access denied: not authorized for %s", check->action);
+  /* polkit answers "challenge" when authenticating would help; with
+   * interaction allowed that means no agent was there to ask. */
+  if (challenge && check->interactive)
+    why = g_strdup_printf("Access denied: %s needs authentication and no polkit "
+                          "authentication agent answered", check->action);
+  else if (challenge)
+    why = g_strdup_printf("Interactive authentication required for %s", check->action);
+  else
+    why = g_strdup_printf("Access denied: not authorized for %s", check->action);
   qmgr_authz_deny(check, why);
 }
 
@@ -131,9 +138,7 @@ qmgr_authz_on_uid(GObject *source, GAsyncResult *result, gpointer data)
   GDBusConnection *connection = G_DBUS_CONNECTION(source);
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = g_dbus_connection_call_finish(connection, result, &error);
-  GDBusMessage *message = g_dbus_method_invocation_get_message(check->invocation);
-  gboolean interactive = (g_dbus_message_get_flags(message)
-                          & G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
+  gboolean interactive = check->interactive;
   GVariantBuilder subject;
 
   if (reply == NULL) {
@@ -169,6 +174,8 @@ qmgr_authz_check(GDBusMethodInvocation *invocation, QmgrAuthzAllowed allowed, gp
   QmgrAuthzCheck *check = g_new0(QmgrAuthzCheck, 1);
 
   check->invocation = g_object_ref(invocation);
+  check->interactive = (g_dbus_message_get_flags(g_dbus_method_invocation_get_message(invocation))
+                        & G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
   check->action = qmgr_authz_action(g_dbus_method_invocation_get_interface_name(invocation),
                                     g_dbus_method_invocation_get_method_name(invocation));
   check->allowed = allowed;

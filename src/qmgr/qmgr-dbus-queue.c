@@ -102,11 +102,11 @@ qmgr_dbus_queue_op_done(gpointer data)
 {
   QmgrDbusRequest *req = data;
 
+  qmgr_dbus_queue_changed(req->d);
   if (req->error)
     qmgr_dbus_request_finish(req);
   else
     qmgr_dbus_request_in_thread(req, qmgr_dbus_queue_op_sync);
-  qmgr_dbus_queue_changed(req->d);
   return G_SOURCE_REMOVE;
 }
 

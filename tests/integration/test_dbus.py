@@ -1,21 +1,409 @@
-"""The D-Bus API org.postern.Mail1 and mailctl, against a private system bus
-with a real polkitd (dbus_fixture.py)."""
+"""The D-Bus API org.postern.Mail1 (postern-qmgr) and mailctl, against a
+private system bus with a real polkitd (dbus_fixture.py): every method
+through mailctl and through busctl/gdbus, authorization for root, an
+unprivileged user and a member of the example rules' group, the queue
+operations while deliveries run, signals, and a bus that comes and goes."""
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import tempfile
+import threading
 import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
-from conftest import DEFAULT_TIMEOUT
-from dbus_fixture import (ADMIN_USER, BUS_NAME, BUS_PATH, IFACE_MANAGER, IFACE_QUEUE,
+from conftest import DEFAULT_TIMEOUT, ROOT
+from dbus_fixture import (ADMIN_USER, BUS_NAME, BUS_PATH, IFACE_MANAGER, IFACE_QUEUE, MAILCTL,
                           PLAIN_USER, mailbus, wait_for)  # noqa: F401 (mailbus is a fixture)
 
+SENDER = "sender@client.example.test"
+NO_SUCH_ID = "0123456789ABCDEF01"
+ACCESS_DENIED = "GDBus.Error:org.freedesktop.DBus.Error.AccessDenied"
 
-def test_smoke(postern, mailbus):
+
+# ---------------------------------------------------------------- helpers
+
+@pytest.fixture
+def outdir():
+    """Where |command aliases (run as nobody) write."""
+    d = Path(tempfile.mkdtemp(prefix="postern-test-out-", dir="/tmp"))
+    os.chmod(d, 0o1777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def send_id(p, to, subject="test", body="hello\r\n"):
+    """Sends one message; returns its queue id from the 250 reply."""
+    if isinstance(to, str):
+        to = [to]
+    with p.smtp() as s:
+        s.ehlo()
+        code, _ = s.mail(SENDER)
+        assert code == 250
+        for rcpt in to:
+            code, msg = s.rcpt(rcpt)
+            assert code == 250, msg
+        code, msg = s.data(("From: <%s>\r\nSubject: %s\r\n\r\n%s" % (SENDER, subject, body)).encode())
+        assert code == 250, msg
+    m = re.match(r"^2\.0\.0 Ok: queued as (\S+)$", msg.decode())
+    assert m, msg
+    return m.group(1)
+
+
+def queue_json(mb, *args, user=None):
+    r = mb.mailctl("queue", "list", "--json", *args, user=user)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def find(entries, qid):
+    got = [e for e in entries if e["id"] == qid]
+    return got[0] if got else None
+
+
+def wait_queue_state(mb, qid, queue, timeout=DEFAULT_TIMEOUT):
+    return wait_for(lambda: (find(queue_json(mb), qid) or {}).get("queue") == queue and
+                    find(queue_json(mb), qid), "%s in %s" % (qid, queue), timeout)
+
+
+def dbus_error(result):
+    """The D-Bus error name in gdbus's stderr."""
+    m = re.search(r"GDBus\.Error:([\w.]+):", result.stderr)
+    return m.group(1) if m else None
+
+
+def flaky_alias(outdir, name="flaky"):
+    """A |command that fails temporarily (EX_TEMPFAIL) until outdir/ok exists."""
+    return ('%s: "|test -e %s/ok || exit 75; cat > %s/%s.out"\n' % (name, outdir, outdir, name))
+
+
+def slow_alias(outdir, name="slow", seconds=3):
+    return ('%s: "|touch %s/%s.started; sleep %d; cat > %s/%s.out"\n'
+            % (name, outdir, name, seconds, outdir, name))
+
+
+class Watch:
+    """mailctl watch in the background; lines collected by a thread."""
+
+    def __init__(self, mb, *args, user=None):
+        argv = [str(MAILCTL), "watch", *args]
+        if user:
+            argv = ["setpriv", "--reuid=%s" % user, "--regid=%s" % user, "--init-groups"] + argv
+        self.proc = subprocess.Popen(argv, env=mb.env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        self.lines, self.err = [], []
+        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True).start()
+        wait_for(lambda: any("watching" in line for line in self.err) or self.proc.poll() is not None,
+                 "mailctl watch to subscribe")
+        assert self.proc.poll() is None, "".join(self.err)
+
+    @staticmethod
+    def _read(stream, out):
+        for line in stream:
+            out.append(line)
+
+    def wait(self, pattern, timeout=DEFAULT_TIMEOUT):
+        return wait_for(lambda: [ln for ln in self.lines if re.search(pattern, ln)],
+                        "a watch line matching %r (have %r)" % (pattern, self.lines), timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(DEFAULT_TIMEOUT)
+
+
+def xml_interfaces():
+    """{interface: {"method": {name: [(arg, type, direction)]}, "property": {...}, "signal": {...}}}"""
+    tree = ET.parse(ROOT / "dbus" / "org.postern.Mail1.xml")
+    out = {}
+    for iface in tree.getroot().iter("interface"):
+        d = {"method": {}, "property": {}, "signal": {}}
+        for kind in d:
+            for el in iface.iter(kind):
+                d[kind][el.get("name")] = [(a.get("name"), a.get("type"), a.get("direction"))
+                                           for a in el.iter("arg")] if kind != "property" \
+                    else (el.get("type"), el.get("access"))
+        out[iface.get("name")] = d
+    return out
+
+
+# ---------------------------------------------------------------- the interface
+
+def test_xml_documents_every_member():
+    """Every interface, method, argument, property and signal of the XML has
+    a gdbus-codegen doc comment, and the XML holds the DESIGN.md contract."""
+    text = (ROOT / "dbus" / "org.postern.Mail1.xml").read_text()
+    ifaces = xml_interfaces()
+    assert set(ifaces) == {IFACE_MANAGER, IFACE_QUEUE}
+    comments = re.findall(r"<!--(.*?)-->", text, re.S)
+    headers = {m.group(1) for c in comments for m in [re.match(r"\s*([\w.]+):\s*\n", c)] if m}
+    args = {m for c in comments for m in re.findall(r"@([\w-]+):", c)}
+    for name, members in ifaces.items():
+        assert name in headers, name
+        for kind in ("method", "property", "signal"):
+            for member, margs in members[kind].items():
+                assert member in headers, "%s.%s has no doc comment" % (name, member)
+                if kind != "property":
+                    for arg, _, _ in margs:
+                        assert arg in args, "%s.%s: argument %s undocumented" % (name, member, arg)
+    m, q = ifaces[IFACE_MANAGER], ifaces[IFACE_QUEUE]
+    assert m["property"] == {"Version": ("s", "read"), "StartedAt": ("t", "read"),
+                             "QueueCounts": ("a{su}", "read"), "Counters": ("a{st}", "read")}
+    assert set(m["method"]) == {"GetParameters", "SetParameters", "CheckConfiguration", "Reload",
+                                "RebuildTable", "RebuildAliases"}
+    assert m["method"]["GetParameters"] == [("names", "as", "in"), ("which", "s", "in"),
+                                            ("parameters", "a{ss}", "out")]
+    assert m["method"]["SetParameters"] == [("parameters", "a{ss}", "in")]
+    assert m["method"]["CheckConfiguration"] == [("problems", "as", "out")]
+    assert set(m["signal"]) == {"ConfigurationChanged"}
+    assert q["method"]["ListMessages"] == [("filter", "a{sv}", "in"), ("messages", "aa{sv}", "out")]
+    assert q["method"]["GetMessage"] == [("id", "s", "in"), ("message", "a{sv}", "out")]
+    for name in ("DeleteMessages", "HoldMessages", "ReleaseMessages", "RequeueMessages"):
+        assert q["method"][name][0] == ("ids", "as", "in"), name
+    assert q["method"]["Flush"] == []
+    assert set(q["signal"]) == {"MessageQueued", "MessageDelivered", "MessageDeferred",
+                                "MessageBounced"}
+    for e in ("NoSuchMessage", "InvalidParameter", "InvalidValue", "TableError"):
+        assert "org.postern.Mail1.Error." + e in text
+
+
+def test_introspection_matches_xml(postern, mailbus):
+    """The running service exports exactly the interface of the XML."""
     mailbus.start()
     postern.start()
     mailbus.wait_owner()
+    r = mailbus.run(["gdbus", "introspect", "--system", "--xml", "--dest", BUS_NAME,
+                     "--object-path", BUS_PATH], user=PLAIN_USER)
+    assert r.returncode == 0, r.stderr
+    live = ET.fromstring(r.stdout)
+    for name, members in xml_interfaces().items():
+        iface = [i for i in live.iter("interface") if i.get("name") == name]
+        assert iface, name
+        for kind in ("method", "property", "signal"):
+            got = {el.get("name") for el in iface[0].iter(kind)}
+            assert got == set(members[kind]), (name, kind, got)
+
+
+def test_properties_are_public(postern, mailbus):
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    before = time.time()
+    r = mailbus.busctl("get-property", BUS_NAME, BUS_PATH, IFACE_MANAGER, "Version", user=PLAIN_USER)
+    assert r.returncode == 0 and r.stdout.strip() == 's "0.1.0"', (r.stdout, r.stderr)
+    r = mailbus.busctl("get-property", BUS_NAME, BUS_PATH, IFACE_MANAGER, "StartedAt", user=PLAIN_USER)
+    started = int(r.stdout.split()[1]) / 1e6
+    assert before - 30 < started <= before, started
+    # a delivery moves the counters, and QueueCounts is recounted
+    postern.send("mailtest@example.test")
+    postern.wait_mbox("mailtest")
+    wait_for(lambda: "\"delivered\" 1" in mailbus.busctl(
+        "get-property", BUS_NAME, BUS_PATH, IFACE_MANAGER, "Counters", user=PLAIN_USER).stdout,
+        "Counters delivered 1")
+    r = mailbus.gdbus_call("org.freedesktop.DBus.Properties", "GetAll", IFACE_MANAGER, user=PLAIN_USER)
+    assert r.returncode == 0, r.stderr
+    assert "'Counters': <{'received': uint64 1, 'delivered': 1, 'deferred': 0, 'bounced': 0}>" \
+        in r.stdout, r.stdout
+    # "rejected" is smtpd's, unknown here: absent, not zero
+    assert "rejected" not in r.stdout
+    assert re.search(r"'QueueCounts': <\{'incoming': uint32 0, 'active': 0, 'deferred': 0, "
+                     r"'hold': 0, 'corrupt': 0\}>", r.stdout), r.stdout
+    # mailctl status shows the same, without any authorization
+    r = mailbus.mailctl("status", user=PLAIN_USER)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert re.match(r"^postern-qmgr 0\.1\.0, running since \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$",
+                    lines[0]), lines[0]
+    assert lines[1] == "Queue: incoming 0 active 0 deferred 0 hold 0 corrupt 0"
+    assert lines[2] == "Counters: received 1 delivered 1 deferred 0 bounced 0"
+    # no systemd on this bus: each unit's state is unknown
+    assert lines[3:] == ["postern-qmgr.service   unknown", "postern-smtpd.socket   unknown",
+                         "postern-smtpd.service  unknown"]
+    s = json.loads(mailbus.mailctl("status", "--json").stdout)
+    assert s["version"] == "0.1.0" and s["counters"]["delivered"] == 1
+    assert s["queue"] == {"incoming": 0, "active": 0, "deferred": 0, "hold": 0, "corrupt": 0}
+    assert s["units"]["postern-qmgr.service"] == "unknown"
+
+
+def test_properties_changed_is_emitted(postern, mailbus):
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    mon = subprocess.Popen(["gdbus", "monitor", "--system", "--dest", BUS_NAME, "--object-path",
+                            BUS_PATH], env=mailbus.env(), stdout=subprocess.PIPE, text=True)
+    lines = []
+    threading.Thread(target=lambda: [lines.append(ln) for ln in mon.stdout], daemon=True).start()
+    try:
+        time.sleep(0.5)
+        postern.send("mailtest@example.test")
+        wait_for(lambda: [ln for ln in lines if "PropertiesChanged" in ln and "'Counters'" in ln
+                          and "'delivered': <uint64 1>" not in ln and "'delivered': 1" in ln],
+                 "PropertiesChanged with Counters (have %r)" % lines)
+    finally:
+        mon.terminate()
+        mon.wait(DEFAULT_TIMEOUT)
+
+
+# ---------------------------------------------------------------- authorization
+
+# (interface, method, gdbus arguments): valid arguments, so that only
+# authorization can refuse.
+EVERY_METHOD = [
+    (IFACE_QUEUE, "ListMessages", ["{}"]),
+    (IFACE_QUEUE, "GetMessage", ["'%s'" % NO_SUCH_ID]),
+    (IFACE_QUEUE, "DeleteMessages", ["['%s']" % NO_SUCH_ID]),
+    (IFACE_QUEUE, "HoldMessages", ["['%s']" % NO_SUCH_ID]),
+    (IFACE_QUEUE, "ReleaseMessages", ["['%s']" % NO_SUCH_ID]),
+    (IFACE_QUEUE, "RequeueMessages", ["['ALL']"]),
+    (IFACE_QUEUE, "Flush", []),
+    (IFACE_MANAGER, "GetParameters", ["['myhostname']", "'effective'"]),
+    (IFACE_MANAGER, "SetParameters", ["{'myhostname': 'mx.example.test'}"]),
+    (IFACE_MANAGER, "CheckConfiguration", []),
+    (IFACE_MANAGER, "Reload", []),
+    (IFACE_MANAGER, "RebuildTable", ["'hash:/etc/aliases'"]),
+    (IFACE_MANAGER, "RebuildAliases", []),
+]
+
+
+def test_unprivileged_user_is_denied_everything(postern, mailbus):
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    qid = send_id(postern, "mailtest@example.test")
+    postern.wait_mbox("mailtest")
+    for iface, method, args in EVERY_METHOD:
+        r = mailbus.gdbus_call(iface, method, *args, user=PLAIN_USER)
+        assert r.returncode != 0 and dbus_error(r) == "org.freedesktop.DBus.Error.AccessDenied", \
+            (method, r.stdout, r.stderr)
+        assert "org.postern.mail." in r.stderr, r.stderr
+    # busctl too, and the denial is logged
+    r = mailbus.busctl("call", BUS_NAME, BUS_PATH, IFACE_QUEUE, "Flush", user=PLAIN_USER)
+    assert r.returncode != 0 and "Access denied" in r.stderr, r.stderr
+    postern.qmgr.wait_log(r"D-Bus: Flush denied to uid %d \(:\S+\): org\.postern\.mail\.manage-queue"
+                          % __import__("pwd").getpwnam(PLAIN_USER).pw_uid)
+    # mailctl: exit 1 and a clear message; the queue was not touched
+    for args in (("queue", "list"), ("queue", "show", qid), ("queue", "delete", "ALL"),
+                 ("queue", "hold", "ALL"), ("queue", "release", "ALL"), ("queue", "requeue", "ALL"),
+                 ("queue", "flush"), ("config", "get", "myhostname"), ("config", "list"),
+                 ("reload",)):
+        r = mailbus.mailctl(*args, user=PLAIN_USER)
+        assert r.returncode == 1, (args, r.returncode, r.stderr)
+        assert r.stderr.startswith("mailctl: access denied: "), r.stderr
+    assert "reload" not in postern.qmgr.log()
+
+
+def test_root_and_admin_group_are_allowed(postern, mailbus):
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    for user in (None, ADMIN_USER):
+        for iface, method, args in EVERY_METHOD:
+            r = mailbus.gdbus_call(iface, method, *args, user=user)
+            assert dbus_error(r) != "org.freedesktop.DBus.Error.AccessDenied", \
+                (user, method, r.stderr)
+        r = mailbus.mailctl("queue", "list", user=user)
+        assert r.returncode == 0 and r.stdout == "Mail queue is empty\n", (r.stdout, r.stderr)
+
+
+def test_interactive_authorization_flag_reaches_polkit(postern, mailbus):
+    """Without the flag the caller learns that authentication would help;
+    with it (ALLOW_INTERACTIVE_AUTHORIZATION -> AllowUserInteraction) polkit
+    looks for an agent, and with none registered the answer says so."""
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    code = r"""
+import sys
+from gi.repository import Gio, GLib
+bus = Gio.DBusConnection.new_for_address_sync(sys.argv[1],
+    Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+flags = Gio.DBusCallFlags.ALLOW_INTERACTIVE_AUTHORIZATION if sys.argv[2] == "yes" else Gio.DBusCallFlags.NONE
+try:
+    bus.call_sync("org.postern.Mail1", "/org/postern/Mail1", "org.postern.Mail1.Queue", "Flush",
+                  None, None, flags, 10000, None)
+    print("allowed")
+except GLib.Error as e:
+    print(e.message)
+"""
+    plain = mailbus.run(["/usr/bin/python3", "-c", code, mailbus.address, "no"], user=PLAIN_USER)
+    inter = mailbus.run(["/usr/bin/python3", "-c", code, mailbus.address, "yes"], user=PLAIN_USER)
+    assert plain.stdout.strip() == (ACCESS_DENIED + ": Interactive authentication required for "
+                                    "org.postern.mail.manage-queue"), plain
+    assert inter.stdout.strip() == (ACCESS_DENIED + ": Access denied: org.postern.mail.manage-queue "
+                                    "needs authentication and no polkit authentication agent "
+                                    "answered"), inter
+    admin = mailbus.run(["/usr/bin/python3", "-c", code, mailbus.address, "no"], user=ADMIN_USER)
+    assert admin.stdout.strip() == "allowed", admin
+
+
+def test_without_polkit_only_root_is_allowed(postern, mailbus):
+    mailbus.start_bus()        # no polkitd on this bus
+    postern.start()
+    mailbus.wait_owner()
+    r = mailbus.mailctl("queue", "list")
+    assert r.returncode == 0 and r.stdout == "Mail queue is empty\n", r.stderr
+    r = mailbus.mailctl("queue", "list", user=ADMIN_USER)
+    assert r.returncode == 1 and "access denied: Access denied: cannot ask polkit" in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------- validation and errors
+
+def test_unknown_and_malformed_ids(postern, mailbus):
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    for method in ("DeleteMessages", "HoldMessages", "ReleaseMessages", "RequeueMessages"):
+        r = mailbus.gdbus_call(IFACE_QUEUE, method, "['%s']" % NO_SUCH_ID)
+        assert dbus_error(r) == "org.postern.Mail1.Error.NoSuchMessage", (method, r.stderr)
+        assert "No message %s in the queue" % NO_SUCH_ID in r.stderr
+        for bad in ("['../../etc/passwd']", "[]", "['ALL', '%s']" % NO_SUCH_ID):
+            r = mailbus.gdbus_call(IFACE_QUEUE, method, bad)
+            assert dbus_error(r) == "org.freedesktop.DBus.Error.InvalidArgs", (method, bad, r.stderr)
+    r = mailbus.gdbus_call(IFACE_QUEUE, "GetMessage", "'%s'" % NO_SUCH_ID)
+    assert dbus_error(r) == "org.postern.Mail1.Error.NoSuchMessage", r.stderr
+    # validation comes before authorization: a malformed id is InvalidArgs for anyone
+    r = mailbus.gdbus_call(IFACE_QUEUE, "GetMessage", "'x/y'", user=PLAIN_USER)
+    assert dbus_error(r) == "org.freedesktop.DBus.Error.InvalidArgs", r.stderr
+    for bad, why in (("{'colour': <'red'>}", "Unknown filter key \"colour\""),
+                     ("{'queue': <'maildrop'>}", "Unknown queue \"maildrop\""),
+                     ("{'min-age': <'old'>}", "wants an integer"),
+                     ("{'min-age': <int32 -5>}", "must not be negative"),
+                     ("{'sender': <uint32 5>}", "wants a string")):
+        r = mailbus.gdbus_call(IFACE_QUEUE, "ListMessages", bad)
+        assert dbus_error(r) == "org.freedesktop.DBus.Error.InvalidArgs" and why in r.stderr, \
+            (bad, r.stderr)
+    # mailctl
+    r = mailbus.mailctl("queue", "delete", NO_SUCH_ID)
+    assert r.returncode == 1 and r.stderr == "mailctl: No message %s in the queue\n" % NO_SUCH_ID
+    r = mailbus.mailctl("queue", "show", "nonsense")
+    assert r.returncode == 1 and r.stderr == \
+        "mailctl: invalid arguments: \"nonsense\" is not a queue id\n", r.stderr
+    r = mailbus.mailctl("queue", "list", "--queue", "maildrop")
+    assert r.returncode == 1 and "Unknown queue \"maildrop\"" in r.stderr
+    # usage errors are exit 2
+    for args in (("queue",), ("queue", "frobnicate"), ("queue", "delete"), ("queue", "list", "--limit"),
+                 ("queue", "list", "--min-age", "soon"), ("status", "extra"), ("watch", "--count", "0"),
+                 ("--bogus", "status")):
+        r = mailbus.mailctl(*args)
+        assert r.returncode == 2, (args, r.returncode, r.stderr)
+        assert r.stderr.startswith("mailctl: ") or r.stderr.startswith("usage: "), r.stderr
+
+
+def test_service_not_running(postern, mailbus):
+    mailbus.start_bus()
+    # the bus exists but nobody owns org.postern.Mail1
     r = mailbus.mailctl("status")
-    print(r.stdout, r.stderr)
-    assert r.returncode == 0
+    assert r.returncode == 3 and r.stderr == ("mailctl: postern-qmgr is not running "
+                                              "(org.postern.Mail1 has no owner on the bus)\n"), r.stderr
+    r = mailbus.mailctl("queue", "list")
+    assert r.returncode == 3
+    # no bus at all
+    r = mailbus.mailctl("--bus-address", "unix:path=%s/nobus" % postern.tmp, "status")
+    assert r.returncode == 3 and r.stderr.startswith("mailctl: cannot connect to the bus at "
+                                                     "unix:path=%s/nobus: " % postern.tmp), r.stderr
