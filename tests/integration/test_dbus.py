@@ -407,3 +407,251 @@ def test_service_not_running(postern, mailbus):
     r = mailbus.mailctl("--bus-address", "unix:path=%s/nobus" % postern.tmp, "status")
     assert r.returncode == 3 and r.stderr.startswith("mailctl: cannot connect to the bus at "
                                                      "unix:path=%s/nobus: " % postern.tmp), r.stderr
+
+
+# ---------------------------------------------------------------- the queue
+
+def test_list_json_and_postqueue_format(postern, mailbus, outdir):
+    p = postern.configure()
+    p.write_aliases(flaky_alias(outdir) + flaky_alias(outdir, "flaky2"))
+    mailbus.start()
+    p.start()
+    mailbus.wait_owner()
+    t0 = time.time()
+    a = send_id(p, ["flaky@example.test", "mailtest@example.test"], subject="one")
+    p.qmgr.wait_log(r"%s: to=<flaky@example\.test>.*status=deferred" % a)
+    b = send_id(p, ["flaky2@example.test"], subject="two", body="x" * 3000 + "\r\n")
+    p.qmgr.wait_log(r"%s: to=<flaky2@example\.test>.*status=deferred" % b)
+    r = mailbus.mailctl("queue", "hold", b)
+    assert r.returncode == 0 and r.stderr == "mailctl: Placed on hold: 1 message\n", r.stderr
+
+    entries = queue_json(mailbus)
+    assert [e["id"] for e in entries] == [a, b]          # oldest first
+    ea, eb = entries
+    reason = 'Command died with status 75: "test -e %s/ok || exit 75; cat > %s/flaky.out"' \
+        % (outdir, outdir)
+    assert ea["sender"] == SENDER and ea["attempts"] >= 1
+    assert t0 - 5 < ea["arrival-time"] / 1e6 < time.time()
+    assert ea["client"] == "unknown[127.0.0.1]"
+    rcpts = {r["address"]: r for r in ea["recipients"]}
+    assert rcpts["flaky@example.test"]["state"] == "pending"
+    assert rcpts["flaky@example.test"]["reason"] == reason
+    assert rcpts["mailtest@example.test"]["state"] == "delivered"
+    assert eb["queue"] == "hold" and eb["flags"] == ["held"]
+    assert eb["size"] > 3000
+    # a deferred message is in deferred/ or, while retried, active
+    assert ea["queue"] in ("deferred", "active")
+
+    # filters
+    assert [e["id"] for e in queue_json(mailbus, "--queue", "hold")] == [b]
+    assert [e["id"] for e in queue_json(mailbus, "--recipient", "FLAKY2@")] == [b]
+    assert [e["id"] for e in queue_json(mailbus, "--recipient", "mailtest@")] == []  # delivered
+    assert [e["id"] for e in queue_json(mailbus, "--sender", "client.example")] == [a, b]
+    assert queue_json(mailbus, "--sender", "<>") == []
+    assert [e["id"] for e in queue_json(mailbus, "--reason", "STATUS 75")] == [a, b]
+    assert queue_json(mailbus, "--min-age", "1h") == []
+    assert [e["id"] for e in queue_json(mailbus, "--max-age", "1h")] == [a, b]
+    assert [e["id"] for e in queue_json(mailbus, "--limit", "1")] == [a]
+    r = mailbus.gdbus_call(IFACE_QUEUE, "ListMessages", "{'queue': <'hold'>, 'max-age': <uint32 3600>}")
+    assert r.returncode == 0 and "'id': <'%s'>" % b in r.stdout and a not in r.stdout, r.stdout
+
+    # postqueue -p's layout (long queue ids), held marked "!", reasons in parentheses
+    r = mailbus.mailctl("queue", "list")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    w = max(17, len(b) + 1)
+    assert lines[0] == "%-*s %8s %-19s %s" % (w, "----Queue ID-----", "--Size--",
+                                              "---Arrival Time----", "--Sender/Recipient------")
+    stamp = r"\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d"
+    ida = a + ("*" if lines[1].startswith(a + "*") else "")
+    assert re.match(r"^%s +%d %s %s$" % (re.escape(ida.ljust(w)), ea["size"], stamp, SENDER),
+                    lines[1]), lines[1]
+    shown = reason if len(reason) <= 76 else reason
+    assert lines[2] == "%*s(%s)" % (max(0, 76 - len(reason)), "", shown)
+    assert lines[3] == " " * (w + 30) + "flaky@example.test"
+    assert lines[4] == ""
+    assert re.match(r"^%s +%d %s %s$" % (re.escape((b + "!").ljust(w)), eb["size"], stamp, SENDER),
+                    lines[5]), lines[5]
+    assert lines[6].endswith("(%s)" % reason.replace("flaky.out", "flaky2.out"))
+    assert lines[7] == " " * (w + 30) + "flaky2@example.test"
+    assert lines[8] == ""
+    assert lines[9] == "-- %d Kbytes in 2 Requests." % ((ea["size"] + eb["size"]) // 1024)
+    assert lines[10:] == [""]
+
+    # show: envelope and header fields
+    r = mailbus.mailctl("queue", "show", "--json", a)
+    m = json.loads(r.stdout)
+    assert m["id"] == a and m["helo"] == "client.example.test" and m["protocol"] == "ESMTP"
+    headers = dict(m["headers"])
+    assert headers["Subject"] == "one" and headers["From"] == "<%s>" % SENDER
+    assert m["headers"][0][0] == "Received"
+    r = mailbus.mailctl("queue", "show", b)
+    assert r.returncode == 0
+    assert "Queue ID      %s\nQueue         hold\n" % b in r.stdout
+    assert "Flags         held\n" in r.stdout and "Sender        <%s>\n" % SENDER in r.stdout
+    assert "  <flaky2@example.test> pending (%s)\n" % reason.replace("flaky.out", "flaky2.out") \
+        in r.stdout
+    assert "  Subject: two\n" in r.stdout
+    r = mailbus.busctl("call", BUS_NAME, BUS_PATH, IFACE_QUEUE, "GetMessage", "s", b)
+    assert r.returncode == 0 and '"Subject" "two"' in r.stdout, r.stdout
+
+
+def test_empty_queue(postern, mailbus):
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    assert mailbus.mailctl("queue", "list").stdout == "Mail queue is empty\n"
+    assert queue_json(mailbus) == []
+
+
+def test_hold_then_release(postern, mailbus, outdir):
+    p = postern.configure()
+    p.write_aliases(flaky_alias(outdir))
+    mailbus.start()
+    p.start()
+    mailbus.wait_owner()
+    qid = send_id(p, "flaky@example.test")
+    p.qmgr.wait_log(r"%s: to=<flaky@example\.test>.*status=deferred" % qid)
+    r = mailbus.gdbus_call(IFACE_QUEUE, "HoldMessages", "['%s']" % qid)
+    assert r.returncode == 0 and r.stdout.strip() == "(['%s'],)" % qid, (r.stdout, r.stderr)
+    p.qmgr.wait_log(r"%s: (placed on hold|will be placed on hold)" % qid)
+    wait_for(lambda: p.committed_queue_files()["hold"] == [qid], "the file in hold/")
+    (outdir / "ok").touch()
+    # retries are every 1-2 s: several passes, and nothing is delivered from hold/
+    time.sleep(4)
+    assert not (outdir / "flaky.out").exists()
+    assert p.committed_queue_files()["hold"] == [qid]
+    # holding it again is no change; releasing something not held neither
+    r = mailbus.mailctl("queue", "hold", qid)
+    assert r.returncode == 0 and r.stderr == ""
+    r = mailbus.mailctl("queue", "release", qid)
+    assert r.returncode == 0 and r.stderr == "mailctl: Released from hold: 1 message\n", r.stderr
+    p.qmgr.wait_log(r"%s: released from hold" % qid)
+    p.qmgr.wait_log(r"%s: to=<flaky@example\.test>.*status=sent" % qid)
+    assert (outdir / "flaky.out").exists()
+    p.wait_queue_empty()
+    assert p.committed_queue_files()["hold"] == []
+
+
+def test_hold_and_release_all_and_access_hold(postern, mailbus, outdir):
+    """ALL as postsuper's; a message an access(5) HOLD parked is delivered
+    once released (its K record is written then)."""
+    p = postern.configure()
+    table = p.tmp / "access"
+    table.write_text("mailtest2@example.test HOLD\n")
+    p.write_aliases(flaky_alias(outdir))
+    mailbus.start()
+    p.start(smtpd_recipient_restrictions="check_recipient_access hash:%s" % table)
+    mailbus.wait_owner()
+    held = send_id(p, "mailtest2@example.test")
+    p.qmgr.wait_log(r"%s: .*\(queue hold\)" % held)
+    one = send_id(p, "flaky@example.test")
+    two = send_id(p, "flaky@example.test")
+    for q in (one, two):
+        p.qmgr.wait_log(r"%s: to=<flaky@example\.test>.*status=deferred" % q)
+    r = mailbus.mailctl("--json", "queue", "hold", "ALL")
+    assert r.returncode == 0 and sorted(json.loads(r.stdout)) == sorted([one, two])
+    assert r.stderr == "mailctl: Placed on hold: 2 messages\n"
+    wait_for(lambda: sorted(p.committed_queue_files()["hold"]) == sorted([held, one, two]),
+             "three held")
+    (outdir / "ok").touch()
+    r = mailbus.mailctl("queue", "release", "ALL")
+    assert r.returncode == 0 and r.stderr == "mailctl: Released from hold: 3 messages\n", r.stderr
+    p.wait_mbox("mailtest2")
+    for q in (one, two):
+        p.qmgr.wait_log(r"%s: to=<flaky@example\.test>.*status=sent" % q)
+    p.wait_queue_empty()
+    assert p.committed_queue_files()["hold"] == []
+
+
+def test_delete(postern, mailbus, outdir):
+    p = postern.configure()
+    p.write_aliases(flaky_alias(outdir))
+    mailbus.start()
+    p.start()
+    mailbus.wait_owner()
+    ids = [send_id(p, "flaky@example.test") for _ in range(3)]
+    for q in ids:
+        p.qmgr.wait_log(r"%s: to=<flaky@example\.test>.*status=deferred" % q)
+    # ids from stdin, with postqueue -p's marks, as postsuper -d -
+    r = mailbus.mailctl("queue", "delete", "-", input="%s*\n%s!\n" % (ids[0], ids[1]))
+    assert r.returncode == 0 and r.stderr == "mailctl: Deleted: 2 messages\n", r.stderr
+    p.qmgr.wait_log(r"%s: removed" % ids[0])
+    assert [e["id"] for e in queue_json(mailbus)] == [ids[2]]
+    r = mailbus.busctl("call", BUS_NAME, BUS_PATH, IFACE_QUEUE, "DeleteMessages", "as", "1", "ALL")
+    assert r.returncode == 0 and r.stdout.strip() == 'as 1 "%s"' % ids[2], r.stdout
+    p.wait_queue_empty()
+    assert queue_json(mailbus) == []
+    assert not (outdir / "flaky.out").exists()
+
+
+def test_delete_while_delivery_runs(postern, mailbus, outdir):
+    """A message deleted during its attempt: what the attempt delivers stays
+    delivered, the rest is dropped when the attempt ends, no file is left."""
+    p = postern.configure()
+    p.write_aliases(slow_alias(outdir) + flaky_alias(outdir))
+    mailbus.start()
+    p.start()
+    mailbus.wait_owner()
+    qid = send_id(p, ["slow@example.test", "flaky@example.test"], body="slow body\r\n")
+    wait_for(lambda: (outdir / "slow.started").exists(), "the slow command to start")
+    r = mailbus.mailctl("queue", "delete", qid)
+    assert r.returncode == 0 and r.stderr == "mailctl: Deleted: 1 message\n", r.stderr
+    p.qmgr.wait_log(r"%s: will be removed when the delivery attempt in progress ends" % qid)
+    assert find(queue_json(mailbus), qid)["queue"] == "active"   # still being delivered
+    p.qmgr.wait_log(r"%s: to=<slow@example\.test>.*status=sent" % qid, timeout=15)
+    p.qmgr.wait_log(r"%s: to=<flaky@example\.test>.*status=deferred" % qid)
+    p.qmgr.wait_log(r"%s: removed" % qid)
+    assert (outdir / "slow.out").read_bytes().endswith(b"\nslow body\n")
+    p.wait_queue_empty()
+    assert p.committed_queue_files()["hold"] == []
+    time.sleep(3)        # no retry of a deleted message
+    assert len(re.findall(r"%s: to=<flaky@example\.test>" % qid, p.qmgr.log())) == 1
+
+
+def test_hold_while_delivery_runs(postern, mailbus, outdir):
+    p = postern.configure()
+    p.write_aliases(slow_alias(outdir) + flaky_alias(outdir))
+    mailbus.start()
+    p.start()
+    mailbus.wait_owner()
+    qid = send_id(p, ["slow@example.test", "flaky@example.test"])
+    wait_for(lambda: (outdir / "slow.started").exists(), "the slow command to start")
+    r = mailbus.mailctl("queue", "hold", qid)
+    assert r.returncode == 0 and r.stderr == "mailctl: Placed on hold: 1 message\n", r.stderr
+    p.qmgr.wait_log(r"%s: placed on hold" % qid, timeout=15)
+    assert p.committed_queue_files()["hold"] == [qid]
+    e = find(queue_json(mailbus, "--queue", "hold"), qid)
+    states = {r["address"]: r["state"] for r in e["recipients"]}
+    assert states == {"slow@example.test": "delivered", "flaky@example.test": "pending"}
+
+
+def test_requeue_and_flush_deliver_deferred_mail(postern, mailbus, outdir):
+    p = postern.configure(minimal_backoff_time="1h", maximal_backoff_time="2h",
+                          queue_run_delay="1h")
+    p.write_aliases(flaky_alias(outdir) + flaky_alias(outdir, "flaky2"))
+    mailbus.start()
+    p.start()
+    mailbus.wait_owner()
+    a = send_id(p, "flaky@example.test")
+    b = send_id(p, "flaky2@example.test")
+    for q in (a, b):
+        p.qmgr.wait_log(r"%s: to=<.*status=deferred" % q)
+    wait_for(lambda: sorted(p.committed_queue_files()["deferred"]) == sorted([a, b]), "both deferred")
+    e = find(queue_json(mailbus), a)
+    assert e["queue"] == "deferred" and e["next-attempt"] / 1e6 > time.time() + 3000
+    (outdir / "ok").touch()
+    time.sleep(2)
+    assert not (outdir / "flaky.out").exists()      # an hour to go
+    r = mailbus.mailctl("queue", "requeue", a)
+    assert r.returncode == 0 and r.stderr == "mailctl: Requeued: 1 message\n", r.stderr
+    p.qmgr.wait_log(r"%s: requeued" % a)
+    p.qmgr.wait_log(r"%s: to=<flaky@example\.test>.*status=sent" % a)
+    p.qmgr.wait_log(r"%s: removed" % a)
+    assert p.committed_queue_files()["deferred"] == [b]
+    r = mailbus.mailctl("queue", "flush")
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stderr
+    p.qmgr.wait_log(r"%s: to=<flaky2@example\.test>.*status=sent" % b)
+    p.wait_queue_empty()
+    r = mailbus.busctl("call", BUS_NAME, BUS_PATH, IFACE_QUEUE, "Flush")
+    assert r.returncode == 0, r.stderr
