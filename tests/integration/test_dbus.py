@@ -655,3 +655,92 @@ def test_requeue_and_flush_deliver_deferred_mail(postern, mailbus, outdir):
     p.wait_queue_empty()
     r = mailbus.busctl("call", BUS_NAME, BUS_PATH, IFACE_QUEUE, "Flush")
     assert r.returncode == 0, r.stderr
+
+
+# ---------------------------------------------------------------- signals
+
+def test_signals_follow_a_message_life(postern, mailbus, outdir):
+    p = postern.configure(minimal_backoff_time="1h", maximal_backoff_time="2h",
+                          queue_run_delay="1h")
+    p.write_aliases(flaky_alias(outdir))
+    mailbus.start()
+    p.start()
+    mailbus.wait_owner()
+    wj = Watch(mailbus, "--json")
+    wt = Watch(mailbus, user=ADMIN_USER)      # signals are public
+    try:
+        qid = send_id(p, ["flaky@example.test", "mailtest@example.test"])
+        wj.wait(r'"signal":"MessageDeferred"')
+        (outdir / "ok").touch()
+        assert mailbus.mailctl("queue", "requeue", qid).returncode == 0
+        wj.wait(r'"signal":"MessageDelivered","id":"%s","recipient":"flaky@example.test"' % qid)
+        events = [json.loads(line) for line in wj.lines]
+        mine = [e for e in events if e.get("id") == qid]
+        assert [(e["signal"], e.get("recipient")) for e in mine] == [
+            ("MessageQueued", None), ("MessageDeferred", "flaky@example.test"),
+            ("MessageDelivered", "mailtest@example.test"), ("MessageDelivered", "flaky@example.test")]
+        assert mine[0] == {"signal": "MessageQueued", "id": qid, "sender": SENDER,
+                           "recipients": ["flaky@example.test", "mailtest@example.test"],
+                           "size": mine[0]["size"]}
+        assert mine[0]["size"] > 0
+        assert mine[1]["reason"].startswith("Command died with status 75: ")
+        assert mine[2]["status"] == "delivered to mailbox"
+        assert mine[3]["status"].startswith("delivered to command: ")
+        # the text form, one line each
+        wt.wait(r"^%s: to=<flaky@example\.test>, status=sent \(delivered to command: " % qid)
+        text = [ln.rstrip("\n") for ln in wt.lines if ln.startswith(qid)]
+        assert text[0] == "%s: queued, from=<%s>, size=%d, nrcpt=2" % (qid, SENDER, mine[0]["size"])
+        assert text[1].startswith("%s: to=<flaky@example.test>, status=deferred (Command died with "
+                                  "status 75: " % qid)
+        assert text[2] == "%s: to=<mailtest@example.test>, status=sent (delivered to mailbox)" % qid
+    finally:
+        wj.stop()
+        wt.stop()
+
+
+def test_bounce_signal_and_count(postern, mailbus):
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    w = Watch(mailbus, "--json", "--count", "2")
+    # a local recipient that does not exist is rejected at RCPT; an alias to
+    # nowhere bounces in delivery
+    postern.write_aliases("gone: nosuchuser-at-all\n")
+    qid = send_id(postern, "gone@example.test")
+    assert w.proc.wait(DEFAULT_TIMEOUT) == 0        # --count 2: queued, bounced
+    events = [json.loads(line) for line in w.lines]
+    assert [e["signal"] for e in events] == ["MessageQueued", "MessageBounced"]
+    assert events[1]["id"] == qid and events[1]["recipient"] == "gone@example.test"
+    assert events[1]["reason"]
+    wait_for(lambda: "\"bounced\" 1" in mailbus.busctl(
+        "get-property", BUS_NAME, BUS_PATH, IFACE_MANAGER, "Counters").stdout, "bounced 1")
+
+
+# ---------------------------------------------------------------- the bus comes and goes
+
+def test_qmgr_before_the_bus(postern, mailbus):
+    """Mail never depends on D-Bus: without a bus qmgr warns once and
+    delivers; it takes the name when the bus appears, and again after the
+    bus restarts."""
+    p = postern
+    p.start()
+    p.send("mailtest@example.test", subject="no bus")
+    p.wait_mbox("mailtest")
+    time.sleep(2.5)          # a retry or two
+    warnings = re.findall(r"warning: D-Bus: cannot connect to the system bus.*", p.qmgr.log())
+    assert len(warnings) == 1, warnings
+    assert "org.postern.Mail1 is unavailable until it can (retrying every 2 s), mail delivery goes on" \
+        in warnings[0]
+    mailbus.start_bus()
+    mailbus.wait_owner(timeout=DEFAULT_TIMEOUT)
+    p.qmgr.wait_log(r"D-Bus: acquired the name org\.postern\.Mail1 on the system bus")
+    assert mailbus.mailctl("queue", "list").stdout == "Mail queue is empty\n"
+    # the bus goes away: a warning, mail goes on, the name comes back with the bus
+    mailbus.stop_bus()
+    p.qmgr.wait_log(r"warning: D-Bus: lost the system bus connection")
+    p.send("mailtest@example.test", subject="bus gone")
+    p.wait_mbox("mailtest", 2)
+    mailbus.start_bus()
+    mailbus.wait_owner()
+    r = mailbus.mailctl("status")
+    assert r.returncode == 0 and "Counters: received 2 delivered 2 " in r.stdout, r.stdout
