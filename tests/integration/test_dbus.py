@@ -744,3 +744,191 @@ def test_qmgr_before_the_bus(postern, mailbus):
     mailbus.wait_owner()
     r = mailbus.mailctl("status")
     assert r.returncode == 0 and "Counters: received 2 delivered 2 " in r.stdout, r.stdout
+
+
+# ---------------------------------------------------------------- configuration
+
+def test_get_parameters(postern, mailbus):
+    p = postern
+    mailbus.start()
+    p.start(smtpd_banner="$myhostname ESMTP ready")
+    mailbus.wait_owner()
+    # effective: expanded values in use (postconf -x)
+    r = mailbus.mailctl("config", "get", "myhostname", "smtpd_banner", "mydestination", "mail_name")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("myhostname = mail.example.test\n"
+                        "smtpd_banner = mail.example.test ESMTP ready\n"
+                        "mydestination = mail.example.test, localhost, example.test\n"
+                        "mail_name = Postern\n"), r.stdout
+    # defaults: the table's text (postconf -d); computed ones computed
+    r = mailbus.gdbus_call(IFACE_MANAGER, "GetParameters", "['mydestination', 'smtpd_banner', "
+                           "'config_directory']", "'defaults'")
+    assert r.returncode == 0, r.stderr
+    assert "'mydestination': '$myhostname, localhost.$mydomain, localhost'" in r.stdout
+    assert "'smtpd_banner': '$myhostname ESMTP $mail_name'" in r.stdout
+    assert "'config_directory': '%s'" % p.confdir in r.stdout
+    d = json.loads(mailbus.mailctl("config", "list", "--defaults", "--json").stdout)
+    assert d["minimal_backoff_time"] == "300s" and d["myhostname"] and "." in d["myhostname"]
+    # changed: what main.cf sets, as written (postconf -n)
+    r = mailbus.mailctl("config", "list", "--changed")
+    lines = r.stdout.splitlines()
+    assert "smtpd_banner = $myhostname ESMTP ready" in lines
+    assert "minimal_backoff_time = 1s" in lines
+    assert not [ln for ln in lines if ln.startswith("mail_name ")]
+    assert lines == sorted(lines)
+    # everything
+    full = json.loads(mailbus.mailctl("config", "list", "--json").stdout)
+    assert full["mail_name"] == "Postern" and len(full) > 100
+    r = mailbus.busctl("call", BUS_NAME, BUS_PATH, IFACE_MANAGER, "GetParameters", "ass", "1",
+                       "queue_directory", "effective")
+    assert r.stdout.strip() == 'a{ss} 1 "queue_directory" "%s"' % p.spool, r.stdout
+    # errors
+    r = mailbus.gdbus_call(IFACE_MANAGER, "GetParameters", "['no_such_parameter']", "'effective'")
+    assert dbus_error(r) == "org.postern.Mail1.Error.InvalidParameter", r.stderr
+    assert 'Unknown parameter "no_such_parameter"' in r.stderr
+    r = mailbus.gdbus_call(IFACE_MANAGER, "GetParameters", "['myhostname']", "'current'")
+    assert dbus_error(r) == "org.freedesktop.DBus.Error.InvalidArgs", r.stderr
+    r = mailbus.mailctl("config", "get", "no_such_parameter")
+    assert r.returncode == 1 and r.stderr == \
+        'mailctl: invalid parameter: Unknown parameter "no_such_parameter"\n', r.stderr
+
+
+def test_reload_reaches_smtpd_and_signals(postern, mailbus):
+    p = postern
+    mailbus.start()
+    p.start(smtpd_banner="$myhostname ESMTP before")
+    mailbus.wait_owner()
+    assert p.connect(greeting=False).reply().text == "220 mail.example.test ESMTP before"
+    pidfiles = os.listdir(p.spool / "pid")
+    assert pidfiles == ["smtpd.%d.pid" % p.smtpd.pid], pidfiles
+    w = Watch(mailbus, "--json")
+    try:
+        p.configure(smtpd_banner="$myhostname ESMTP after")
+        r = mailbus.mailctl("reload")
+        assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stderr
+        p.qmgr.wait_log(r"reload: sent SIGHUP to postern-smtpd \(pid %d\)" % p.smtpd.pid)
+        p.smtpd.wait_log(r"reloaded configuration")
+        assert p.connect(greeting=False).reply().text == "220 mail.example.test ESMTP after"
+        w.wait(r'"signal":"ConfigurationChanged"')
+        assert json.loads(w.lines[-1]) == {"signal": "ConfigurationChanged",
+                                           "names": ["smtpd_banner"]}
+        r = mailbus.mailctl("config", "get", "smtpd_banner")
+        assert r.stdout == "smtpd_banner = mail.example.test ESMTP after\n"
+        # a configuration that does not load: the error names file and line,
+        # the old one stays
+        p.write_main_cf("myhostname = mail.example.test\nmessage_size_limit = lots\n")
+        r = mailbus.gdbus_call(IFACE_MANAGER, "Reload")
+        assert dbus_error(r) == "org.postern.Mail1.Error.InvalidValue", r.stderr
+        assert "The configuration does not load, the old one stays: %s/main.cf:2: " % p.confdir \
+            in r.stderr, r.stderr
+        r = mailbus.mailctl("reload")
+        assert r.returncode == 1 and r.stderr.startswith("mailctl: invalid value: The configuration "
+                                                         "does not load"), r.stderr
+        r = mailbus.mailctl("config", "get", "smtpd_banner")
+        assert r.stdout == "smtpd_banner = mail.example.test ESMTP after\n"
+    finally:
+        w.stop()
+    # a stale pid file (a crashed smtpd) is cleaned up, not signalled
+    p.configure(smtpd_banner="$myhostname ESMTP again")
+    stale = p.spool / "pid" / "smtpd.999999.pid"
+    stale.write_text("1\n")
+    assert mailbus.mailctl("reload").returncode == 0
+    p.qmgr.wait_log(r"reload: removed the stale pid file %s" % re.escape(str(stale)))
+    assert not stale.exists()
+    assert p.connect(greeting=False).reply().text == "220 mail.example.test ESMTP again"
+    p.smtpd.stop()
+    assert os.listdir(p.spool / "pid") == []     # smtpd removes its pid file
+
+
+def test_rebuild_table_changes_an_access_decision(postern, mailbus):
+    p = postern
+    access = p.tmp / "access"
+    access.write_text("blocked@example.test REJECT not you\n")
+    mailbus.start()
+    r = mailbus.mailctl("table", "rebuild", "hash:%s" % access)     # local, as postmap
+    assert r.returncode == 0, r.stderr
+    p.start(smtpd_recipient_restrictions="check_recipient_access hash:%s, permit_mynetworks, "
+                                         "reject_unauth_destination" % access)
+    mailbus.wait_owner()
+
+    def rcpt(addr):
+        c = p.connect()
+        c.expect("ehlo client.example.test", 250)
+        c.expect("mail from:<%s>" % SENDER, 250)
+        text = c.cmd("rcpt to:<%s>" % addr).text
+        c.close()
+        return text
+
+    assert rcpt("mailtest@example.test").startswith("250 ")
+    access.write_text("blocked@example.test REJECT not you\nmailtest@example.test REJECT go away\n")
+    assert rcpt("mailtest@example.test").startswith("250 ")    # the .cdb still rules
+    r = mailbus.busctl("call", BUS_NAME, BUS_PATH, IFACE_MANAGER, "RebuildTable", "s",
+                       "hash:%s" % access)
+    assert r.returncode == 0, r.stderr
+    p.qmgr.wait_log(r"rebuilt hash:%s" % re.escape(str(access)))
+    want = "554 5.7.1 <mailtest@example.test>: Recipient address rejected: go away"
+    wait_for(lambda: rcpt("mailtest@example.test") == want, "smtpd to use the new table")
+    # a source that does not compile: TableError with file:line, the old table stays
+    access.write_text("mailtest@example.test\n")
+    r = mailbus.gdbus_call(IFACE_MANAGER, "RebuildTable", "'hash:%s'" % access)
+    assert dbus_error(r) == "org.postern.Mail1.Error.TableError", r.stderr
+    assert "%s:1: " % access in r.stderr, r.stderr
+    assert rcpt("mailtest@example.test") == want
+    # only tables of the running configuration, only hash: and cdb:
+    r = mailbus.gdbus_call(IFACE_MANAGER, "RebuildTable", "'hash:/etc/passwd'")
+    assert dbus_error(r) == "org.postern.Mail1.Error.InvalidValue", r.stderr
+    assert "hash:/etc/passwd is not a table of the running configuration" in r.stderr
+    assert not os.path.exists("/etc/passwd.cdb")
+    for bad in ("'texthash:%s'" % access, "'hash:relative'", "'nonsense'"):
+        r = mailbus.gdbus_call(IFACE_MANAGER, "RebuildTable", bad)
+        assert dbus_error(r) == "org.postern.Mail1.Error.InvalidValue", (bad, r.stderr)
+
+
+def test_rebuild_aliases(postern, mailbus):
+    p = postern
+    p.write_aliases("postmaster: root\n")
+    mailbus.start()
+    p.configure()
+    r = subprocess.run([str(MAILCTL), "--config-dir", str(p.confdir), "aliases", "rebuild"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    p.start()
+    mailbus.wait_owner()
+
+    def rcpt(addr):
+        c = p.connect()
+        c.expect("ehlo client.example.test", 250)
+        c.expect("mail from:<%s>" % SENDER, 250)
+        code = c.cmd("rcpt to:<%s>" % addr).code
+        c.close()
+        return code
+
+    p.write_aliases("postmaster: root\nsales: mailtest2\n")
+    assert rcpt("sales@example.test") == 550        # aliases.cdb does not know it yet
+    r = mailbus.gdbus_call(IFACE_MANAGER, "RebuildAliases")
+    assert r.returncode == 0 and r.stdout.strip() == "()", r.stderr
+    p.qmgr.wait_log(r"rebuilt hash:%s" % re.escape(str(p.aliases)))
+    wait_for(lambda: rcpt("sales@example.test") == 250, "smtpd to know the new alias")
+    p.send("sales@example.test", subject="to sales")
+    msgs = p.wait_mbox("mailtest2")
+    assert b"Subject: to sales" in msgs[0]
+    p.write_aliases("postmaster: root\nsales mailtest2\n")
+    r = mailbus.gdbus_call(IFACE_MANAGER, "RebuildAliases")
+    assert dbus_error(r) == "org.postern.Mail1.Error.TableError" and "%s:2: " % p.aliases in r.stderr, \
+        r.stderr
+
+
+def test_set_parameters_and_check_need_configure(postern, mailbus):
+    """SetParameters and CheckConfiguration are authorized like the other
+    configuration methods (their library is wired in separately)."""
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    r = mailbus.mailctl("config", "set", "myhostname=mx.example.test", user=PLAIN_USER)
+    assert r.returncode == 1 and r.stderr.startswith("mailctl: access denied: "), r.stderr
+    r = mailbus.gdbus_call(IFACE_MANAGER, "SetParameters", "{'no_such_thing': 'x'}", user=PLAIN_USER)
+    assert dbus_error(r) == "org.postern.Mail1.Error.InvalidParameter", r.stderr   # validation first
+    r = mailbus.gdbus_call(IFACE_MANAGER, "CheckConfiguration", user=PLAIN_USER)
+    assert dbus_error(r) == "org.freedesktop.DBus.Error.AccessDenied", r.stderr
+    r = mailbus.mailctl("config", "set", "novalue", user=PLAIN_USER)
+    assert r.returncode == 2
