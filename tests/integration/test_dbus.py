@@ -932,3 +932,67 @@ def test_set_parameters_and_check_need_configure(postern, mailbus):
     assert dbus_error(r) == "org.freedesktop.DBus.Error.AccessDenied", r.stderr
     r = mailbus.mailctl("config", "set", "novalue", user=PLAIN_USER)
     assert r.returncode == 2
+
+
+# ---------------------------------------------------------------- systemd and remote hosts
+
+def start_fake_systemd(postern, mailbus, units):
+    from conftest import Daemon
+    path = postern.tmp / "units.json"
+    path.write_text(json.dumps(units))
+    calls = postern.tmp / "systemd-calls.log"
+    postern._n += 1
+    d = Daemon("fake-systemd-%d" % postern._n,
+               ["/usr/bin/python3", ROOT / "tests" / "integration" / "fake_systemd.py",
+                mailbus.address, path, calls], mailbus.env(), postern.tmp)
+    postern.daemons.append(d)
+    mailbus.wait_owner("org.freedesktop.systemd1")
+    return calls
+
+
+def test_status_and_reload_through_systemd(postern, mailbus):
+    """With org.freedesktop.systemd1 on the bus, mailctl status shows the
+    units' states and Reload asks systemd to reload postern-smtpd*.service."""
+    p = postern
+    mailbus.start()
+    p.start(smtpd_banner="$myhostname ESMTP one")
+    mailbus.wait_owner()
+    calls = start_fake_systemd(p, mailbus, {
+        "postern-qmgr.service": {"active": "active", "sub": "running", "pid": p.qmgr.pid},
+        "postern-smtpd.socket": {"active": "active", "sub": "listening"},
+        "postern-smtpd.service": {"active": "active", "sub": "running", "pid": p.smtpd.pid},
+        "postern-smtpd-submission.service": {"active": "inactive", "sub": "dead"},
+    })
+    r = mailbus.mailctl("status")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[3:] == ["postern-qmgr.service   active (running)",
+                                         "postern-smtpd.socket   active (listening)",
+                                         "postern-smtpd.service  active (running)"], r.stdout
+    p.configure(smtpd_banner="$myhostname ESMTP two")
+    assert mailbus.mailctl("reload").returncode == 0
+    p.qmgr.wait_log(r"reload: asked systemd to reload postern-smtpd\.service")
+    assert calls.read_text() == "postern-smtpd.service replace\n"    # not the inactive one
+    assert "sent SIGHUP" not in p.qmgr.log()                         # systemd did it
+    p.smtpd.wait_log(r"reloaded configuration")
+    assert p.connect(greeting=False).reply().text == "220 mail.example.test ESMTP two"
+
+
+def test_host_option_talks_through_ssh(postern, mailbus, tmp_path):
+    """-H HOST runs "ssh -xT -- HOST systemd-stdio-bridge" (busctl's way);
+    MAILCTL_SSH names the ssh program, here one that bridges to the local
+    private bus and records its arguments."""
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    fake = tmp_path / "ssh"
+    fake.write_text('#!/bin/sh\necho "$@" > %s/ssh.args\n'
+                    'exec systemd-stdio-bridge --bus-path="$DBUS_SYSTEM_BUS_ADDRESS"\n' % tmp_path)
+    fake.chmod(0o755)
+    env = dict(mailbus.env(), MAILCTL_SSH=str(fake))
+    r = subprocess.run([str(MAILCTL), "-H", "root@mail.example.test", "queue", "list"], env=env,
+                       capture_output=True, text=True, timeout=DEFAULT_TIMEOUT * 3)
+    assert r.returncode == 0 and r.stdout == "Mail queue is empty\n", r.stderr
+    assert (tmp_path / "ssh.args").read_text() == "-xT -- root@mail.example.test systemd-stdio-bridge\n"
+    r = subprocess.run([str(MAILCTL), "-H", "-oProxyCommand=x", "status"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 3 and "bad host name" in r.stderr
