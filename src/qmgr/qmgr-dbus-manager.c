@@ -170,18 +170,26 @@ qmgr_dbus_reload_smtpd_pidfiles(QmgrDbus *d)
     log_info("reload: no running postern-smtpd found in %s", dir);
 }
 
+typedef struct {
+  QmgrDbus *d;
+  char *unit;
+} QmgrDbusReloadUnit;
+
 static void
 qmgr_dbus_on_reload_unit(GObject *source, GAsyncResult *result, gpointer data)
 {
-  g_autofree char *unit = data;
+  QmgrDbusReloadUnit *ru = data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result,
                                                             &error);
 
   if (reply == NULL)
-    log_warning("reload: systemd could not reload %s: %s, ignoring", unit, error->message);
+    log_warning("reload: systemd could not reload %s: %s, ignoring", ru->unit, error->message);
   else
-    log_info("reload: asked systemd to reload %s", unit);
+    log_info("reload: asked systemd to reload %s", ru->unit);
+  qmgr_dbus_release(ru->d);
+  g_free(ru->unit);
+  g_free(ru);
 }
 
 static void
@@ -205,11 +213,14 @@ qmgr_dbus_on_smtpd_units(GObject *source, GAsyncResult *result, gpointer data)
   g_variant_get(reply, "(a(ssssssouso))", &units);
   while (g_variant_iter_next(units, "(&s&s&s&s&s&s&ou&s&o)", &unit, NULL, NULL, NULL, NULL, NULL,
                              NULL, NULL, NULL, NULL)) {
+    QmgrDbusReloadUnit *ru = g_new(QmgrDbusReloadUnit, 1);
+
+    *ru = (QmgrDbusReloadUnit) { .d = req->d, .unit = g_strdup(unit) };
+    qmgr_dbus_hold(req->d);     /* the answer is awaited at a stop */
     g_dbus_connection_call(connection, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                            "org.freedesktop.systemd1.Manager", "ReloadUnit",
                            g_variant_new("(ss)", unit, "replace"), G_VARIANT_TYPE("(o)"),
-                           G_DBUS_CALL_FLAGS_NONE, -1, NULL, qmgr_dbus_on_reload_unit,
-                           g_strdup(unit));
+                           G_DBUS_CALL_FLAGS_NONE, -1, NULL, qmgr_dbus_on_reload_unit, ru);
     n++;
   }
   if (n == 0)

@@ -21,6 +21,9 @@
 /* Limits on what a client sends: ids per call, bytes per string. */
 #define QMGR_DBUS_MAX_IDS 100000
 #define QMGR_DBUS_MAX_TEXT 4096
+/* Requests in progress at once (all callers together); more get
+ * LimitsExceeded. */
+#define QMGR_DBUS_MAX_BUSY 256
 
 /* D-Bus error names of the API (dbus/org.postern.Mail1.xml). */
 #define QMGR_DBUS_ERROR_NO_SUCH_MESSAGE   "org.postern.Mail1.Error.NoSuchMessage"
@@ -144,8 +147,21 @@ void qmgr_dbus_request_in_thread(QmgrDbusRequest *req, void (*func)(QmgrDbusRequ
 /* The same, then then(req) in the D-Bus thread instead of finishing. */
 void qmgr_dbus_request_in_thread_full(QmgrDbusRequest *req, void (*func)(QmgrDbusRequest *req),
                                       void (*then)(QmgrDbusRequest *req));
-/* Replies "postern-qmgr is stopping" and returns TRUE while draining. */
+/* Replies "postern-qmgr is stopping" while draining, LimitsExceeded
+ * with QMGR_DBUS_MAX_BUSY requests in progress, and returns TRUE then. */
 gboolean qmgr_dbus_refuse_if_stopping(QmgrDbus *d, GDBusMethodInvocation *invocation);
+
+/* ---- qmgr-dbus-signals.c ---- */
+/* Points d->observer at the event callbacks. */
+void qmgr_dbus_observer_init(QmgrDbus *d);
+/* Emits the queued events in order (D-Bus thread; a GSourceFunc). */
+gboolean qmgr_dbus_drain_events(gpointer d);
+void qmgr_dbus_event_free(gpointer event);
+/* The property refresh, every QMGR_DBUS_TICK_MS (a GSourceFunc). */
+gboolean qmgr_dbus_on_tick(gpointer d);
+#define QMGR_DBUS_TICK_MS 1000
+/* Counters as a{st}. */
+GVariant *qmgr_dbus_counters_variant(const guint64 counters[4]);
 
 /* ---- qmgr-dbus-queue.c, qmgr-dbus-manager.c ---- */
 void qmgr_dbus_queue_connect(QmgrDbus *d, PosternQueue *queue);

@@ -9,7 +9,8 @@
  * state is qmgr_dbus_in_loop(): a queue of calls and an eventfd watched by
  * sd-event (the pattern of src/common/workpool.c), whose results come back
  * with g_main_context_invoke().  Delivery results travel the other way as
- * events, drained in order by the D-Bus thread.
+ * events, drained in order by the D-Bus thread (qmgr-dbus-signals.c, with
+ * the properties).
  *
  * The bus is optional: without one (or when it goes away) the service logs
  * one warning and tries again every QMGR_DBUS_RETRY_MS, and mail is
@@ -27,7 +28,6 @@
 #include "log.h"
 
 #define QMGR_DBUS_RETRY_MS 2000
-#define QMGR_DBUS_TICK_MS 1000
 #define QMGR_DBUS_STOP_MS 5000
 
 typedef struct {
@@ -35,23 +35,6 @@ typedef struct {
   GSourceFunc done;
   gpointer data;
 } QmgrDbusCall;
-
-typedef enum {
-  QMGR_DBUS_EV_QUEUED,
-  QMGR_DBUS_EV_DELIVERED,
-  QMGR_DBUS_EV_DEFERRED,
-  QMGR_DBUS_EV_BOUNCED,
-  QMGR_DBUS_EV_CONFIG,
-} QmgrDbusEventKind;
-
-typedef struct {
-  QmgrDbusEventKind kind;
-  char *id;
-  char *text;                 /* sender, recipient */
-  char *reason;
-  char **list;                /* recipients, parameter names */
-  guint64 size;
-} QmgrDbusEvent;
 
 static void qmgr_dbus_connect(QmgrDbus *d);
 
@@ -188,11 +171,18 @@ qmgr_dbus_request_in_thread(QmgrDbusRequest *req, void (*func)(QmgrDbusRequest *
 gboolean
 qmgr_dbus_refuse_if_stopping(QmgrDbus *d, GDBusMethodInvocation *invocation)
 {
-  if (!d->draining)
-    return FALSE;
-  g_dbus_method_invocation_return_dbus_error(invocation, QMGR_DBUS_ERROR_FAILED,
-                                             "postern-qmgr is stopping");
-  return TRUE;
+  if (d->draining) {
+    g_dbus_method_invocation_return_dbus_error(invocation, QMGR_DBUS_ERROR_FAILED,
+                                               "postern-qmgr is stopping");
+    return TRUE;
+  }
+  if (d->busy >= QMGR_DBUS_MAX_BUSY) {
+    g_dbus_method_invocation_return_dbus_error(invocation,
+                                               "org.freedesktop.DBus.Error.LimitsExceeded",
+                                               "Too many requests in progress, try again");
+    return TRUE;
+  }
+  return FALSE;
 }
 
 QmgrSettings *
@@ -255,211 +245,6 @@ qmgr_dbus_on_eventfd(sd_event_source *s, int fd, uint32_t revents, void *userdat
     log_warning("D-Bus: read eventfd: %s", g_strerror(errno));
   qmgr_dbus_run_calls(userdata);
   return 0;
-}
-
-/* ---------------------------------------------------------------- events */
-
-static void
-qmgr_dbus_event_free(QmgrDbusEvent *ev)
-{
-  g_free(ev->id);
-  g_free(ev->text);
-  g_free(ev->reason);
-  g_strfreev(ev->list);
-  g_free(ev);
-}
-
-static void
-qmgr_dbus_emit(QmgrDbus *d, const QmgrDbusEvent *ev)
-{
-  switch (ev->kind) {
-  case QMGR_DBUS_EV_QUEUED:
-    postern_queue_emit_message_queued(d->queue, ev->id, ev->text,
-                                      (const char *const *) ev->list, ev->size);
-    break;
-  case QMGR_DBUS_EV_DELIVERED:
-    postern_queue_emit_message_delivered(d->queue, ev->id, ev->text, ev->reason);
-    break;
-  case QMGR_DBUS_EV_DEFERRED:
-    postern_queue_emit_message_deferred(d->queue, ev->id, ev->text, ev->reason);
-    break;
-  case QMGR_DBUS_EV_BOUNCED:
-    postern_queue_emit_message_bounced(d->queue, ev->id, ev->text, ev->reason);
-    break;
-  case QMGR_DBUS_EV_CONFIG:
-    postern_manager_emit_configuration_changed(d->manager, (const char *const *) ev->list);
-    break;
-  }
-}
-
-/* D-Bus thread: emits the queued events in the order they were posted. */
-static gboolean
-qmgr_dbus_drain_events(gpointer data)
-{
-  QmgrDbus *d = data;
-  GQueue events;
-
-  g_mutex_lock(&d->lock);
-  events = d->events;
-  g_queue_init(&d->events);
-  d->events_scheduled = FALSE;
-  g_mutex_unlock(&d->lock);
-  for (QmgrDbusEvent *ev; (ev = g_queue_pop_head(&events)) != NULL;) {
-    if (d->connection)
-      qmgr_dbus_emit(d, ev);
-    qmgr_dbus_event_free(ev);
-  }
-  return G_SOURCE_REMOVE;
-}
-
-/* Any thread. */
-static void
-qmgr_dbus_post(QmgrDbus *d, QmgrDbusEvent *ev)
-{
-  gboolean wake;
-
-  g_mutex_lock(&d->lock);
-  g_queue_push_tail(&d->events, ev);
-  wake = !d->events_scheduled;
-  d->events_scheduled = TRUE;
-  g_mutex_unlock(&d->lock);
-  if (wake)
-    g_main_context_invoke(d->context, qmgr_dbus_drain_events, d);
-}
-
-/* D-Bus strings must be UTF-8; addresses and status texts may not be. */
-static char *
-qmgr_dbus_utf8(const char *text)
-{
-  return g_utf8_make_valid(text ? text : "", -1);
-}
-
-static void
-qmgr_dbus_on_queued(gpointer data, const char *id, const QueueEnvelope *env)
-{
-  QmgrDbusEvent *ev = g_new0(QmgrDbusEvent, 1);
-
-  ev->kind = QMGR_DBUS_EV_QUEUED;
-  ev->id = g_strdup(id);
-  ev->text = qmgr_dbus_utf8(env->sender);
-  ev->list = g_new0(char *, env->recipients->len + 1);
-  for (guint i = 0; i < env->recipients->len; i++)
-    ev->list[i] = qmgr_dbus_utf8(((QueueRecipient *) env->recipients->pdata[i])->address);
-  ev->size = (guint64) env->content_size;
-  qmgr_dbus_post(data, ev);
-}
-
-static void
-qmgr_dbus_on_recipient(gpointer data, const char *id, const char *recipient, DeliveryKind kind,
-                       const char *text)
-{
-  QmgrDbusEvent *ev = g_new0(QmgrDbusEvent, 1);
-
-  ev->kind = kind == DELIVERY_SENT ? QMGR_DBUS_EV_DELIVERED
-             : kind == DELIVERY_BOUNCE ? QMGR_DBUS_EV_BOUNCED : QMGR_DBUS_EV_DEFERRED;
-  ev->id = g_strdup(id);
-  ev->text = qmgr_dbus_utf8(recipient);
-  ev->reason = qmgr_dbus_utf8(text);
-  qmgr_dbus_post(data, ev);
-}
-
-void
-qmgr_dbus_queue_changed(QmgrDbus *d)
-{
-  g_atomic_int_set(&d->queue_dirty, 1);
-}
-
-/* Loop thread: the counters are the loop's; copy them for the tick. */
-static void
-qmgr_dbus_on_changed(gpointer data)
-{
-  QmgrDbus *d = data;
-  Qmgr *q = d->qmgr;
-
-  g_mutex_lock(&d->lock);
-  d->counters[0] = q->n_received;
-  d->counters[1] = q->n_delivered;
-  d->counters[2] = q->n_deferred;
-  d->counters[3] = q->n_bounced;
-  d->counters_dirty = TRUE;
-  g_mutex_unlock(&d->lock);
-  qmgr_dbus_queue_changed(d);
-}
-
-/* ---------------------------------------------------------------- properties */
-
-static GVariant *
-qmgr_dbus_counters_variant(const guint64 counters[4])
-{
-  static const char *const names[] = { "received", "delivered", "deferred", "bounced" };
-  GVariantBuilder b;
-
-  g_variant_builder_init(&b, G_VARIANT_TYPE("a{st}"));
-  for (guint i = 0; i < G_N_ELEMENTS(names); i++)
-    g_variant_builder_add(&b, "{st}", names[i], counters[i]);
-  return g_variant_builder_end(&b);
-}
-
-static void
-qmgr_dbus_count_loop(Qmgr *q, gpointer data)
-{
-  QmgrDbusRequest *req = data;
-
-  req->snapshot = qmgr_admin_snapshot(q);
-}
-
-static void
-qmgr_dbus_count_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-  QmgrDbusRequest *req = data;
-
-  req->reply = g_variant_ref_sink(qmgr_list_counts(qmgr_dbus_dir_fds(req->d), req->snapshot));
-  g_task_return_boolean(task, TRUE);
-}
-
-static void
-qmgr_dbus_count_done(GObject *source, GAsyncResult *result, gpointer data)
-{
-  QmgrDbusRequest *req = g_task_get_task_data(G_TASK(result));
-  QmgrDbus *d = req->d;
-
-  postern_manager_set_queue_counts(d->manager, req->reply);
-  d->recounting = FALSE;
-}
-
-static gboolean
-qmgr_dbus_count_start(gpointer data)
-{
-  QmgrDbusRequest *req = data;
-  g_autoptr(GTask) task = g_task_new(NULL, NULL, qmgr_dbus_count_done, NULL);
-
-  g_task_set_task_data(task, req, qmgr_dbus_request_free);
-  g_task_run_in_thread(task, qmgr_dbus_count_thread);
-  return G_SOURCE_REMOVE;
-}
-
-/* Every QMGR_DBUS_TICK_MS: counters, and a recount of the queue after a
- * change (snapshot in the loop, directories read in a GTask thread). */
-static gboolean
-qmgr_dbus_on_tick(gpointer data)
-{
-  QmgrDbus *d = data;
-  guint64 counters[4];
-  gboolean dirty;
-
-  g_mutex_lock(&d->lock);
-  memcpy(counters, d->counters, sizeof counters);
-  dirty = d->counters_dirty;
-  d->counters_dirty = FALSE;
-  g_mutex_unlock(&d->lock);
-  if (dirty)
-    postern_manager_set_counters(d->manager, qmgr_dbus_counters_variant(counters));
-  if (!d->recounting && !d->draining && g_atomic_int_compare_and_exchange(&d->queue_dirty, 1, 0)) {
-    d->recounting = TRUE;
-    qmgr_dbus_in_loop(d, qmgr_dbus_count_loop, qmgr_dbus_count_start,
-                      qmgr_dbus_request_new(d, NULL));
-  }
-  return G_SOURCE_CONTINUE;
 }
 
 /* ---------------------------------------------------------------- the bus */
@@ -658,7 +443,7 @@ qmgr_dbus_thread(gpointer data)
   qmgr_dbus_drain_events(d);
   /* Whatever is still attached (late GDBus callbacks) runs or is dropped
    * with the context. */
-  while (g_main_context_iteration(d->context, FALSE))
+  for (guint i = 0; i < 1000 && g_main_context_iteration(d->context, FALSE); i++)
     ;
   g_clear_object(&d->manager);
   g_clear_object(&d->queue);
@@ -696,48 +481,12 @@ qmgr_dbus_start(Qmgr *q, QmgrSettings *settings, const QmgrDbusHooks *hooks, GEr
     g_free(d);
     return NULL;
   }
-  d->observer = (QmgrObserver) {
-    .message_queued = qmgr_dbus_on_queued,
-    .recipient_done = qmgr_dbus_on_recipient,
-    .changed = qmgr_dbus_on_changed,
-    .data = d,
-  };
+  qmgr_dbus_observer_init(d);
   q->observer = &d->observer;
   d->context = g_main_context_new();
   d->loop = g_main_loop_new(d->context, FALSE);
   d->thread = g_thread_new("dbus", qmgr_dbus_thread, d);
   return d;
-}
-
-/* Names whose effective value differs between two configurations. */
-static char **
-qmgr_dbus_config_diff(const Config *old, const Config *new)
-{
-  GPtrArray *names = g_ptr_array_new();
-  gsize n;
-  const ParamDef *defs = param_table(&n);
-
-  for (gsize i = 0; i < n; i++)
-    if (g_strcmp0(config_str(old, defs[i].name), config_str(new, defs[i].name)) != 0)
-      g_ptr_array_add(names, g_strdup(defs[i].name));
-  g_ptr_array_add(names, NULL);
-  return (char **) g_ptr_array_free(names, FALSE);
-}
-
-void
-qmgr_dbus_set_settings(QmgrDbus *d, QmgrSettings *settings)
-{
-  QmgrDbusEvent *ev = g_new0(QmgrDbusEvent, 1);
-  QmgrSettings *old;
-
-  g_mutex_lock(&d->lock);
-  old = d->settings;
-  d->settings = qmgr_settings_ref(settings);
-  g_mutex_unlock(&d->lock);
-  ev->kind = QMGR_DBUS_EV_CONFIG;
-  ev->list = qmgr_dbus_config_diff(old->config, settings->config);
-  qmgr_settings_unref(old);
-  qmgr_dbus_post(d, ev);
 }
 
 /* D-Bus thread: no new requests; the loop quits once the last one ends. */
@@ -789,7 +538,7 @@ qmgr_dbus_stop(QmgrDbus *d)
   /* Calls that arrived too late are dropped with their requests. */
   for (QmgrDbusCall *call; (call = g_queue_pop_head(&d->calls)) != NULL;)
     g_free(call);
-  g_queue_clear_full(&d->events, (GDestroyNotify) qmgr_dbus_event_free);
+  g_queue_clear_full(&d->events, qmgr_dbus_event_free);
   d->qmgr->observer = NULL;
   d->event_source = sd_event_source_disable_unref(d->event_source);
   close(d->event_fd);
