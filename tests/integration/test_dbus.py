@@ -113,9 +113,15 @@ class Watch:
                         "a watch line matching %r (have %r)" % (pattern, self.lines), timeout)
 
     def stop(self):
+        """SIGTERM: mailctl watch exits 0, without a sanitizer report."""
         if self.proc.poll() is None:
             self.proc.terminate()
-        return self.proc.wait(DEFAULT_TIMEOUT)
+        rc = self.proc.wait(DEFAULT_TIMEOUT)
+        time.sleep(0.1)
+        err = "".join(self.err)
+        assert "Sanitizer" not in err and "runtime error" not in err, err
+        assert rc == 0, (rc, err)
+        return rc
 
 
 def xml_interfaces():
