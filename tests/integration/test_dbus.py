@@ -269,6 +269,25 @@ def test_properties_changed_is_emitted_at_most_once_a_second(postern, mailbus):
         mon.wait(DEFAULT_TIMEOUT)
 
 
+def test_bus_policy(postern, mailbus):
+    """dbus/org.postern.Mail1.conf: only root may own the name; others reach
+    the daemon (which then asks polkit), but not Properties.Set."""
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    r = mailbus.run(["gdbus", "call", "--system", "--dest", "org.freedesktop.DBus", "--object-path",
+                     "/org/freedesktop/DBus", "--method", "org.freedesktop.DBus.RequestName",
+                     BUS_NAME, "4"], user=PLAIN_USER)
+    assert dbus_error(r) == "org.freedesktop.DBus.Error.AccessDenied", r.stderr
+    assert "not allowed to own the service" in r.stderr, r.stderr
+    r = mailbus.gdbus_call("org.freedesktop.DBus.Properties", "Set", IFACE_MANAGER, "Version",
+                           "<'9'>", user=PLAIN_USER)
+    assert dbus_error(r) == "org.freedesktop.DBus.Error.AccessDenied", r.stderr
+    assert "Rejected send message" in r.stderr, r.stderr
+    r = mailbus.gdbus_call("org.freedesktop.DBus.Peer", "Ping", user=PLAIN_USER)
+    assert r.returncode == 0, r.stderr
+
+
 # ---------------------------------------------------------------- authorization
 
 # (interface, method, gdbus arguments): valid arguments, so that only
