@@ -2,12 +2,17 @@
 # system accounts.  Source it; it defines functions only.
 
 # What building and testing Postern needs on Debian 12 (systemd for
-# systemd-socket-activate, systemd-analyze, the journald and systemd.pc;
-# systemd-container for systemd-nspawn in the system tier; procps for
-# pgrep and the units' /bin/kill; passwd for useradd).
+# systemd-socket-activate, systemd-analyze, the journald and systemd.pc,
+# busctl and systemd-stdio-bridge; systemd-container for systemd-nspawn in
+# the system tier; procps for pgrep and the units' /bin/kill; passwd for
+# useradd; libglib2.0-dev-bin for gdbus-codegen, libglib2.0-bin for gdbus;
+# dbus-daemon and polkitd for the private system bus of the D-Bus tests;
+# util-linux for unshare and setpriv; python3-gi for the D-Bus clients
+# of the tests).
 POSTERN_PACKAGES=(meson ninja-build gcc libc6-dev pkg-config libsystemd-dev libglib2.0-dev libssl-dev
                   libsasl2-dev libmariadb-dev libpcre2-dev libcdb-dev mariadb-server python3 python3-pytest swaks systemd passwd
-                  dnsmasq-base bind9-dnsutils systemd-container procps)
+                  dnsmasq-base bind9-dnsutils systemd-container procps libglib2.0-dev-bin libglib2.0-bin
+                  dbus-daemon polkitd util-linux python3-gi gir1.2-glib-2.0)
 
 postern_need_root() {
   if [ "$(id -u)" != 0 ]; then
@@ -57,6 +62,10 @@ postern_ensure_test_users() {
   chmod 755 /tmp/postern-test-home
   postern_ensure_user mailtest /tmp/postern-test-home/mailtest /bin/sh
   postern_ensure_user mailtest2 /tmp/postern-test-home/mailtest2 /bin/sh
+  # polkit/50-postern-mailadm.rules.example grants this group everything;
+  # the D-Bus tests expect mailtest2 in it and mailtest not.
+  getent group postern-admin >/dev/null || groupadd -r postern-admin
+  id -nG mailtest2 | tr ' ' '\n' | grep -qx postern-admin || usermod -aG postern-admin mailtest2
 }
 
 # postern_meson_setup DIR OPTIONS...: configures DIR, or reconfigures it

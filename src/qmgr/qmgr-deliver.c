@@ -195,6 +195,17 @@ qmgr_defer_file(QmgrMessage *msg, int fd, guint attempts)
     log_warning("%s: cannot move to deferred/: %s", msg->id, g_strerror(errno));
 }
 
+/* Tells the observer (the D-Bus service) how a recipient's attempt ended. */
+static void
+qmgr_deliver_notify(const QmgrMessage *msg, const char *recipient, DeliveryKind kind,
+                    const char *text)
+{
+  const QmgrObserver *o = msg->qmgr->observer;
+
+  if (o)
+    o->recipient_done(o->data, msg->id, recipient, kind, text ? text : "");
+}
+
 /* Delivers the pending recipients; returns TRUE when all are final. */
 static gboolean
 qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd)
@@ -247,8 +258,10 @@ qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, i
     rcpt->state = state;
     /* The last recipient of a message that is about to be removed needs
      * no record: unlinking the file says it all. */
-    if (pending == 0 && deferred == 0)
+    if (pending == 0 && deferred == 0) {
+      qmgr_deliver_notify(msg, rcpt->address, kind, reason);
       break;
+    }
     if (!queue_file_record(fd, i, state, reason, &error)) {
       log_warning("%s: cannot record the state of <%s>: %s", msg->id, rcpt->address,
                   error->message);
@@ -256,6 +269,7 @@ qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, i
        * stop here and let the retry sort it out. */
       return FALSE;
     }
+    qmgr_deliver_notify(msg, rcpt->address, kind, reason);
   }
   return pending == 0 && deferred == 0;
 }
@@ -337,6 +351,15 @@ qmgr_deliver_message(QmgrMessage *msg)
     }
     close(fd);
     return;
+  }
+  if (msg->dir == QUEUE_INCOMING && env->attempts == 0) {
+    /* A new message: counted as received, announced before its first
+     * delivery result. */
+    const QmgrObserver *o = msg->qmgr->observer;
+
+    msg->received = TRUE;
+    if (o)
+      o->message_queued(o->data, msg->id, env);
   }
   if (env->hold && !env->hold_done) {
     /* An access table said HOLD: park it until an administrator releases

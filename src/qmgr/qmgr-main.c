@@ -18,7 +18,8 @@
 
 #include "config.h"
 #include "log.h"
-#include "qmgr.h"
+#include "pidfile.h"
+#include "qmgr-dbus.h"
 
 #define QMGR_PROGRAM "postern-qmgr"
 #define QMGR_STOP_TIMEOUT 10
@@ -29,6 +30,7 @@ typedef struct {
   Qmgr *qmgr;
   const char *config_dir;
   char **overrides;
+  QmgrDbus *dbus;
   gboolean forced_exit;
 } QmgrMain;
 
@@ -67,24 +69,38 @@ qmgr_main_load(QmgrMain *m, GError **error)
   return settings;
 }
 
-static int
-qmgr_main_on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+/* Loads the configuration again (SIGHUP, D-Bus Reload); the old one
+ * stays when the new one does not load. */
+static gboolean
+qmgr_main_reload(gpointer data, GError **error)
 {
-  QmgrMain *m = userdata;
-  g_autoptr(GError) error = NULL;
+  QmgrMain *m = data;
   QmgrSettings *settings;
+  gboolean ok;
 
   sd_notify(0, "RELOADING=1\nSTATUS=Reloading configuration");
-  settings = qmgr_main_load(m, &error);
-  if (settings == NULL) {
-    log_error("reload failed, keeping the old configuration: %s", error->message);
+  settings = qmgr_main_load(m, error);
+  ok = settings != NULL;
+  if (!ok) {
+    log_error("reload failed, keeping the old configuration: %s", (*error)->message);
   } else {
     if (g_strcmp0(config_str(settings->config, "queue_directory"), m->qmgr->queue_directory))
       log_warning("queue_directory changed; it takes effect at the next start");
     qmgr_scheduler_set_settings(m->qmgr, settings);
+    if (m->dbus)
+      qmgr_dbus_set_settings(m->dbus, settings);
     log_info("reload -- configuration %s", config_get_dir(settings->config));
   }
   sd_notify(0, "READY=1\nSTATUS=Processing the queue");
+  return ok;
+}
+
+static int
+qmgr_main_on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+  g_autoptr(GError) error = NULL;
+
+  qmgr_main_reload(userdata, &error);
   return 0;
 }
 
@@ -210,6 +226,13 @@ main(int argc, char **argv)
       || !queue_dirs_ensure(config_str(settings->config, "queue_directory"), owner_uid,
                             owner_gid, &error))
     qmgr_main_fatal(error->message);
+  {
+    /* pid/: postern-smtpd's pid files, which D-Bus Reload signals */
+    g_autofree char *pid_dir = g_build_filename(config_str(settings->config, "queue_directory"),
+                                                "pid", NULL);
+    if (!pidfile_dir_ensure(pid_dir, owner_uid, owner_gid, &error))
+      qmgr_main_fatal(error->message);
+  }
 
   tzset();              /* before any thread changes its fsuid */
   privs_init();
@@ -229,8 +252,16 @@ main(int argc, char **argv)
   sd_event_set_watchdog(m.event, TRUE);   /* no-op unless the unit sets WatchdogSec= */
 
   m.qmgr = qmgr_new(m.event, settings, &error);
-  if (m.qmgr == NULL || !qmgr_queue_open(m.qmgr, &error) || !qmgr_queue_start(m.qmgr, &error))
+  if (m.qmgr == NULL || !qmgr_queue_open(m.qmgr, &error))
     qmgr_main_fatal(error->message);
+  {
+    /* After the signal mask, before the first scan: the D-Bus thread
+     * inherits the mask and observes the queue from the start. */
+    QmgrDbusHooks hooks = { .reload = qmgr_main_reload, .data = &m };
+    m.dbus = qmgr_dbus_start(m.qmgr, settings, &hooks, &error);
+    if (m.dbus == NULL || !qmgr_queue_start(m.qmgr, &error))
+      qmgr_main_fatal(error->message);
+  }
 
   log_info("daemon started -- version %s, configuration %s", POSTERN_VERSION, m.config_dir);
   sd_notify(0, "READY=1\nSTATUS=Processing the queue");
@@ -249,6 +280,7 @@ main(int argc, char **argv)
      * are taken again at the next start. */
     _exit(0);
   }
+  qmgr_dbus_stop(m.dbus);
   log_info("stopped: %" G_GUINT64_FORMAT " delivered, %" G_GUINT64_FORMAT " deferred, %"
            G_GUINT64_FORMAT " bounced", m.qmgr->n_delivered, m.qmgr->n_deferred,
            m.qmgr->n_bounced);

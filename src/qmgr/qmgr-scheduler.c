@@ -93,6 +93,8 @@ qmgr_scheduler_add(Qmgr *q, const char *id, QueueDir dir)
   msg->dir_fds = q->dir_fds;
   g_hash_table_insert(q->messages, msg->id, msg);
   g_queue_push_tail(&q->waiting, msg);
+  if (q->observer)
+    q->observer->changed(q->observer->data);
   return TRUE;
 }
 
@@ -102,8 +104,12 @@ qmgr_scheduler_done(gpointer data)
 {
   QmgrMessage *msg = data;
   Qmgr *q = msg->qmgr;
+  char id[QUEUE_ID_MAX + 1];
+  QueueDir dir;
+  gboolean again;
 
   q->in_flight--;
+  q->n_received += msg->received;
   q->n_delivered += msg->n_delivered;
   q->n_deferred += msg->n_deferred;
   q->n_bounced += msg->n_bounced;
@@ -112,7 +118,14 @@ qmgr_scheduler_done(gpointer data)
     qmgr_queue_note_deferred(q, msg->next_try);
   /* Other errors leave the file in incoming/ (the periodic scan finds
    * it again) or active/ (taken at the next start). */
+  again = msg->admin != 0 && qmgr_admin_after_attempt(q, msg);
+  g_strlcpy(id, msg->id, sizeof id);
+  dir = msg->dir;
   g_hash_table_remove(q->messages, msg->id);
+  if (q->observer)
+    q->observer->changed(q->observer->data);
+  if (again && !q->stopping)
+    qmgr_scheduler_add(q, id, dir);
 
   if (q->stopping) {
     if (q->in_flight == 0 && q->on_idle)
@@ -138,6 +151,7 @@ qmgr_scheduler_kick(Qmgr *q)
          && (msg = g_queue_pop_head(&q->waiting)) != NULL) {
     msg->settings = qmgr_settings_ref(q->settings);
     msg->qmgr = q;
+    msg->in_flight = TRUE;
     q->in_flight++;
     workpool_submit(q->pool, (WorkFunc) qmgr_deliver_message, qmgr_scheduler_done, msg);
   }
@@ -158,4 +172,21 @@ qmgr_scheduler_stop(Qmgr *q, void (*on_idle)(gpointer), gpointer data)
   q->on_idle_data = data;
   if (q->in_flight == 0 && on_idle)
     on_idle(data);
+}
+
+void
+qmgr_scheduler_forget(Qmgr *q, gboolean (*drop)(QmgrMessage *msg, gpointer data), gpointer data)
+{
+  GList *link = q->waiting.head;
+
+  while (link != NULL) {
+    GList *next = link->next;
+    QmgrMessage *msg = link->data;
+
+    if (drop(msg, data)) {
+      g_queue_delete_link(&q->waiting, link);
+      g_hash_table_remove(q->messages, msg->id);
+    }
+    link = next;
+  }
 }

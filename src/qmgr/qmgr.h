@@ -86,11 +86,16 @@ typedef struct {
   QueueDir dir;               /* where the file is now (worker updates it) */
   QmgrSettings *settings;     /* reference taken at submit */
   int *dir_fds;               /* the queue's directory fds (owned by Qmgr) */
+  gboolean in_flight;         /* handed to a worker (loop thread) */
+  guint admin;                /* QMGR_ADMIN_F_* asked for while in flight (loop thread) */
   /* results, filled by the worker */
   QmgrOutcome outcome;
   gint64 next_try;            /* wall-clock seconds, for DEFERRED */
   guint n_delivered, n_deferred, n_bounced;
+  gboolean received;          /* first attempt on a new message from incoming/ */
 } QmgrMessage;
+
+typedef struct _QmgrObserver QmgrObserver;
 
 struct _Qmgr {
   sd_event *event;
@@ -115,7 +120,8 @@ struct _Qmgr {
   gint64 deferred_next;       /* earliest known deferred mtime (s), G_MAXINT64 = none */
   gint64 deferred_last_scan;  /* s */
 
-  guint64 n_delivered, n_deferred, n_bounced;
+  guint64 n_received, n_delivered, n_deferred, n_bounced;
+  const QmgrObserver *observer;    /* set before qmgr_queue_start(); may be NULL */
   void (*on_idle)(gpointer data);  /* called when stopping and nothing is in flight */
   gpointer on_idle_data;
 };
@@ -140,6 +146,10 @@ void qmgr_scheduler_kick(Qmgr *q);
 void qmgr_scheduler_set_settings(Qmgr *q, QmgrSettings *settings);
 /* Stops scheduling; on_idle runs once nothing is in flight. */
 void qmgr_scheduler_stop(Qmgr *q, void (*on_idle)(gpointer), gpointer data);
+/* Forgets the waiting (not in flight) messages for which drop() says
+ * TRUE, in one pass over the waiting list. */
+void qmgr_scheduler_forget(Qmgr *q, gboolean (*drop)(QmgrMessage *msg, gpointer data),
+                           gpointer data);
 /* Retry delay in seconds after attempts (>= 1) failed attempts. */
 gint64 qmgr_backoff(gint64 minimal, gint64 maximal, guint attempts);
 
@@ -152,6 +162,48 @@ typedef enum {
   DELIVERY_DEFER,
   DELIVERY_BOUNCE,
 } DeliveryKind;
+
+/* Who wants to hear about the queue (the D-Bus service, qmgr-dbus.c).
+ * The callbacks run in worker threads as well as in the loop thread, in
+ * the order of one message's life; they must be thread-safe and quick. */
+struct _QmgrObserver {
+  /* A new message from incoming/ is about to get its first attempt. */
+  void (*message_queued)(gpointer data, const char *id, const QueueEnvelope *env);
+  /* A recipient's attempt ended (SENT and BOUNCE are on disk by now). */
+  void (*recipient_done)(gpointer data, const char *id, const char *recipient,
+                         DeliveryKind kind, const char *text);
+  /* Counters or queue contents changed (loop thread). */
+  void (*changed)(gpointer data);
+  gpointer data;
+};
+
+/* qmgr-admin.c: administrative queue operations (loop thread), as
+ * postsuper(1) and postqueue(1) do them, safe while deliveries run. */
+typedef enum {
+  QMGR_ADMIN_DELETE,
+  QMGR_ADMIN_HOLD,
+  QMGR_ADMIN_RELEASE,
+  QMGR_ADMIN_REQUEUE,
+} QmgrAdminOp;
+/* Flags kept on a message in flight, applied when its attempt ends. */
+#define QMGR_ADMIN_F_DELETE  (1u << 0)
+#define QMGR_ADMIN_F_HOLD    (1u << 1)
+#define QMGR_ADMIN_F_REQUEUE (1u << 2)
+/* Applies op to the messages ids (NULL-terminated), or to every message
+ * op applies to when all is TRUE.  Returns the ids acted on; NULL with
+ * POSTERN_ERROR_NOT_FOUND when an id is in no queue (nothing changed
+ * then).  *dirs_changed gets a bit (1 << QueueDir) per directory whose
+ * entries changed, for the caller to fsync. */
+GPtrArray *qmgr_admin_apply(Qmgr *q, QmgrAdminOp op, const char *const *ids, gboolean all,
+                            guint *dirs_changed, GError **error);
+/* Makes every message in incoming/ and deferred/ due now (postqueue -f);
+ * returns how many deferred files were touched. */
+guint qmgr_admin_flush(Qmgr *q);
+/* The ids in memory: id (copied) -> GINT_TO_POINTER(1), or 2 in flight. */
+GHashTable *qmgr_admin_snapshot(Qmgr *q);
+/* Applies the flags of msg after its attempt (from done(), before it is
+ * forgotten); TRUE when it should be scheduled again at once. */
+gboolean qmgr_admin_after_attempt(Qmgr *q, QmgrMessage *msg);
 
 /* The per-message state local delivery needs (and logs with). */
 typedef struct {

@@ -19,6 +19,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "pidfile.h"
 #include "smtpd.h"
 
 #define SHUTDOWN_GRACE_US (10 * G_USEC_PER_SEC)
@@ -181,6 +182,33 @@ drop_privileges(const SmtpdSettings *st)
     die(1, "privileges could not be dropped");
 }
 
+/* $queue_directory/pid/smtpd.PID.pid, kept locked while we run, so that
+ * postern-qmgr's D-Bus Reload can find us (pidfile.h).  Made before the
+ * privilege drop; a failure only costs that.  Returns the path or NULL. */
+static char *
+write_pidfile(const SmtpdSettings *st)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_build_filename(st->queue_directory, "pid", NULL);
+  g_autofree char *name = g_strdup_printf("smtpd.%ld.pid", (long) getpid());
+  char *path = g_build_filename(dir, name, NULL);
+  struct passwd *pw = geteuid() == 0 ? getpwnam(st->mail_owner) : NULL;
+
+  if (geteuid() == 0 && (pw == NULL || !pidfile_dir_ensure(dir, pw->pw_uid, pw->pw_gid, &error))) {
+    log_warning("cannot make %s: %s; D-Bus Reload will not reach this process, ignoring", dir,
+                error ? error->message : "no mail_owner");
+    g_free(path);
+    return NULL;
+  }
+  if (pidfile_create(path, &error) < 0) {
+    log_warning("cannot write the pid file: %s; D-Bus Reload will not reach this process, "
+                "ignoring", error->message);
+    g_free(path);
+    return NULL;
+  }
+  return path;
+}
+
 static int
 on_sighup(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata)
 {
@@ -258,6 +286,7 @@ main(int argc, char **argv)
     die(2, "no listeners: start postern-smtpd from its socket units, pass "
         "--listen NAME=ADDR:PORT (e.g. --listen smtp=127.0.0.1:2525), or set inet_interfaces");
 
+  g_autofree char *pidfile = write_pidfile(settings);
   drop_privileges(settings);
 
   /* Signals are blocked before any worker thread exists, so only the
@@ -306,6 +335,8 @@ main(int argc, char **argv)
 
   smtpd_server_free(d.server);
   sd_event_unref(event);
+  if (pidfile)
+    unlink(pidfile);
   log_info("stopped");
   return r < 0 ? 1 : 0;
 }

@@ -404,6 +404,10 @@ class Postern:
         self.env = _sanitizer_env(dict(os.environ, POSTERN_LOG_STDERR="1",
                                        POSTERN_CONFIG_DIR=str(self.confdir)))
         self.env.pop("NOTIFY_SOCKET", None)
+        # No test talks to the machine's system bus: qmgr's D-Bus service
+        # looks for one here (and keeps retrying) unless a test gives it a
+        # private bus (dbus_fixture.py).
+        self.env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=%s" % (self.tmp / "no-system-bus")
         self._n = 0
         self.reset_homes()
 
