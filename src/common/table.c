@@ -26,6 +26,23 @@ static const TableBackend *const table_backends[] = {
   &table_backend_mysql,
 };
 
+static int
+table_type_cmp(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+GPtrArray *
+table_types(void)
+{
+  GPtrArray *types = g_ptr_array_new();
+  for (gsize i = 0; i < G_N_ELEMENTS(table_backends); i++)
+    g_ptr_array_add(types, (gpointer) table_backends[i]->type);
+  g_ptr_array_add(types, (gpointer) "proxy");   /* "proxy:type:name" is type:name */
+  g_ptr_array_sort(types, table_type_cmp);
+  return types;
+}
+
 TableResult
 table_tempfail(GError **error, const char *spec, const char *why)
 {

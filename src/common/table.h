@@ -36,6 +36,9 @@ Table *table_open(const char *spec, TableFlags flags, GError **error);
 void table_free(Table *table);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Table, table_free)
 const char *table_spec(const Table *table);
+/* The table types this build knows, sorted (postconf -m); the strings
+ * are static, the array the caller's. */
+GPtrArray *table_types(void);
 /* TRUE for pattern tables (cidr:, regexp:, pcre:).  Postfix asks them
  * only about whole keys (an address, a host name), never about partial
  * ones (parent domains, address prefixes, user@): DICT_FLAG_PATTERN. */

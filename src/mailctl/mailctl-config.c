@@ -7,6 +7,7 @@
  *                                              postconf, postconf -d, postconf -n
  *   mailctl config set NAME=VALUE...           postconf -e (then reload)
  *   mailctl reload                             postfix reload
+ *   mailctl check [--json]                     postfix check
  *
  * "get" and "list" print "name = value" lines, the values postern-qmgr
  * uses (expanded, like postconf -x); --defaults prints the built-in
@@ -140,4 +141,48 @@ mailctl_reload_main(const MailctlOptions *opts, int argc, char **argv)
     return MAILCTL_EXIT_NOT_RUNNING;
   reply = mailctl_bus_call(bus, opts, MAILCTL_IFACE_MANAGER, "Reload", NULL, "()", &status);
   return reply ? MAILCTL_EXIT_OK : status;
+}
+
+/* "mailctl check": CheckConfiguration's problems, one a line, on stdout
+ * (postfix check writes warnings and goes on); exit 1 when a problem is
+ * fatal ("fatal: ..."), as postfix check fails then. */
+int
+mailctl_check_main(const MailctlOptions *opts, int argc, char **argv)
+{
+  gboolean json = opts->json;
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) problems = NULL;
+  int status;
+
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--json") == 0) {
+      json = TRUE;
+      continue;
+    }
+    mailctl_fail("check: unexpected argument \"%s\"", argv[i]);
+    return MAILCTL_EXIT_USAGE;
+  }
+  bus = mailctl_bus_connect(opts);
+  if (bus == NULL)
+    return MAILCTL_EXIT_NOT_RUNNING;
+  reply = mailctl_bus_call(bus, opts, MAILCTL_IFACE_MANAGER, "CheckConfiguration", NULL, "(as)",
+                           &status);
+  if (reply == NULL)
+    return status;
+  problems = g_variant_get_child_value(reply, 0);
+  gboolean fatal = FALSE;
+  gsize n = g_variant_n_children(problems);
+  for (gsize i = 0; i < n; i++) {
+    const char *line = NULL;
+    g_variant_get_child(problems, i, "&s", &line);
+    fatal = fatal || strstr(line, "fatal: ") != NULL;
+    if (!json)
+      printf("%s\n", line);
+  }
+  if (json)
+    mailctl_json_print(problems);
+  if (fflush(stdout) != 0)
+    return MAILCTL_EXIT_FAILED;
+  return fatal ? MAILCTL_EXIT_FAILED : MAILCTL_EXIT_OK;
 }

@@ -28,11 +28,13 @@ static const char mailctl_usage[] =
   "  config list [--json] [--defaults|--changed]  all of them (postconf, -d, -n)\n"
   "  config set NAME=VALUE...                 change main.cf and reload (postconf -e)\n"
   "  reload                                   reload the configuration (postfix reload)\n"
+  "  check [--json]                           problems of the configuration (postfix check)\n"
   "\n"
   "On local files:\n"
   "  table rebuild [--aliases] TYPE:PATH...    compile PATH into PATH.cdb (postmap)\n"
   "  table query [--aliases] KEY TYPE:NAME...  print the value of KEY (postmap -q)\n"
   "  table query [--aliases] - TYPE:NAME...    \"key<TAB>value\" per stdin key found (postmap -q -)\n"
+  "  table types                               the table types this build knows (postconf -m)\n"
   "  aliases rebuild                           compile alias_database (newaliases)\n"
   "\n"
   "Options:\n"
@@ -78,6 +80,7 @@ main(int argc, char **argv)
     { "watch", mailctl_watch_main },
     { "config", mailctl_config_main },
     { "reload", mailctl_reload_main },
+    { "check", mailctl_check_main },
   };
   MailctlOptions opts = { 0 };
   int i = 1;

@@ -23,7 +23,8 @@
 
 static const char mailctl_table_usage[] =
   "usage: mailctl table rebuild [--aliases] TYPE:PATH...\n"
-  "       mailctl table query [--aliases] KEY|- TYPE:NAME...\n";
+  "       mailctl table query [--aliases] KEY|- TYPE:NAME...\n"
+  "       mailctl table types\n";
 
 /* Strips a leading --aliases / -a; returns the table flags. */
 static TableFlags
@@ -163,6 +164,12 @@ mailctl_table_main(const MailctlOptions *opts, int argc, char **argv)
     return mailctl_table_rebuild(argc - 1, argv + 1);
   if (argc >= 1 && strcmp(argv[0], "query") == 0)
     return mailctl_table_query(argc - 1, argv + 1);
+  if (argc == 1 && strcmp(argv[0], "types") == 0) {   /* postconf -m */
+    g_autoptr(GPtrArray) types = table_types();
+    for (guint i = 0; i < types->len; i++)
+      printf("%s\n", (const char *) types->pdata[i]);
+    return fflush(stdout) == 0 ? MAILCTL_EXIT_OK : MAILCTL_EXIT_ERROR;
+  }
   if (argc >= 1)
     mailctl_fail("table: unknown command \"%s\"", argv[0]);
   fputs(mailctl_table_usage, stderr);

@@ -55,6 +55,7 @@ int mailctl_watch_main(const MailctlOptions *opts, int argc, char **argv);
 /* "mailctl config get|list|set ...", "mailctl reload" */
 int mailctl_config_main(const MailctlOptions *opts, int argc, char **argv);
 int mailctl_reload_main(const MailctlOptions *opts, int argc, char **argv);
+int mailctl_check_main(const MailctlOptions *opts, int argc, char **argv);
 
 /* Prints "PROGRAM: MESSAGE" (mailctl or newaliases) to stderr and returns MAILCTL_EXIT_ERROR. */
 int mailctl_fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);

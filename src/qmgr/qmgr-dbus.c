@@ -52,6 +52,7 @@ qmgr_dbus_return_error(GDBusMethodInvocation *invocation, const GError *error)
     case POSTERN_ERROR_NOT_FOUND: name = QMGR_DBUS_ERROR_NO_SUCH_MESSAGE; break;
     case POSTERN_ERROR_SYNTAX: name = "org.freedesktop.DBus.Error.InvalidArgs"; break;
     case POSTERN_ERROR_CONFIG: name = QMGR_DBUS_ERROR_INVALID_VALUE; break;
+    case POSTERN_ERROR_UNKNOWN_PARAMETER: name = QMGR_DBUS_ERROR_INVALID_PARAMETER; break;
     default: break;
     }
   } else if (error->domain == QMGR_DBUS_ERROR) {

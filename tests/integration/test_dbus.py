@@ -958,7 +958,7 @@ def test_rebuild_aliases(postern, mailbus):
 
 def test_set_parameters_and_check_need_configure(postern, mailbus):
     """SetParameters and CheckConfiguration are authorized like the other
-    configuration methods (their library is wired in separately)."""
+    configuration methods (validation of names comes first)."""
     mailbus.start()
     postern.start()
     mailbus.wait_owner()
@@ -1034,3 +1034,84 @@ def test_host_option_talks_through_ssh(postern, mailbus, tmp_path):
     r = subprocess.run([str(MAILCTL), "-H", "-oProxyCommand=x", "status"], env=env,
                        capture_output=True, text=True)
     assert r.returncode == 3 and "bad host name" in r.stderr
+
+
+# ---------------------------------------------------------------- SetParameters, CheckConfiguration
+
+def test_set_parameters_rewrites_main_cf_and_reloads_smtpd(postern, mailbus):
+    """mailctl config set (SetParameters): main.cf rewritten as postconf -e
+    does (comments and order kept, the value replaced in place), and the
+    running smtpd reloads: a new session sees the new banner."""
+    mailbus.start()
+    postern.configure(smtpd_banner="$myhostname ESMTP before")
+    main_cf = postern.confdir / "main.cf"
+    main_cf.write_text("# managed by hand\n" + main_cf.read_text() + "# the end\n")
+    postern.start_qmgr()
+    postern.start_smtpd()
+    mailbus.wait_owner()
+    c = postern.connect(greeting=False)
+    assert c.reply().text == "220 mail.example.test ESMTP before"
+    c.close()
+    before = main_cf.read_text()
+    r = mailbus.mailctl("config", "set", "smtpd_banner=$myhostname ESMTP after")
+    assert r.returncode == 0, r.stderr
+    after = main_cf.read_text()
+    assert after == before.replace("smtpd_banner = $myhostname ESMTP before",
+                                   "smtpd_banner = $myhostname ESMTP after"), after
+    deadline = time.monotonic() + DEFAULT_TIMEOUT
+    while True:
+        c = postern.connect(greeting=False)
+        text = c.reply().text
+        c.close()
+        if text == "220 mail.example.test ESMTP after":
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(0.05)
+    r = mailbus.mailctl("config", "get", "smtpd_banner")
+    assert r.stdout == "smtpd_banner = mail.example.test ESMTP after\n", r.stdout
+
+
+def test_set_parameters_refuses_bad_values_and_names(postern, mailbus):
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    main_cf = postern.confdir / "main.cf"
+    before = main_cf.read_bytes()
+    r = mailbus.gdbus_call(IFACE_MANAGER, "SetParameters",
+                           "{'smtpd_timeout': 'soon', 'myhostname': 'x.example.test'}")
+    assert dbus_error(r) == "org.postern.Mail1.Error.InvalidValue", r.stderr
+    assert "smtpd_timeout" in r.stderr and "soon" in r.stderr, r.stderr
+    r = mailbus.gdbus_call(IFACE_MANAGER, "SetParameters", "{'no_such_thing': 'x'}")
+    assert dbus_error(r) == "org.postern.Mail1.Error.InvalidParameter", r.stderr
+    r = mailbus.mailctl("config", "set", "smtpd_recipient_limit=-5")
+    assert r.returncode == 1 and "smtpd_recipient_limit" in r.stderr, r.stderr
+    assert main_cf.read_bytes() == before               # nothing written
+    assert not list(postern.confdir.glob("main.cf.tmp*"))
+
+
+def test_check_configuration(postern, mailbus):
+    """mailctl check (CheckConfiguration) reports what postfix check would:
+    here a missing table and a world-writable alias file."""
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    r = mailbus.mailctl("check")
+    clean = r.stdout
+    assert r.returncode == 0, r.stderr
+    os.chmod(postern.aliases, 0o666)
+    postern.configure(smtpd_recipient_restrictions="check_recipient_access hash:%s, "
+                      "permit_mynetworks, reject_unauth_destination" % (postern.tmp / "nosuch"))
+    r = mailbus.mailctl("check")
+    assert r.returncode == 0, r.stderr                  # warnings only
+    new = [l for l in r.stdout.splitlines() if l not in clean.splitlines()]
+    main_cf = str(postern.confdir / "main.cf")
+    assert any(l.startswith(main_cf + ":") and ": warning: parameter smtpd_recipient_restrictions: "
+               "open database %s.cdb: No such file" % (postern.tmp / "nosuch") in l for l in new), \
+        r.stdout
+    assert ": warning: parameter alias_maps: alias file %s is world writable" % postern.aliases \
+        in r.stdout, r.stdout
+    r = mailbus.mailctl("check", "--json")
+    assert sorted(json.loads(r.stdout)) == sorted(r2 for r2 in mailbus.mailctl("check").stdout
+                                                  .splitlines())
+    r = mailbus.mailctl("check", user=PLAIN_USER)
+    assert r.returncode == 1 and r.stderr.startswith("mailctl: access denied: "), r.stderr

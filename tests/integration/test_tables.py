@@ -196,3 +196,10 @@ def test_smtpd_uses_rebuilt_table(postern):
     while (got := rcpt_reply()) != want and time.monotonic() < deadline:
         time.sleep(0.2)
     assert got == want
+
+
+def test_table_types():
+    """mailctl table types lists what postconf -m would, for this build."""
+    r = subprocess.run([str(MAILCTL), "table", "types"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "cdb\ncidr\nhash\ninline\nmysql\npcre\nproxy\nregexp\nstatic\ntexthash\nunix\n"
