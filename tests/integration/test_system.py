@@ -243,8 +243,15 @@ def test_boot_and_status(system):
     assert q["Uid"].split() == ["0"] * 4
     assert q["CapBnd"] == "00000000000000eb", q["CapBnd"]   # CHOWN DAC_OVERRIDE FOWNER KILL SETGID SETUID
     assert q["NoNewPrivs"] == "1" and q["Seccomp"] == "2"
-    # Placeholder for the D-Bus part: once qmgr owns org.postern.Mail1,
-    # "mailctl status" over the container's system bus belongs here.
+    # qmgr is Type=dbus: systemd saw it take org.postern.Mail1 on the
+    # container's system bus, where mailctl finds it and systemd's units
+    st = c.run(str(BUILD / "src" / "mailctl" / "mailctl"), "status").stdout
+    assert re.match(r"^postern-qmgr \S+, running since ", st), st
+    assert re.search(r"^postern-qmgr\.service +active \(running\)$", st, re.M), st
+    assert re.search(r"^postern-smtpd\.socket +active \(listening\)$", st, re.M), st
+    r = c.run(str(BUILD / "src" / "mailctl" / "mailctl"), "--json", "status")
+    assert json.loads(r.stdout.splitlines()[0])["units"]["postern-qmgr.service"] == \
+        "active (running)", r.stdout
 
 
 def test_socket_activated_delivery_and_journal(system):
