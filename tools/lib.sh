@@ -12,7 +12,7 @@
 POSTERN_PACKAGES=(meson ninja-build gcc libc6-dev pkg-config libsystemd-dev libglib2.0-dev libssl-dev
                   libsasl2-dev libmariadb-dev libpcre2-dev libcdb-dev mariadb-server python3 python3-pytest swaks systemd passwd
                   dnsmasq-base bind9-dnsutils systemd-container procps libglib2.0-dev-bin libglib2.0-bin
-                  dbus-daemon polkitd util-linux python3-gi gir1.2-glib-2.0)
+                  dbus-daemon polkitd util-linux python3-gi gir1.2-glib-2.0 bash-completion)
 
 postern_need_root() {
   if [ "$(id -u)" != 0 ]; then

@@ -376,6 +376,15 @@ def test_meson_install_places_units(tmp_path):
     for d in ("sysusers.d", "tmpfiles.d"):
         found = list(dest.rglob("%s/postern.conf" % d))
         assert len(found) == 1 and str(found[0]).startswith(str(dest) + prefix + "/"), found
+    # the D-Bus parts: interface, policy, activation through systemd; polkit; completion
+    share = Path(str(dest) + prefix) / "share"
+    for rel in ("dbus-1/interfaces/org.postern.Mail1.xml", "dbus-1/system.d/org.postern.Mail1.conf",
+                "dbus-1/system-services/org.postern.Mail1.service",
+                "polkit-1/actions/org.postern.mail.policy", "bash-completion/completions/mailctl"):
+        assert (share / rel).is_file(), rel
+    activation = (share / "dbus-1/system-services/org.postern.Mail1.service").read_text()
+    assert "\nName=org.postern.Mail1\n" in activation
+    assert "\nSystemdService=postern-qmgr.service\n" in activation
 
 
 def test_local_socket_unit_submission(postern, rendered):
