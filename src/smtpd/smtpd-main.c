@@ -149,39 +149,6 @@ raise_fd_limit(void)
   }
 }
 
-/* As root: prepare the queue, then become mail_owner for good. */
-static void
-drop_privileges(const SmtpdSettings *st)
-{
-  g_autoptr(GError) error = NULL;
-  if (geteuid() != 0) {
-    /* Started unprivileged (systemd's User=): a queue that belongs to
-     * root is used as it is, never chowned; a developer's own queue
-     * directory is completed as before. */
-    struct stat qst;
-    gboolean ok = stat(st->queue_directory, &qst) == 0 && qst.st_uid != geteuid()
-        ? queue_dirs_check_writable(st->queue_directory, &error)
-        : queue_dirs_ensure(st->queue_directory, (uid_t)-1, (gid_t)-1, &error);
-    if (!ok)
-      die(1, "%s", error->message);
-    return;
-  }
-  struct passwd *pw = getpwnam(st->mail_owner);
-  if (pw == NULL)
-    die(1, "mail_owner user \"%s\" does not exist; create it (useradd -r -M -d /nonexistent "
-        "-s /usr/sbin/nologin %s) or set mail_owner", st->mail_owner, st->mail_owner);
-  if (pw->pw_uid == 0)
-    die(1, "mail_owner \"%s\" must not be root", st->mail_owner);
-  uid_t uid = pw->pw_uid;
-  gid_t gid = pw->pw_gid;
-  if (!queue_dirs_ensure(st->queue_directory, uid, gid, &error))
-    die(1, "%s", error->message);
-  if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
-    die(1, "cannot drop privileges to %s: %s", st->mail_owner, g_strerror(errno));
-  if (setuid(0) == 0)
-    die(1, "privileges could not be dropped");
-}
-
 /* $queue_directory/pid/smtpd.PID.pid, kept locked while we run, so that
  * postern-qmgr's D-Bus Reload can find us (pidfile.h).  Made before the
  * privilege drop; a failure only costs that.  Returns the path or NULL. */
@@ -207,6 +174,42 @@ write_pidfile(const SmtpdSettings *st)
     return NULL;
   }
   return path;
+}
+
+/* As root: prepare the queue (and the pid file in it), then become
+ * mail_owner for good.  Returns the pid file's path or NULL. */
+static char *
+drop_privileges(const SmtpdSettings *st)
+{
+  g_autoptr(GError) error = NULL;
+  if (geteuid() != 0) {
+    /* Started unprivileged (systemd's User=): a queue that belongs to
+     * root is used as it is, never chowned; a developer's own queue
+     * directory is completed as before. */
+    struct stat qst;
+    gboolean ok = stat(st->queue_directory, &qst) == 0 && qst.st_uid != geteuid()
+        ? queue_dirs_check_writable(st->queue_directory, &error)
+        : queue_dirs_ensure(st->queue_directory, (uid_t)-1, (gid_t)-1, &error);
+    if (!ok)
+      die(1, "%s", error->message);
+    return write_pidfile(st);
+  }
+  struct passwd *pw = getpwnam(st->mail_owner);
+  if (pw == NULL)
+    die(1, "mail_owner user \"%s\" does not exist; create it (useradd -r -M -d /nonexistent "
+        "-s /usr/sbin/nologin %s) or set mail_owner", st->mail_owner, st->mail_owner);
+  if (pw->pw_uid == 0)
+    die(1, "mail_owner \"%s\" must not be root", st->mail_owner);
+  uid_t uid = pw->pw_uid;
+  gid_t gid = pw->pw_gid;
+  if (!queue_dirs_ensure(st->queue_directory, uid, gid, &error))
+    die(1, "%s", error->message);
+  char *pidfile = write_pidfile(st);
+  if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+    die(1, "cannot drop privileges to %s: %s", st->mail_owner, g_strerror(errno));
+  if (setuid(0) == 0)
+    die(1, "privileges could not be dropped");
+  return pidfile;
 }
 
 static int
@@ -286,8 +289,7 @@ main(int argc, char **argv)
     die(2, "no listeners: start postern-smtpd from its socket units, pass "
         "--listen NAME=ADDR:PORT (e.g. --listen smtp=127.0.0.1:2525), or set inet_interfaces");
 
-  g_autofree char *pidfile = write_pidfile(settings);
-  drop_privileges(settings);
+  g_autofree char *pidfile = drop_privileges(settings);
 
   /* Signals are blocked before any worker thread exists, so only the
    * event loop's signalfd sees them. */

@@ -263,7 +263,10 @@ def test_socket_activated_delivery_and_journal(system):
     assert greeting == ["220 mail.example.test ESMTP Postern"]
     st = c.run("systemctl", "status", "--no-pager", "postern-smtpd.service").stdout
     assert "Active: active (running)" in st, st
-    assert "TriggeredBy: ● postern-smtpd.socket" in st, st
+    # started by its sockets: port 25 and sendmail's local socket
+    trig = re.search(r"TriggeredBy: (.*?)\n +Docs:", st, re.S)
+    assert trig and sorted(re.findall(r"● (\S+)", trig.group(1))) == [
+        "postern-local.socket", "postern-smtpd.socket"], st
     assert 'Status: "Accepting connections"' in st, st
     _, s = system.proc_status("postern-smtpd.service")
     uid, gid = system.uid("postern")
