@@ -13,8 +13,8 @@ inside its sandbox, reloads that keep sessions, the watchdog.
 Test-only changes to the units, all as drop-ins: ASAN_OPTIONS=detect_leaks=0
 (LeakSanitizer stops the process's threads with ptrace(2), which the
 units' SystemCallFilter= forbids by design; leaks are checked by the rest
-of the suite), and Type=notify for qmgr while qmgr cannot own
-org.postern.Mail1 yet (see QMGR_OWNS_BUS_NAME).
+of the suite).  The project's bus policy is bound into the container's
+/etc/dbus-1/system.d, so qmgr runs as shipped, Type=dbus.
 """
 
 import json
@@ -23,7 +23,6 @@ import re
 import shutil
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import pytest
@@ -34,12 +33,6 @@ import units as U
 
 ROOT = U.ROOT
 PY = "/usr/bin/python3"
-
-# qmgr owns org.postern.Mail1 once the D-Bus service exists (issue 4, D-Bus
-# part).  Until then the shipped Type=dbus unit would wait for the name and
-# fail; the tier runs qmgr with Type=notify instead and says so.
-DBUS_XML = ROOT / "dbus" / "org.postern.Mail1.xml"
-QMGR_OWNS_BUS_NAME = DBUS_XML.exists()
 
 MAIN_CF = """\
 # /etc/postern/main.cf of the system test container
@@ -161,20 +154,11 @@ def system():
     binds = [(units, "/etc/systemd/system"), (work / "sysusers.d", "/etc/sysusers.d"),
              (work / "tmpfiles.d", "/etc/tmpfiles.d"), (work / "postern", "/etc/postern"),
              (BUILD, BUILD)]
-    if QMGR_OWNS_BUS_NAME:
-        policies = sorted((ROOT / "dbus").glob("*.conf"))
-        if policies:
-            pol = work / "dbus-system.d"
-            pol.mkdir()
-            for p in policies:
-                shutil.copy(p, pol / p.name)
-            binds.append((pol, "/etc/dbus-1/system.d"))
-    else:
-        write(units / "postern-qmgr.service.d" / "50-test-no-bus-name-yet.conf",
-              "# test only: this qmgr does not own org.postern.Mail1 yet\n"
-              "[Service]\nType=notify\n")
-        warnings.warn("postern-qmgr ran with Type=notify: %s does not exist, so qmgr cannot own "
-                      "org.postern.Mail1 and the shipped Type=dbus is not exercised" % DBUS_XML)
+    # qmgr is Type=dbus: the bus must let it own org.postern.Mail1
+    pol = work / "dbus-system.d"
+    pol.mkdir()
+    shutil.copy(ROOT / "dbus" / "org.postern.Mail1.conf", pol / "org.postern.Mail1.conf")
+    binds.append((pol, "/etc/dbus-1/system.d"))
     write(work / "sysusers.d" / "postern.conf",
           (U.UNITS_SRC / "sysusers.d" / "postern.conf").read_text())
     write(work / "sysusers.d" / "postern-test.conf",
