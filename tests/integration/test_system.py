@@ -33,6 +33,10 @@ import units as U
 
 ROOT = U.ROOT
 PY = "/usr/bin/python3"
+# Where the build tree appears inside the container: never under /tmp,
+# which the units' PrivateTmp= hides from the services (a checkout under
+# /tmp would make every ExecStart= fail with 203/EXEC).
+CBUILD = Path("/opt/postern-build")
 
 MAIN_CF = """\
 # /etc/postern/main.cf of the system test container
@@ -142,7 +146,7 @@ def system():
     work = Path(tempfile.mkdtemp(prefix="postern-sys-", dir="/tmp"))
     os.chmod(work, 0o755)
     units = work / "units"
-    U.render_units(units, U.build_binaries(BUILD))
+    U.render_units(units, U.build_binaries(CBUILD))
     write(units / "postern-test.target",
           "[Unit]\nDescription=Postern system test (boot only this)\n"
           "Wants=postern.target\nAfter=postern.target\n")
@@ -153,7 +157,7 @@ def system():
               "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1\n")
     binds = [(units, "/etc/systemd/system"), (work / "sysusers.d", "/etc/sysusers.d"),
              (work / "tmpfiles.d", "/etc/tmpfiles.d"), (work / "postern", "/etc/postern"),
-             (BUILD, BUILD)]
+             (BUILD, CBUILD)]
     # qmgr is Type=dbus: the bus must let it own org.postern.Mail1
     pol = work / "dbus-system.d"
     pol.mkdir()
@@ -229,11 +233,11 @@ def test_boot_and_status(system):
     assert q["NoNewPrivs"] == "1" and q["Seccomp"] == "2"
     # qmgr is Type=dbus: systemd saw it take org.postern.Mail1 on the
     # container's system bus, where mailctl finds it and systemd's units
-    st = c.run(str(BUILD / "src" / "mailctl" / "mailctl"), "status").stdout
+    st = c.run(str(CBUILD / "src" / "mailctl" / "mailctl"), "status").stdout
     assert re.match(r"^postern-qmgr \S+, running since ", st), st
     assert re.search(r"^postern-qmgr\.service +active \(running\)$", st, re.M), st
     assert re.search(r"^postern-smtpd\.socket +active \(listening\)$", st, re.M), st
-    r = c.run(str(BUILD / "src" / "mailctl" / "mailctl"), "--json", "status")
+    r = c.run(str(CBUILD / "src" / "mailctl" / "mailctl"), "--json", "status")
     assert json.loads(r.stdout.splitlines()[0])["units"]["postern-qmgr.service"] == \
         "active (running)", r.stdout
 
