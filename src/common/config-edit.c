@@ -16,6 +16,7 @@
  * main.cf behind.
  */
 #include "config-edit.h"
+#include "dirsync.h"
 #include "config-private.h"
 
 #include <errno.h>
@@ -276,19 +277,6 @@ edit_write_all(int fd, const char *tmp, const char *text, GError **error)
   return TRUE;
 }
 
-static gboolean
-edit_sync_dir(const char *path, GError **error)
-{
-  g_autofree char *dir = g_path_get_dirname(path);
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return edit_errno(error, errno, "open", dir);
-  int r = fsync(dfd);
-  int e = errno;
-  close(dfd);
-  return r == 0 || edit_errno(error, e, "fsync", dir);
-}
-
 /* Under the lock: reads path, applies the requests, verifies the result,
  * writes it to fd with path's owner and mode, and renames it into place. */
 static gboolean
@@ -328,7 +316,7 @@ edit_replace(const char *dir, const char *main_cf, const char *path, const char 
                 g_strerror(e));
     return FALSE;
   }
-  return edit_sync_dir(path, error);
+  return dirsync_parent(path, error);
 }
 
 /* Applies the checked requests to dir/main.cf. */

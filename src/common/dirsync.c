@@ -7,6 +7,7 @@
 #include "dirsync.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -108,4 +109,19 @@ out:
     return FALSE;
   }
   return TRUE;
+}
+
+gboolean
+dirsync_parent(const char *path, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname(path);
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) {
+    int e = errno;
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_FAILED, "open %s: %s", dir, g_strerror(e));
+    return FALSE;
+  }
+  gboolean ok = dirsync_fsync(dfd, dir, error);
+  close(dfd);
+  return ok;
 }

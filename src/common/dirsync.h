@@ -13,3 +13,6 @@
 /* Makes every change made to the directory open as dirfd before this call
  * durable.  FALSE with errno-based POSTERN_ERROR_TEMPORARY on failure. */
 gboolean dirsync_fsync(int dirfd, const char *what, GError **error);
+/* The same for the directory that holds path (after a rename into it);
+ * POSTERN_ERROR_FAILED when the directory cannot be opened. */
+gboolean dirsync_parent(const char *path, GError **error);

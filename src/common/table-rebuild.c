@@ -7,6 +7,7 @@
  * the old table or the new one, never a partial file, and a failed
  * rebuild leaves the old .cdb in place.
  */
+#include "dirsync.h"
 #include "table-private.h"
 #include "config.h"
 
@@ -50,23 +51,6 @@ table_rebuild_write(int fd, const char *tmp, GHashTable *map, GError **error)
     return table_rebuild_errno(error, "write", tmp);
   if (fsync(fd) < 0)
     return table_rebuild_errno(error, "fsync", tmp);
-  return TRUE;
-}
-
-static gboolean
-table_rebuild_dirsync(const char *path, GError **error)
-{
-  g_autofree char *dir = g_path_get_dirname(path);
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return table_rebuild_errno(error, "open", dir);
-  if (fsync(dfd) < 0) {
-    int e = errno;
-    close(dfd);
-    errno = e;
-    return table_rebuild_errno(error, "fsync", dir);
-  }
-  close(dfd);
   return TRUE;
 }
 
@@ -124,5 +108,5 @@ table_rebuild(const char *spec, TableFlags flags, GError **error)
     unlink(tmp);
     return FALSE;
   }
-  return table_rebuild_dirsync(target, error);
+  return dirsync_parent(target, error);
 }
