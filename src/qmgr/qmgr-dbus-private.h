@@ -184,11 +184,13 @@ void qmgr_authz_check(GDBusMethodInvocation *invocation, QmgrAuthzAllowed allowe
                       gpointer data, GDestroyNotify destroy);
 
 /* ---- qmgr-list.c ---- */
-/* Builds the ListMessages entries of the messages that pass f. */
+/* Builds the ListMessages entries of the messages that pass f (a full
+ * reference, not floating). */
 GVariant *qmgr_list_messages(const int *dir_fds, GHashTable *snapshot, const QmgrListFilter *f,
                              GError **error);
 /* GetMessage: the entry of id with its details and header fields
- * (at most header_limit bytes of content read).  NOT_FOUND when absent. */
+ * (at most header_limit bytes of content read; a full reference).
+ * NOT_FOUND when absent. */
 GVariant *qmgr_list_get(const int *dir_fds, GHashTable *snapshot, const char *id,
                         gsize header_limit, GError **error);
 /* Parses the ListMessages filter; POSTERN_ERROR_SYNTAX when it is bad. */

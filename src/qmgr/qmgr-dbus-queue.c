@@ -211,11 +211,13 @@ qmgr_dbus_snapshot_loop(Qmgr *q, gpointer data)
   req->snapshot = qmgr_admin_snapshot(q);
 }
 
+/* The listing and the entry come back as full references; the reply
+ * tuple takes its own, so ours are dropped here (g_autoptr). */
 static void
 qmgr_dbus_list_read(QmgrDbusRequest *req)
 {
-  GVariant *messages = qmgr_list_messages(qmgr_dbus_dir_fds(req->d), req->snapshot,
-                                          &req->filter, &req->error);
+  g_autoptr(GVariant) messages = qmgr_list_messages(qmgr_dbus_dir_fds(req->d), req->snapshot,
+                                                    &req->filter, &req->error);
 
   if (messages)
     req->reply = g_variant_ref_sink(g_variant_new_tuple(&messages, 1));
@@ -226,8 +228,8 @@ qmgr_dbus_get_read(QmgrDbusRequest *req)
 {
   g_autoptr(QmgrSettings) settings = qmgr_dbus_settings(req->d);
   gsize limit = (gsize) config_size(settings->config, "header_size_limit");
-  GVariant *message = qmgr_list_get(qmgr_dbus_dir_fds(req->d), req->snapshot, req->id, limit,
-                                    &req->error);
+  g_autoptr(GVariant) message = qmgr_list_get(qmgr_dbus_dir_fds(req->d), req->snapshot, req->id,
+                                              limit, &req->error);
 
   if (message)
     req->reply = g_variant_ref_sink(g_variant_new_tuple(&message, 1));
