@@ -10,8 +10,9 @@
 # process-tree memory sampling, and cleanup of everything started.
 #
 # Everything lives under $BENCH_DIR (default /tmp/postern-bench) and
-# listens on 127.0.0.1 ports 20000-20999 only (the scripts use 20525-20535).  Source this file; call
-# bench_init first.  Needs root (the daemons drop privileges themselves).
+# listens on 127.0.0.1 ports 20000-20999 only (the scripts use
+# 20525-20535).  Source this file; call bench_init first.  Needs root
+# (the daemons drop privileges themselves).
 
 BENCH_DIR=${BENCH_DIR:-/tmp/postern-bench}
 BENCH_DOMAIN=${BENCH_DOMAIN:-bench.test}
