@@ -45,7 +45,7 @@ write_file(const Fixture *f, const char *name, const char *text)
 }
 
 /* Looks key up and checks the outcome; expected NULL = not found. */
-static void
+G_GNUC_UNUSED static void
 expect(Table *t, const char *key, const char *expected)
 {
   g_autofree char *value = NULL;

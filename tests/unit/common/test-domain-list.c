@@ -9,40 +9,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-typedef struct {
-  char *dir;
-} Fixture;
-
-static void
-fixture_setup(Fixture *f, gconstpointer data)
-{
-  f->dir = g_dir_make_tmp("postern-domains-XXXXXX", NULL);
-  g_assert_nonnull(f->dir);
-}
-
-static void
-fixture_teardown(Fixture *f, gconstpointer data)
-{
-  g_autoptr(GDir) d = g_dir_open(f->dir, 0, NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
-    g_autofree char *p = g_build_filename(f->dir, name, NULL);
-    if (g_rmdir(p) != 0)
-      g_unlink(p);
-  }
-  g_rmdir(f->dir);
-  g_free(f->dir);
-}
-
-/* Writes text to dir/name; returns the path. */
-static char *
-write_file(const Fixture *f, const char *name, const char *text)
-{
-  char *path = g_build_filename(f->dir, name, NULL);
-  g_assert_true(g_file_set_contents(path, text, -1, NULL));
-  return path;
-}
+#include "table-test-util.h"   /* Fixture, fixture_setup/teardown, write_file */
 
 /* Builds a list from a comma/space separated value. */
 static DomainList *
