@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <gio/gunixfdlist.h>
+
 #define MAILCTL_BUS_NAME "org.postern.Mail1"
 #define MAILCTL_BUS_PATH "/org/postern/Mail1"
 
@@ -142,19 +144,32 @@ mailctl_bus_error(const GError *error)
 }
 
 GVariant *
+mailctl_bus_call_full(GDBusConnection *connection, const MailctlOptions *opts,
+                      const char *interface, const char *method, GVariant *args,
+                      const char *reply_type, GUnixFDList **out_fds, GError **error)
+{
+  gboolean interactive = !opts->no_ask_password && isatty(STDIN_FILENO);
+
+  return g_dbus_connection_call_with_unix_fd_list_sync(connection, MAILCTL_BUS_NAME,
+                                                       MAILCTL_BUS_PATH, interface, method, args,
+                                                       reply_type ? G_VARIANT_TYPE(reply_type)
+                                                                  : NULL,
+                                                       interactive
+                                                       ? G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION
+                                                       : G_DBUS_CALL_FLAGS_NONE,
+                                                       interactive ? G_MAXINT
+                                                                   : MAILCTL_CALL_TIMEOUT_MS,
+                                                       NULL, out_fds, NULL, error);
+}
+
+GVariant *
 mailctl_bus_call(GDBusConnection *connection, const MailctlOptions *opts, const char *interface,
                  const char *method, GVariant *args, const char *reply_type, int *status)
 {
   g_autoptr(GError) error = NULL;
-  gboolean interactive = !opts->no_ask_password && isatty(STDIN_FILENO);
-  GVariant *reply;
+  GVariant *reply = mailctl_bus_call_full(connection, opts, interface, method, args, reply_type,
+                                          NULL, &error);
 
-  reply = g_dbus_connection_call_sync(connection, MAILCTL_BUS_NAME, MAILCTL_BUS_PATH, interface,
-                                      method, args, reply_type ? G_VARIANT_TYPE(reply_type) : NULL,
-                                      interactive ? G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION
-                                                  : G_DBUS_CALL_FLAGS_NONE,
-                                      interactive ? G_MAXINT : MAILCTL_CALL_TIMEOUT_MS, NULL,
-                                      &error);
   if (reply == NULL)
     *status = mailctl_bus_error(error);
   else

@@ -7,12 +7,8 @@
  *   mailctl queue delete|hold|release|requeue ID...|ALL|-
  *   mailctl queue flush
  *
- * "list" prints postqueue -p's format in its long-queue-id layout
- * (Postern's ids are long), with the id column widened to the longest
- * id so that the columns stay aligned: "*" after an active id, "!"
- * after a held one, each deferral reason in parentheses above the
- * recipients it applies to, "-- N Kbytes in M Requests." at the end, or
- * "Mail queue is empty".  The changing commands report like postsuper
+ * "list" prints postqueue -p's format (mailctl-queue-list.c, which also
+ * fetches the listing).  The changing commands report like postsuper
  * ("mailctl: Deleted: 2 messages", nothing when none).
  */
 #include "mailctl.h"
@@ -47,98 +43,6 @@ mailctl_lookup_str(GVariant *dict, const char *key, const char *fallback)
   return g_variant_lookup(dict, key, "&s", &s) ? s : fallback;
 }
 
-/* The id with its status mark, as postqueue -p. */
-static char *
-mailctl_queue_id_status(GVariant *entry)
-{
-  const char *id = mailctl_lookup_str(entry, "id", "?");
-  const char *queue = mailctl_lookup_str(entry, "queue", "");
-
-  if (strcmp(queue, "active") == 0)
-    return g_strconcat(id, "*", NULL);
-  if (strcmp(queue, "hold") == 0)
-    return g_strconcat(id, "!", NULL);
-  return g_strdup(id);
-}
-
-static void
-mailctl_queue_print_entry(GVariant *entry, int width)
-{
-  g_autofree char *id = mailctl_queue_id_status(entry);
-  g_autoptr(GVariant) rcpts = g_variant_lookup_value(entry, "recipients", G_VARIANT_TYPE("aa{sv}"));
-  guint64 size = 0, arrival = 0;
-  const char *sender = mailctl_lookup_str(entry, "sender", "");
-  char when[64];
-  g_autofree char *saved = g_strdup("");
-  GVariantIter iter;
-  GVariant *rcpt;
-
-  g_variant_lookup(entry, "size", "t", &size);
-  if (g_variant_lookup(entry, "arrival-time", "t", &arrival))
-    mailctl_format_time(when, sizeof when, arrival, FALSE);
-  else
-    g_strlcpy(when, "??", sizeof when);
-  printf("%-*s %8" G_GUINT64_FORMAT " %19.19s %s\n", width, id, size, when,
-         *sender ? sender : "MAILER-DAEMON");
-  if (rcpts == NULL) {
-    const char *error = mailctl_lookup_str(entry, "error", NULL);
-    if (error)
-      printf("%*s(%s)\n", MAX(0, 76 - (int) strlen(error)), "", error);
-    return;
-  }
-  g_variant_iter_init(&iter, rcpts);
-  while ((rcpt = g_variant_iter_next_value(&iter)) != NULL) {
-    const char *state = mailctl_lookup_str(rcpt, "state", "pending");
-    const char *why = mailctl_lookup_str(rcpt, "reason", "");
-
-    if (strcmp(state, "pending") == 0) {
-      /* A reason line when it differs from the previous recipient's;
-       * "reason unavailable" when this one has none after one that had. */
-      if (strcmp(saved, why) != 0) {
-        const char *shown = *why ? why : "reason unavailable";
-        g_free(saved);
-        saved = g_strdup(why);
-        printf("%*s(%s)\n", MAX(0, 76 - (int) strlen(shown)), "", shown);
-      }
-      printf("%-*s %8s %-19s %s\n", width, "", "", "", mailctl_lookup_str(rcpt, "address", ""));
-    }
-    g_variant_unref(rcpt);
-  }
-}
-
-static void
-mailctl_queue_print(GVariant *messages)
-{
-  gsize n = g_variant_n_children(messages);
-  guint64 total = 0;
-  int width = 17;     /* Postfix's long id column; widened to fit ours */
-
-  if (n == 0) {
-    printf("Mail queue is empty\n");
-    return;
-  }
-  for (gsize i = 0; i < n; i++) {
-    g_autoptr(GVariant) entry = g_variant_get_child_value(messages, i);
-    g_autofree char *id = mailctl_queue_id_status(entry);
-    guint64 size = 0;
-
-    width = MAX(width, (int) strlen(id));
-    if (g_variant_lookup(entry, "size", "t", &size))
-      total += size;
-  }
-  printf("%-*s %8s %-19s %s\n", width, "----Queue ID-----", "--Size--", "---Arrival Time----",
-         "--Sender/Recipient------");
-  for (gsize i = 0; i < n; i++) {
-    g_autoptr(GVariant) entry = g_variant_get_child_value(messages, i);
-
-    if (i > 0)
-      printf("\n");
-    mailctl_queue_print_entry(entry, width);
-  }
-  printf("\n-- %" G_GUINT64_FORMAT " Kbytes in %" G_GSIZE_FORMAT " Request%s.\n", total / 1024, n,
-         n == 1 ? "" : "s");
-}
-
 /* "--name VALUE" or "--name=VALUE" at argv[*i]; NULL when not this option. */
 static const char *
 mailctl_option_value(int argc, char **argv, int *i, const char *name, gboolean *missing)
@@ -168,9 +72,7 @@ mailctl_queue_list(const MailctlOptions *opts, int argc, char **argv)
   GVariantBuilder filter;
   gboolean json = opts->json;
   g_autoptr(GDBusConnection) bus = NULL;
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GVariant) messages = NULL;
-  int status;
+  g_autoptr(GVariant) criteria = NULL;
 
   g_variant_builder_init(&filter, G_VARIANT_TYPE_VARDICT);
   for (int i = 0; i < argc; i++) {
@@ -218,16 +120,8 @@ mailctl_queue_list(const MailctlOptions *opts, int argc, char **argv)
     g_variant_builder_clear(&filter);
     return MAILCTL_EXIT_NOT_RUNNING;
   }
-  reply = mailctl_bus_call(bus, opts, MAILCTL_IFACE_QUEUE, "ListMessages",
-                           g_variant_new("(a{sv})", &filter), "(aa{sv})", &status);
-  if (reply == NULL)
-    return status;
-  messages = g_variant_get_child_value(reply, 0);
-  if (json)
-    mailctl_json_print(messages);
-  else
-    mailctl_queue_print(messages);
-  return fflush(stdout) == 0 ? MAILCTL_EXIT_OK : MAILCTL_EXIT_FAILED;
+  criteria = g_variant_ref_sink(g_variant_builder_end(&filter));
+  return mailctl_queue_list_print(opts, bus, criteria, json);
 }
 
 /* ---------------------------------------------------------------- show */

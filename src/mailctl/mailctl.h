@@ -16,6 +16,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <gio/gunixfdlist.h>
 
 #define MAILCTL_EXIT_OK          0
 #define MAILCTL_EXIT_NOTFOUND    1
@@ -50,6 +51,10 @@ int mailctl_aliases_rebuild(const MailctlOptions *opts);
 int mailctl_status_main(const MailctlOptions *opts, int argc, char **argv);
 /* "mailctl queue list|show|delete|hold|release|requeue|flush ..." */
 int mailctl_queue_main(const MailctlOptions *opts, int argc, char **argv);
+/* Prints the listing of filter (a{sv}, ListMessages' criteria) as
+ * postqueue -p, or as JSON (mailctl-queue-list.c); an exit status. */
+int mailctl_queue_list_print(const MailctlOptions *opts, GDBusConnection *bus, GVariant *filter,
+                             gboolean json);
 /* "mailctl watch" */
 int mailctl_watch_main(const MailctlOptions *opts, int argc, char **argv);
 /* "mailctl config get|list|set ...", "mailctl reload" */
@@ -68,6 +73,11 @@ GDBusConnection *mailctl_bus_connect(const MailctlOptions *opts);
 GVariant *mailctl_bus_call(GDBusConnection *connection, const MailctlOptions *opts,
                            const char *interface, const char *method, GVariant *args,
                            const char *reply_type, int *status);
+/* The same with the error left to the caller, and the file descriptors
+ * of the reply in *out_fds (when not NULL). */
+GVariant *mailctl_bus_call_full(GDBusConnection *connection, const MailctlOptions *opts,
+                                const char *interface, const char *method, GVariant *args,
+                                const char *reply_type, GUnixFDList **out_fds, GError **error);
 /* Reads a property (no authorization needed). */
 GVariant *mailctl_bus_get_property(GDBusConnection *connection, const char *interface,
                                    const char *name, int *status);

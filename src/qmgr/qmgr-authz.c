@@ -34,6 +34,7 @@ static const struct {
   const char *action;
 } qmgr_authz_table[] = {
   { QMGR_IFACE_QUEUE, "ListMessages", QMGR_AUTHZ_READ_QUEUE },
+  { QMGR_IFACE_QUEUE, "StreamMessages", QMGR_AUTHZ_READ_QUEUE },
   { QMGR_IFACE_QUEUE, "GetMessage", QMGR_AUTHZ_READ_QUEUE },
   { QMGR_IFACE_QUEUE, "DeleteMessages", QMGR_AUTHZ_MANAGE_QUEUE },
   { QMGR_IFACE_QUEUE, "HoldMessages", QMGR_AUTHZ_MANAGE_QUEUE },

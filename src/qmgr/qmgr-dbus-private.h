@@ -42,12 +42,16 @@ typedef enum {
   QMGR_DBUS_E_INVALID_ARGS,
 } QmgrDbusErrorCode;
 
+/* A listing in progress (qmgr-list.c). */
+typedef struct _QmgrListScan QmgrListScan;
+
 /* ListMessages criteria (qmgr-list.c). */
 typedef struct {
   guint queues;                 /* bits 1 << QueueDir to list */
   char *sender, *recipient, *reason;   /* lower case substrings; NULL: any */
   gint64 min_age, max_age;      /* seconds; -1: none */
   guint limit;                  /* at most this many entries; 0: all */
+  char *after;                  /* only ids that sort after this one; NULL: all */
 } QmgrListFilter;
 
 struct _QmgrDbus {
@@ -85,6 +89,10 @@ struct _QmgrDbus {
   guint64 counters[4];          /* received, delivered, deferred, bounced */
   gboolean counters_dirty;
   gint queue_dirty;             /* atomic */
+  GPtrArray *streams;           /* QmgrStream * running (qmgr-stream.c) */
+  guint n_streams;              /* running or reserved */
+  GCond streams_cond;           /* a stream ended */
+  gint streams_stopping;        /* atomic: cut the streams short */
   gint finished;                /* atomic: the D-Bus thread is done */
 };
 
@@ -131,6 +139,8 @@ typedef struct {
   char *spec;
   GVariant *args;               /* SetParameters' a{ss} */
   GHashTable *snapshot;         /* qmgr_admin_snapshot() */
+  QmgrListScan *scan;           /* StreamMessages: the ids to list */
+  gboolean stream_slot;         /* StreamMessages: holds a reserved slot */
   GPtrArray *done;              /* ids acted on */
   guint dirs_changed;
   GVariant *reply;              /* floating or owned, sent by the done step */
@@ -183,7 +193,34 @@ const char *qmgr_authz_action(const char *interface, const char *method);
 void qmgr_authz_check(GDBusMethodInvocation *invocation, QmgrAuthzAllowed allowed,
                       gpointer data, GDestroyNotify destroy);
 
+/* ---- qmgr-stream.c: StreamMessages ---- */
+typedef struct _QmgrStream QmgrStream;
+/* Takes a stream slot (FALSE: QMGR_STREAM_MAX in use, LimitsExceeded). */
+gboolean qmgr_stream_reserve(QmgrDbus *d);
+/* Gives back a slot that did not become a stream. */
+void qmgr_stream_unreserve(QmgrDbus *d);
+/* Starts streaming scan's entries (scan and *filter taken, snapshot
+ * referenced) in a thread of its own, using the reserved slot; returns
+ * the reader's end of the socket for the reply (the caller closes it),
+ * or -1 with the slot given back. */
+int qmgr_stream_start(QmgrDbus *d, QmgrListScan *scan, QmgrListFilter *filter,
+                      GHashTable *snapshot, GError **error);
+/* Cuts every stream short and waits until they have ended. */
+void qmgr_stream_stop_all(QmgrDbus *d);
+
 /* ---- qmgr-list.c ---- */
+/* The ids a listing will look at, sorted, read from the directories
+ * f names (and after f->after); the files are read by
+ * qmgr_list_scan_next(), one at a time. */
+QmgrListScan *qmgr_list_scan(const int *dir_fds, const QmgrListFilter *f, GError **error);
+void qmgr_list_scan_free(QmgrListScan *scan);
+/* How many ids it holds, and the longest one's length. */
+guint qmgr_list_scan_size(const QmgrListScan *scan);
+guint qmgr_list_scan_width(const QmgrListScan *scan);
+/* The next entry that passes f (floating), NULL at the end or after
+ * f->limit entries. */
+GVariant *qmgr_list_scan_next(QmgrListScan *scan, const int *dir_fds, GHashTable *snapshot,
+                              const QmgrListFilter *f);
 /* Builds the ListMessages entries of the messages that pass f (a full
  * reference, not floating). */
 GVariant *qmgr_list_messages(const int *dir_fds, GHashTable *snapshot, const QmgrListFilter *f,

@@ -11,6 +11,9 @@
 #include "qmgr-dbus-private.h"
 
 #include <string.h>
+#include <unistd.h>
+
+#include <gio/gunixfdlist.h>
 
 #include "dirsync.h"
 
@@ -235,12 +238,19 @@ qmgr_dbus_get_read(QmgrDbusRequest *req)
     req->reply = g_variant_ref_sink(g_variant_new_tuple(&message, 1));
 }
 
+static void qmgr_dbus_stream_scan(QmgrDbusRequest *req);
+static void qmgr_dbus_stream_reply(QmgrDbusRequest *req);
+
+/* After the snapshot: GetMessage, StreamMessages or ListMessages. */
 static gboolean
 qmgr_dbus_read_done(gpointer data)
 {
   QmgrDbusRequest *req = data;
 
-  qmgr_dbus_request_in_thread(req, req->id ? qmgr_dbus_get_read : qmgr_dbus_list_read);
+  if (req->stream_slot)
+    qmgr_dbus_request_in_thread_full(req, qmgr_dbus_stream_scan, qmgr_dbus_stream_reply);
+  else
+    qmgr_dbus_request_in_thread(req, req->id ? qmgr_dbus_get_read : qmgr_dbus_list_read);
   return G_SOURCE_REMOVE;
 }
 
@@ -252,11 +262,11 @@ qmgr_dbus_read_allowed(gpointer data)
   qmgr_dbus_in_loop(req->d, qmgr_dbus_snapshot_loop, qmgr_dbus_read_done, req);
 }
 
+/* ListMessages, or StreamMessages (stream: with a stream slot). */
 static gboolean
-qmgr_dbus_on_list(PosternQueue *object, GDBusMethodInvocation *invocation, GVariant *filter,
-                  gpointer data)
+qmgr_dbus_list_request(QmgrDbus *d, GDBusMethodInvocation *invocation, GVariant *filter,
+                       gboolean stream)
 {
-  QmgrDbus *d = data;
   QmgrDbusRequest *req;
   GError *error = NULL;
 
@@ -266,8 +276,70 @@ qmgr_dbus_on_list(PosternQueue *object, GDBusMethodInvocation *invocation, GVari
   if (!qmgr_list_filter_parse(filter, &req->filter, &error))
     return qmgr_dbus_queue_invalid(req, error);
   req->have_filter = TRUE;
+  if (stream && !qmgr_stream_reserve(d)) {
+    g_dbus_method_invocation_return_dbus_error(invocation,
+                                               "org.freedesktop.DBus.Error.LimitsExceeded",
+                                               "Too many listings in progress, try again");
+    qmgr_dbus_request_free(req);
+    return TRUE;
+  }
+  req->stream_slot = stream;
   qmgr_authz_check(invocation, qmgr_dbus_read_allowed, req, qmgr_dbus_request_free);
   return TRUE;
+}
+
+static gboolean
+qmgr_dbus_on_list(PosternQueue *object, GDBusMethodInvocation *invocation, GVariant *filter,
+                  gpointer data)
+{
+  return qmgr_dbus_list_request(data, invocation, filter, FALSE);
+}
+
+/* ---------------------------------------------------------------- StreamMessages */
+
+/* Pool thread: the ids to list (a directory that cannot be read is an
+ * error the caller gets as the reply). */
+static void
+qmgr_dbus_stream_scan(QmgrDbusRequest *req)
+{
+  req->scan = qmgr_list_scan(qmgr_dbus_dir_fds(req->d), &req->filter, &req->error);
+}
+
+/* D-Bus thread: the stream starts, and its socket goes out in the reply. */
+static void
+qmgr_dbus_stream_reply(QmgrDbusRequest *req)
+{
+  g_autoptr(GUnixFDList) fds = NULL;
+  int fd;
+
+  if (req->error) {
+    qmgr_dbus_request_finish(req);
+    return;
+  }
+  req->stream_slot = FALSE;     /* qmgr_stream_start() takes it, or gives it back */
+  fd = qmgr_stream_start(req->d, g_steal_pointer(&req->scan), &req->filter, req->snapshot,
+                         &req->error);
+  if (fd < 0) {
+    qmgr_dbus_request_finish(req);
+    return;
+  }
+  fds = g_unix_fd_list_new();
+  if (g_unix_fd_list_append(fds, fd, &req->error) < 0) {
+    close(fd);      /* the stream sees EPIPE and ends */
+    qmgr_dbus_request_finish(req);
+    return;
+  }
+  close(fd);
+  g_dbus_method_invocation_return_value_with_unix_fd_list(req->invocation, g_variant_new("(h)", 0),
+                                                          fds);
+  qmgr_dbus_request_free(req);
+}
+
+static gboolean
+qmgr_dbus_on_stream(PosternQueue *object, GDBusMethodInvocation *invocation,
+                    GUnixFDList *fd_list, GVariant *filter, gpointer data)
+{
+  return qmgr_dbus_list_request(data, invocation, filter, TRUE);
 }
 
 static gboolean
@@ -294,6 +366,7 @@ void
 qmgr_dbus_queue_connect(QmgrDbus *d, PosternQueue *queue)
 {
   g_signal_connect(queue, "handle-list-messages", G_CALLBACK(qmgr_dbus_on_list), d);
+  g_signal_connect(queue, "handle-stream-messages", G_CALLBACK(qmgr_dbus_on_stream), d);
   g_signal_connect(queue, "handle-get-message", G_CALLBACK(qmgr_dbus_on_get), d);
   g_signal_connect(queue, "handle-delete-messages", G_CALLBACK(qmgr_dbus_on_delete), d);
   g_signal_connect(queue, "handle-hold-messages", G_CALLBACK(qmgr_dbus_on_hold), d);

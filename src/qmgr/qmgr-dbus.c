@@ -111,6 +111,9 @@ qmgr_dbus_request_free(gpointer data)
   g_free(req->spec);
   g_clear_pointer(&req->args, g_variant_unref);
   g_clear_pointer(&req->snapshot, g_hash_table_unref);
+  g_clear_pointer(&req->scan, qmgr_list_scan_free);
+  if (req->stream_slot)
+    qmgr_stream_unreserve(d);
   g_clear_pointer(&req->done, g_ptr_array_unref);
   g_clear_pointer(&req->reply, g_variant_unref);
   g_clear_error(&req->error);
@@ -482,6 +485,8 @@ qmgr_dbus_start(Qmgr *q, QmgrSettings *settings, const QmgrDbusHooks *hooks, GEr
     g_free(d);
     return NULL;
   }
+  d->streams = g_ptr_array_new();
+  g_cond_init(&d->streams_cond);
   qmgr_dbus_observer_init(d);
   q->observer = &d->observer;
   d->context = g_main_context_new();
@@ -536,6 +541,7 @@ qmgr_dbus_stop(QmgrDbus *d)
     qmgr_dbus_run_calls(d);
   }
   g_thread_join(d->thread);
+  qmgr_stream_stop_all(d);
   /* Calls that arrived too late are dropped with their requests. */
   for (QmgrDbusCall *call; (call = g_queue_pop_head(&d->calls)) != NULL;)
     g_free(call);
@@ -546,6 +552,8 @@ qmgr_dbus_stop(QmgrDbus *d)
   g_main_loop_unref(d->loop);
   g_main_context_unref(d->context);
   qmgr_settings_unref(d->settings);
+  g_ptr_array_unref(d->streams);
+  g_cond_clear(&d->streams_cond);
   g_mutex_clear(&d->lock);
   g_free(d);
 }

@@ -35,9 +35,35 @@ static const char *const qmgr_list_queue_names[] = {
 static GVariant *
 qmgr_list_str(const char *text)
 {
-  g_autofree char *valid = g_utf8_make_valid(text ? text : "", -1);
+  g_autofree char *valid = NULL;
 
+  if (text == NULL)
+    return g_variant_new_string("");
+  if (g_utf8_validate(text, -1, NULL))
+    return g_variant_new_string(text);
+  valid = g_utf8_make_valid(text, -1);
   return g_variant_new_string(valid);
+}
+
+/* An a{sv} made from its entries in one go: cheaper than GVariantBuilder
+ * and its format strings, which a listing of 100,000 messages feels. */
+typedef struct {
+  GVariant *items[24];
+  guint n;
+} QmgrDict;
+
+static void
+qmgr_dict_add(QmgrDict *d, const char *key, GVariant *value)
+{
+  g_assert(d->n < G_N_ELEMENTS(d->items));
+  d->items[d->n++] = g_variant_new_dict_entry(g_variant_new_string(key),
+                                              g_variant_new_variant(value));
+}
+
+static GVariant *
+qmgr_dict_end(QmgrDict *d)
+{
+  return g_variant_new_array(G_VARIANT_TYPE("{sv}"), d->items, d->n);
 }
 
 void
@@ -46,6 +72,7 @@ qmgr_list_filter_clear(QmgrListFilter *f)
   g_clear_pointer(&f->sender, g_free);
   g_clear_pointer(&f->recipient, g_free);
   g_clear_pointer(&f->reason, g_free);
+  g_clear_pointer(&f->after, g_free);
 }
 
 /* An integer of any D-Bus integer type, >= 0. */
@@ -137,10 +164,27 @@ qmgr_list_filter_parse(GVariant *dict, QmgrListFilter *f, GError **error)
       gint64 n = 0;
       ok = qmgr_list_filter_int(v, key, &n, error);
       f->limit = (guint) MIN(n, (gint64) G_MAXUINT);
+    } else if (strcmp(key, "after") == 0) {
+      /* A cursor: the last id of the previous page.  Any string is taken
+       * (the message may be gone by now); ids compare as strings. */
+      if (!g_variant_is_of_type(v, G_VARIANT_TYPE_STRING)) {
+        g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_SYNTAX,
+                    "Filter key \"after\" wants a string, not \"%s\"",
+                    g_variant_get_type_string(v));
+        ok = FALSE;
+      } else if (!queue_id_is_valid(g_variant_get_string(v, NULL))) {
+        g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_SYNTAX,
+                    "Filter key \"after\" wants a queue id");
+        ok = FALSE;
+      } else {
+        g_free(f->after);
+        f->after = g_variant_dup_string(v, NULL);
+        ok = TRUE;
+      }
     } else {
       g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_SYNTAX,
                   "Unknown filter key \"%s\" (queue, sender, recipient, min-age, max-age, "
-                  "reason, limit)", key);
+                  "reason, limit, after)", key);
       ok = FALSE;
     }
     if (!ok) {
@@ -194,54 +238,73 @@ static const char *const qmgr_list_states[] = {
 
 /* The ListMessages entry of one envelope (or of an unreadable file). */
 static void
-qmgr_list_entry(GVariantBuilder *b, const char *id, QueueDir dir, gboolean in_memory,
+qmgr_list_entry(QmgrDict *e, const char *id, QueueDir dir, gboolean in_memory,
                 const struct stat *st, const QueueEnvelope *env, const GError *error)
 {
-  GVariantBuilder flags;
+  const char *flags[3];
+  guint n_flags = 0;
+  GVariant **rcpts;
 
-  g_variant_builder_add(b, "{sv}", "id", g_variant_new_string(id));
-  g_variant_builder_add(b, "{sv}", "queue",
-                        g_variant_new_string(in_memory ? "active" : qmgr_list_queue_names[dir]));
-  g_variant_builder_init(&flags, G_VARIANT_TYPE_STRING_ARRAY);
+  qmgr_dict_add(e, "id", g_variant_new_string(id));
+  qmgr_dict_add(e, "queue", g_variant_new_string(in_memory ? "active" : qmgr_list_queue_names[dir]));
   if (in_memory || dir == QUEUE_ACTIVE)
-    g_variant_builder_add(&flags, "s", "active");
+    flags[n_flags++] = "active";
   if (dir == QUEUE_HOLD)
-    g_variant_builder_add(&flags, "s", "held");
+    flags[n_flags++] = "held";
   if (dir == QUEUE_CORRUPT)
-    g_variant_builder_add(&flags, "s", "corrupt");
-  g_variant_builder_add(b, "{sv}", "flags", g_variant_builder_end(&flags));
+    flags[n_flags++] = "corrupt";
+  qmgr_dict_add(e, "flags", g_variant_new_strv(flags, n_flags));
   if (env == NULL) {
-    g_variant_builder_add(b, "{sv}", "size", g_variant_new_uint64((guint64) st->st_size));
-    g_variant_builder_add(b, "{sv}", "error", qmgr_list_str(error ? error->message : "unreadable"));
+    qmgr_dict_add(e, "size", g_variant_new_uint64((guint64) st->st_size));
+    qmgr_dict_add(e, "error", qmgr_list_str(error ? error->message : "unreadable"));
     return;
   }
-  g_variant_builder_add(b, "{sv}", "arrival-time", g_variant_new_uint64((guint64) env->arrival_us));
-  g_variant_builder_add(b, "{sv}", "size", g_variant_new_uint64((guint64) env->content_size));
-  g_variant_builder_add(b, "{sv}", "sender", qmgr_list_str(env->sender));
-  g_variant_builder_add(b, "{sv}", "attempts", g_variant_new_uint32(env->attempts));
+  qmgr_dict_add(e, "arrival-time", g_variant_new_uint64((guint64) env->arrival_us));
+  qmgr_dict_add(e, "size", g_variant_new_uint64((guint64) env->content_size));
+  qmgr_dict_add(e, "sender", qmgr_list_str(env->sender));
+  qmgr_dict_add(e, "attempts", g_variant_new_uint32(env->attempts));
   if (dir == QUEUE_DEFERRED && !in_memory)
-    g_variant_builder_add(b, "{sv}", "next-attempt",
-                          g_variant_new_uint64((guint64) st->st_mtime * G_USEC_PER_SEC));
+    qmgr_dict_add(e, "next-attempt", g_variant_new_uint64((guint64) st->st_mtime * G_USEC_PER_SEC));
   if (env->client_name || env->client_addr) {
     g_autofree char *client = g_strdup_printf("%s[%s]", env->client_name ? env->client_name : "unknown",
                                               env->client_addr ? env->client_addr : "");
-    g_variant_builder_add(b, "{sv}", "client", qmgr_list_str(client));
+    qmgr_dict_add(e, "client", qmgr_list_str(client));
   }
-  GVariantBuilder rcpts;
-  g_variant_builder_init(&rcpts, G_VARIANT_TYPE("aa{sv}"));
+  rcpts = g_new(GVariant *, MAX(env->recipients->len, 1));
   for (guint i = 0; i < env->recipients->len; i++) {
     const QueueRecipient *r = env->recipients->pdata[i];
+    QmgrDict rd = { .n = 0 };
 
-    g_variant_builder_open(&rcpts, G_VARIANT_TYPE_VARDICT);
-    g_variant_builder_add(&rcpts, "{sv}", "address", qmgr_list_str(r->address));
+    qmgr_dict_add(&rd, "address", qmgr_list_str(r->address));
     if (r->orig_address && strcmp(r->orig_address, r->address) != 0)
-      g_variant_builder_add(&rcpts, "{sv}", "original-address", qmgr_list_str(r->orig_address));
-    g_variant_builder_add(&rcpts, "{sv}", "state", g_variant_new_string(qmgr_list_states[r->state]));
+      qmgr_dict_add(&rd, "original-address", qmgr_list_str(r->orig_address));
+    qmgr_dict_add(&rd, "state", g_variant_new_string(qmgr_list_states[r->state]));
     if (r->status)
-      g_variant_builder_add(&rcpts, "{sv}", "reason", qmgr_list_str(r->status));
-    g_variant_builder_close(&rcpts);
+      qmgr_dict_add(&rd, "reason", qmgr_list_str(r->status));
+    rcpts[i] = qmgr_dict_end(&rd);
   }
-  g_variant_builder_add(b, "{sv}", "recipients", g_variant_builder_end(&rcpts));
+  qmgr_dict_add(e, "recipients", g_variant_new_array(G_VARIANT_TYPE_VARDICT, rcpts,
+                                                     env->recipients->len));
+  g_free(rcpts);
+}
+
+/* Reading a queue file for a listing leaves its access time alone: an
+ * atime update dirties the inode, a write per file for a mere look
+ * (O_NOATIME, allowed to the files' owner; EPERM otherwise, remembered). */
+static int
+qmgr_list_openat(int dir_fd, const char *name)
+{
+  static gint noatime = 1;
+  const int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  int fd;
+
+  if (g_atomic_int_get(&noatime)) {
+    fd = openat(dir_fd, name, flags | O_NOATIME);
+    if (fd >= 0 || errno != EPERM)
+      return fd;
+    g_atomic_int_set(&noatime, 0);
+  }
+  return openat(dir_fd, name, flags);
 }
 
 /* Opens id in dir or, when it moved on meanwhile, wherever it is now. */
@@ -257,7 +320,7 @@ qmgr_list_open(const int *dir_fds, const char *id, QueueDir *dir, struct stat *s
 
     if (i >= 0 && d == *dir)
       continue;
-    fd = openat(dir_fds[d], id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    fd = qmgr_list_openat(dir_fds[d], id);
     if (fd < 0)
       continue;
     if (fstat(fd, st) == 0 && S_ISREG(st->st_mode)) {
@@ -272,7 +335,7 @@ qmgr_list_open(const int *dir_fds, const char *id, QueueDir *dir, struct stat *s
 /* GetMessage's extra keys: HELO, protocol, login, redirect, and the
  * header fields ("headers", a(ss)) from at most limit bytes of content. */
 static void
-qmgr_list_details(GVariantBuilder *b, int fd, const QueueEnvelope *env, gsize limit)
+qmgr_list_details(QmgrDict *e, int fd, const QueueEnvelope *env, gsize limit)
 {
   gsize want = (gsize) MIN((gint64) limit, env->content_size), got = 0;
   g_autofree char *buf = g_malloc(want + 1);
@@ -280,13 +343,13 @@ qmgr_list_details(GVariantBuilder *b, int fd, const QueueEnvelope *env, gsize li
   g_autoptr(GString) name = NULL, value = NULL;
 
   if (env->helo)
-    g_variant_builder_add(b, "{sv}", "helo", qmgr_list_str(env->helo));
+    qmgr_dict_add(e, "helo", qmgr_list_str(env->helo));
   if (env->protocol)
-    g_variant_builder_add(b, "{sv}", "protocol", qmgr_list_str(env->protocol));
+    qmgr_dict_add(e, "protocol", qmgr_list_str(env->protocol));
   if (env->auth_user)
-    g_variant_builder_add(b, "{sv}", "auth-user", qmgr_list_str(env->auth_user));
+    qmgr_dict_add(e, "auth-user", qmgr_list_str(env->auth_user));
   if (env->redirect)
-    g_variant_builder_add(b, "{sv}", "redirect", qmgr_list_str(env->redirect));
+    qmgr_dict_add(e, "redirect", qmgr_list_str(env->redirect));
 
   while (got < want) {
     ssize_t n = pread(fd, buf + got, want - got, env->content_offset + (gint64) got);
@@ -324,69 +387,87 @@ qmgr_list_details(GVariantBuilder *b, int fd, const QueueEnvelope *env, gsize li
   }
   if (name != NULL)
     g_variant_builder_add(&headers, "(@s@s)", qmgr_list_str(name->str), qmgr_list_str(value->str));
-  g_variant_builder_add(b, "{sv}", "headers", g_variant_builder_end(&headers));
+  qmgr_dict_add(e, "headers", g_variant_builder_end(&headers));
 }
 
-/* Reads one file into an entry; FALSE when it is gone or filtered out. */
-static gboolean
-qmgr_list_one(GVariantBuilder *out, const int *dir_fds, GHashTable *snapshot, const char *id,
-              QueueDir dir, const QmgrListFilter *f, gint64 now_us, gboolean want_headers,
-              gsize header_limit)
+/* The entry of one file (a floating reference); NULL when it is gone or
+ * filtered out. */
+static GVariant *
+qmgr_list_one(const int *dir_fds, GHashTable *snapshot, const char *id, QueueDir dir,
+              const QmgrListFilter *f, gint64 now_us, gboolean want_headers, gsize header_limit)
 {
   g_autoptr(QueueEnvelope) env = NULL;
   g_autoptr(GError) error = NULL;
   gboolean in_memory;
   struct stat st;
+  QmgrDict out = { .n = 0 };
   int fd = qmgr_list_open(dir_fds, id, &dir, &st);
 
   if (fd < 0)
-    return FALSE;
+    return NULL;
   in_memory = snapshot && g_hash_table_contains(snapshot, id);
   if (f && !(f->queues & (1u << (in_memory ? QUEUE_ACTIVE : dir)))) {
     close(fd);
-    return FALSE;
+    return NULL;
   }
   if (queue_file_is_retired(fd)) {
     close(fd);
-    return FALSE;     /* a finished message a crash left emptied */
+    return NULL;      /* a finished message a crash left emptied */
   }
   env = queue_file_read(fd, &error);
   if (f && (env == NULL ? f->sender || f->recipient || f->reason || f->min_age >= 0
                           || f->max_age >= 0
                         : !qmgr_list_match(f, env, now_us))) {
     close(fd);
-    return FALSE;
+    return NULL;
   }
-  g_variant_builder_open(out, G_VARIANT_TYPE_VARDICT);
-  qmgr_list_entry(out, id, dir, in_memory, &st, env, error);
+  qmgr_list_entry(&out, id, dir, in_memory, &st, env, error);
   if (want_headers && env != NULL)
-    qmgr_list_details(out, fd, env, header_limit);
-  g_variant_builder_close(out);
+    qmgr_list_details(&out, fd, env, header_limit);
   close(fd);
-  return TRUE;
+  return qmgr_dict_end(&out);
 }
+
+typedef struct {
+  char *id;
+  QueueDir dir;         /* where it was first seen */
+} QmgrListItem;
+
+struct _QmgrListScan {
+  GArray *items;        /* QmgrListItem, sorted by id */
+  guint next;           /* the next item to read */
+  guint listed;         /* entries returned so far */
+  guint id_width;       /* the longest id */
+  gint64 now_us;
+};
 
 static gint
 qmgr_list_compare(gconstpointer a, gconstpointer b)
 {
-  return strcmp(*(const char *const *) a, *(const char *const *) b);
+  return strcmp(((const QmgrListItem *) a)->id, ((const QmgrListItem *) b)->id);
 }
 
-GVariant *
-qmgr_list_messages(const int *dir_fds, GHashTable *snapshot, const QmgrListFilter *f,
-                   GError **error)
+void
+qmgr_list_scan_free(QmgrListScan *scan)
+{
+  if (scan == NULL)
+    return;
+  for (guint i = 0; i < scan->items->len; i++)
+    g_free(g_array_index(scan->items, QmgrListItem, i).id);
+  g_array_unref(scan->items);
+  g_free(scan);
+}
+
+QmgrListScan *
+qmgr_list_scan(const int *dir_fds, const QmgrListFilter *f, GError **error)
 {
   static const QueueDir order[] = { QUEUE_INCOMING, QUEUE_ACTIVE, QUEUE_DEFERRED, QUEUE_HOLD,
                                     QUEUE_CORRUPT };
-  g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(GPtrArray) ids = g_ptr_array_new();
-  g_autoptr(GArray) dirs = g_array_new(FALSE, FALSE, sizeof(QueueDir));
-  g_autoptr(GHashTable) dir_of = g_hash_table_new(g_str_hash, g_str_equal);
-  g_autoptr(GVariant) result = NULL;
-  gint64 now_us = g_get_real_time();
-  GVariantBuilder out;
-  guint n = 0;
+  g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+  QmgrListScan *scan = g_new0(QmgrListScan, 1);
 
+  scan->items = g_array_new(FALSE, FALSE, sizeof(QmgrListItem));
+  scan->now_us = g_get_real_time();
   /* Every id once, with the directory it was first seen in; a message in
    * memory may be in incoming/, active/ or deferred/. */
   for (guint i = 0; i < G_N_ELEMENTS(order); i++) {
@@ -406,56 +487,96 @@ qmgr_list_messages(const int *dir_fds, GHashTable *snapshot, const QmgrListFilte
                   queue_dir_name(dir), g_strerror(errno));
       if (fd >= 0)
         close(fd);
+      qmgr_list_scan_free(scan);
       return NULL;
     }
     while ((de = readdir(d)) != NULL) {
-      char *id;
+      QmgrListItem item;
 
-      if (!queue_id_is_valid(de->d_name) || g_hash_table_contains(seen, de->d_name))
+      if (!queue_id_is_valid(de->d_name) || (f->after && strcmp(de->d_name, f->after) <= 0)
+          || g_hash_table_contains(seen, de->d_name))
         continue;
-      id = g_strdup(de->d_name);
-      g_hash_table_add(seen, id);
-      g_ptr_array_add(ids, id);
-      g_array_append_val(dirs, dir);
+      item = (QmgrListItem) { .id = g_strdup(de->d_name), .dir = dir };
+      g_array_append_val(scan->items, item);
+      g_hash_table_add(seen, item.id);
+      scan->id_width = MAX(scan->id_width, (guint) strlen(item.id));
     }
     closedir(d);
   }
   /* Oldest first: ids sort by arrival. */
-  for (guint i = 0; i < ids->len; i++)
-    g_hash_table_insert(dir_of, ids->pdata[i], GINT_TO_POINTER(g_array_index(dirs, QueueDir, i) + 1));
-  g_ptr_array_sort(ids, qmgr_list_compare);
-  g_variant_builder_init(&out, G_VARIANT_TYPE("aa{sv}"));
-  for (guint i = 0; i < ids->len && (f->limit == 0 || n < f->limit); i++) {
-    const char *id = ids->pdata[i];
-    QueueDir dir = (QueueDir) (GPOINTER_TO_INT(g_hash_table_lookup(dir_of, id)) - 1);
+  g_array_sort(scan->items, qmgr_list_compare);
+  return scan;
+}
 
-    n += qmgr_list_one(&out, dir_fds, snapshot, id, dir, f, now_us, FALSE, 0);
+guint
+qmgr_list_scan_size(const QmgrListScan *scan)
+{
+  return scan->items->len;
+}
+
+guint
+qmgr_list_scan_width(const QmgrListScan *scan)
+{
+  return scan->id_width;
+}
+
+GVariant *
+qmgr_list_scan_next(QmgrListScan *scan, const int *dir_fds, GHashTable *snapshot,
+                    const QmgrListFilter *f)
+{
+  while (scan->next < scan->items->len && (f->limit == 0 || scan->listed < f->limit)) {
+    const QmgrListItem *item = &g_array_index(scan->items, QmgrListItem, scan->next++);
+    GVariant *entry = qmgr_list_one(dir_fds, snapshot, item->id, item->dir, f, scan->now_us,
+                                    FALSE, 0);
+
+    if (entry) {
+      scan->listed++;
+      return entry;
+    }
   }
-  result = g_variant_ref_sink(g_variant_builder_end(&out));
-  if (g_variant_get_size(result) > QMGR_LIST_MAX_BYTES) {
-    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_FAILED,
-                "The listing is larger than %d MiB; narrow it with a filter or \"limit\"",
-                QMGR_LIST_MAX_BYTES / (1024 * 1024));
+  return NULL;
+}
+
+GVariant *
+qmgr_list_messages(const int *dir_fds, GHashTable *snapshot, const QmgrListFilter *f,
+                   GError **error)
+{
+  QmgrListScan *scan = qmgr_list_scan(dir_fds, f, error);
+  GVariantBuilder out;
+  gsize bytes = 0;
+  GVariant *entry;
+
+  if (scan == NULL)
     return NULL;
+  g_variant_builder_init(&out, G_VARIANT_TYPE("aa{sv}"));
+  while ((entry = qmgr_list_scan_next(scan, dir_fds, snapshot, f)) != NULL) {
+    bytes += g_variant_get_size(entry) + 8;   /* with its framing, roughly */
+    g_variant_builder_add_value(&out, entry);
+    if (bytes > QMGR_LIST_MAX_BYTES) {
+      g_variant_builder_clear(&out);
+      qmgr_list_scan_free(scan);
+      g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_FAILED,
+                  "The listing is larger than %d MiB; page through it with \"limit\" and "
+                  "\"after\", or use StreamMessages", QMGR_LIST_MAX_BYTES / (1024 * 1024));
+      return NULL;
+    }
   }
-  return g_steal_pointer(&result);
+  qmgr_list_scan_free(scan);
+  return g_variant_ref_sink(g_variant_builder_end(&out));
 }
 
 GVariant *
 qmgr_list_get(const int *dir_fds, GHashTable *snapshot, const char *id, gsize header_limit,
               GError **error)
 {
-  GVariantBuilder out;
-  g_autoptr(GVariant) all = NULL;
+  GVariant *entry = qmgr_list_one(dir_fds, snapshot, id, QUEUE_INCOMING, NULL, 0, TRUE,
+                                  header_limit);
 
-  g_variant_builder_init(&out, G_VARIANT_TYPE("aa{sv}"));
-  if (!qmgr_list_one(&out, dir_fds, snapshot, id, QUEUE_INCOMING, NULL, 0, TRUE, header_limit)) {
-    g_variant_builder_clear(&out);
+  if (entry == NULL) {
     g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_NOT_FOUND, "No message %s in the queue", id);
     return NULL;
   }
-  all = g_variant_ref_sink(g_variant_builder_end(&out));
-  return g_variant_get_child_value(all, 0);
+  return g_variant_ref_sink(entry);
 }
 
 GVariant *

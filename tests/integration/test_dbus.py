@@ -294,6 +294,7 @@ def test_bus_policy(postern, mailbus):
 # authorization can refuse.
 EVERY_METHOD = [
     (IFACE_QUEUE, "ListMessages", ["{}"]),
+    (IFACE_QUEUE, "StreamMessages", ["{}"]),
     (IFACE_QUEUE, "GetMessage", ["'%s'" % NO_SUCH_ID]),
     (IFACE_QUEUE, "DeleteMessages", ["['%s']" % NO_SUCH_ID]),
     (IFACE_QUEUE, "HoldMessages", ["['%s']" % NO_SUCH_ID]),
@@ -532,6 +533,210 @@ def test_list_json_and_postqueue_format(postern, mailbus, outdir):
     assert "  Subject: two\n" in r.stdout
     r = mailbus.busctl("call", BUS_NAME, BUS_PATH, IFACE_QUEUE, "GetMessage", "s", b)
     assert r.returncode == 0 and '"Subject" "two"' in r.stdout, r.stdout
+
+
+# ---------------------------------------------------------------- large listings
+
+def bus_connection(mb):
+    from gi.repository import Gio
+    return Gio.DBusConnection.new_for_address_sync(
+        mb.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+        | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+
+
+def list_page(conn, **criteria):
+    """ListMessages with the criteria, in-process (Gio)."""
+    from gi.repository import GLib
+    types = {"limit": "u"}
+    args = GLib.Variant("(a{sv})", ({k.replace("_", "-"): GLib.Variant(types.get(k, "s"), v)
+                                     for k, v in criteria.items()},))
+    reply = conn.call_sync(BUS_NAME, BUS_PATH, IFACE_QUEUE, "ListMessages", args, None, 0, -1, None)
+    return reply.unpack()[0]
+
+
+def open_stream(conn, criteria=None):
+    """StreamMessages: the descriptor the reply carries."""
+    from gi.repository import GLib
+    args = GLib.Variant("(a{sv})", (criteria or {},))
+    reply, fds = conn.call_with_unix_fd_list_sync(BUS_NAME, BUS_PATH, IFACE_QUEUE, "StreamMessages",
+                                                  args, GLib.VariantType("(h)"), 0, -1, None, None)
+    return fds.get(reply.unpack()[0])
+
+
+def read_to_end(fd):
+    data = b""
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(fd)
+    return data
+
+
+def parse_frames(data, cut=False):
+    """The frames as (kind, dict); with cut, a last frame cut off is dropped."""
+    from gi.repository import GLib
+    frames, off = [], 0
+    while off < len(data):
+        n = int.from_bytes(data[off:off + 4], "little") if len(data) - off >= 4 else 0
+        if len(data) - off < 5 + n:
+            assert cut, "a cut frame"
+            break
+        kind, payload = chr(data[off + 4]), data[off + 5:off + 5 + n]
+        v = GLib.Variant.new_from_bytes(GLib.VariantType("a{sv}"), GLib.Bytes.new(payload), False)
+        assert v.is_normal_form(), (kind, payload)
+        frames.append((kind, v.unpack()))
+        off += 5 + n
+    return frames
+
+
+def read_stream(conn, criteria=None):
+    return parse_frames(read_to_end(open_stream(conn, criteria)))
+
+
+def held_messages(p, mb, outdir, n):
+    """n messages parked in hold/, oldest first."""
+    p.write_aliases(flaky_alias(outdir))
+    mb.start()
+    p.start()
+    mb.wait_owner()
+    ids = [send_id(p, "flaky@example.test", subject="m%d" % i) for i in range(n)]
+    for qid in ids:
+        p.qmgr.wait_log(r"%s: to=<flaky@example\.test>.*status=deferred" % qid)
+    r = mb.gdbus_call(IFACE_QUEUE, "HoldMessages", "['ALL']")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: sorted(p.committed_queue_files()["hold"]) == sorted(ids), "the files in hold/")
+    return sorted(ids)
+
+
+def test_stream_messages_frames(postern, mailbus, outdir):
+    """StreamMessages: a socket in the reply; a header frame, one frame per
+    message equal to the ListMessages entry, in the same order, and an end
+    frame with the count; the criteria, limit and after apply."""
+    p = postern.configure()
+    ids = held_messages(p, mailbus, outdir, 4)
+    conn = bus_connection(mailbus)
+    listed = list_page(conn)
+    assert [e["id"] for e in listed] == ids
+    frames = read_stream(conn)
+    kinds = "".join(k for k, _ in frames)
+    assert kinds == "hmmmme", kinds
+    head = frames[0][1]
+    assert head["version"] == 1 and head["candidates"] == 4 and head["id-width"] == len(ids[0])
+    assert [d for k, d in frames if k == "m"] == listed
+    assert frames[-1][1] == {"count": 4}
+    # criteria
+    from gi.repository import GLib
+    frames = read_stream(conn, {"limit": GLib.Variant("u", 2)})
+    assert [d["id"] for k, d in frames if k == "m"] == ids[:2] and frames[-1][1] == {"count": 2}
+    frames = read_stream(conn, {"after": GLib.Variant("s", ids[1])})
+    assert [d["id"] for k, d in frames if k == "m"] == ids[2:]
+    assert frames[0][1]["candidates"] == 2
+    frames = read_stream(conn, {"queue": GLib.Variant("s", "deferred")})
+    assert "".join(k for k, _ in frames) == "he" and frames[-1][1] == {"count": 0}
+    frames = read_stream(conn, {"recipient": GLib.Variant("s", "FLAKY@")})
+    assert len([k for k, _ in frames if k == "m"]) == 4
+    # a reader that goes away at once costs the service nothing
+    for _ in range(8):
+        os.close(open_stream(conn))
+    assert [e["id"] for e in list_page(conn)] == ids
+    assert p.qmgr.proc.poll() is None, "postern-qmgr died"
+    # bad criteria: InvalidArgs, as ListMessages
+    r = mailbus.gdbus_call(IFACE_QUEUE, "StreamMessages", "{'bogus': <1>}")
+    assert dbus_error(r) == "org.freedesktop.DBus.Error.InvalidArgs", r.stderr
+    r = mailbus.gdbus_call(IFACE_QUEUE, "StreamMessages", "{'after': <'not-an-id'>}")
+    assert dbus_error(r) == "org.freedesktop.DBus.Error.InvalidArgs", r.stderr
+
+
+def test_stream_cut_short_when_qmgr_stops(postern, mailbus):
+    """A reader that does not read holds a stream up; stopping postern-qmgr
+    cuts it short (no 'e' frame) and qmgr still exits at once and cleanly."""
+    p = postern.configure(recipient_delimiter="+", smtpd_recipient_limit=5000)
+    table = p.tmp / "hold.regexp"
+    table.write_text("/./ HOLD\n")
+    mailbus.start()
+    p.start(smtpd_recipient_restrictions="check_recipient_access regexp:%s, permit_mynetworks, "
+            "reject_unauth_destination" % table)
+    mailbus.wait_owner()
+    # three messages of 3,000 recipients each: some 900 KB of listing,
+    # more than the socket buffers hold
+    ids = [send_id(p, ["mailtest+%d.%d@example.test" % (m, i) for i in range(3000)])
+           for m in range(3)]
+    for qid in ids:
+        p.qmgr.wait_log(r"%s: .*\(queue hold\)" % qid)
+    conn = bus_connection(mailbus)
+    fd = open_stream(conn)
+    time.sleep(0.5)     # the stream thread fills the buffers and blocks
+    # four at once at most: a fifth reader is told to come back later
+    others = [open_stream(conn) for _ in range(3)]
+    r = mailbus.gdbus_call(IFACE_QUEUE, "StreamMessages", "{}")
+    assert dbus_error(r) == "org.freedesktop.DBus.Error.LimitsExceeded", r.stderr
+    for other in others:
+        os.close(other)
+    wait_for(lambda: mailbus.gdbus_call(IFACE_QUEUE, "StreamMessages", "{'limit': <1>}")
+             .returncode == 0, "a stream slot")
+    t0 = time.monotonic()
+    code, killed = p.qmgr.stop()
+    assert not killed and code == 0 and time.monotonic() - t0 < 5, (code, p.qmgr.log()[-2000:])
+    data = read_to_end(fd)
+    assert 100000 < len(data) < 900000, len(data)
+    kinds = "".join(k for k, _ in parse_frames(data, cut=True))
+    assert kinds.startswith("h") and "e" not in kinds, kinds
+    # the queue is untouched
+    assert sorted(p.committed_queue_files()["hold"]) == sorted(ids)
+
+
+def test_list_messages_pages_with_limit_and_after(postern, mailbus, outdir):
+    """ListMessages "limit" + "after" page through the queue: every message
+    once, in order, even when one goes away between pages."""
+    p = postern.configure()
+    ids = held_messages(p, mailbus, outdir, 5)
+    conn = bus_connection(mailbus)
+    seen, after = [], None
+    while True:
+        page = list_page(conn, limit=2, **({"after": after} if after else {}))
+        seen += [e["id"] for e in page]
+        if len(page) < 2:
+            break
+        after = page[-1]["id"]
+        if len(seen) == 2:
+            # the next one on the list is deleted meanwhile
+            r = mailbus.mailctl("queue", "delete", ids[2])
+            assert r.returncode == 0, r.stderr
+    assert seen == ids[:2] + ids[3:]
+    assert list_page(conn, after=ids[-1]) == []
+    # a cursor whose message is gone still works: ids compare as strings
+    assert [e["id"] for e in list_page(conn, after=ids[2])] == ids[3:]
+    r = mailbus.gdbus_call(IFACE_QUEUE, "ListMessages", "{'after': <uint32 5>}")
+    assert dbus_error(r) == "org.freedesktop.DBus.Error.InvalidArgs" and "wants a string" in r.stderr
+
+
+def test_mailctl_pages_when_the_bus_cannot_pass_descriptors(postern, mailbus, outdir, tmp_path):
+    """Over -H (ssh, through pipes: no descriptor passing), mailctl queue
+    list pages through ListMessages and prints what the stream gives."""
+    p = postern.configure()
+    ids = held_messages(p, mailbus, outdir, 3)
+    direct = mailbus.mailctl("queue", "list")
+    direct_json = mailbus.mailctl("queue", "list", "--json")
+    assert direct.returncode == 0 and direct_json.returncode == 0 and direct.stderr == ""
+    assert [e["id"] for e in json.loads(direct_json.stdout)] == ids
+    assert direct.stdout.endswith("-- %d Kbytes in 3 Requests.\n"
+                                  % (sum(e["size"] for e in json.loads(direct_json.stdout)) // 1024))
+    # stdin and stdout of the bridge are pipes, as under a real ssh
+    fake = tmp_path / "ssh"
+    fake.write_text('#!/bin/sh\ncat | systemd-stdio-bridge --bus-path="$DBUS_SYSTEM_BUS_ADDRESS" | cat\n')
+    fake.chmod(0o755)
+    env = dict(mailbus.env(), MAILCTL_SSH=str(fake))
+    for args, want in ((["queue", "list"], direct.stdout), (["queue", "list", "--json"], direct_json.stdout)):
+        r = subprocess.run([str(MAILCTL), "-H", "mail.example.test", *args], env=env,
+                           capture_output=True, text=True, timeout=DEFAULT_TIMEOUT * 3)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == want and r.stderr == ""
+    r = subprocess.run([str(MAILCTL), "-H", "mail.example.test", "queue", "list", "--json",
+                        "--limit", "2"], env=env, capture_output=True, text=True,
+                       timeout=DEFAULT_TIMEOUT * 3)
+    assert [e["id"] for e in json.loads(r.stdout)] == ids[:2]
 
 
 def test_empty_queue(postern, mailbus):

@@ -97,6 +97,9 @@ test_filter_parse(void)
     { "{'min-age': <'1h'>}", "Filter key \"min-age\" wants an integer, not \"s\"" },
     { "{'max-age': <int64 -1>}", "Filter key \"max-age\" must not be negative" },
     { "{'colour': <'red'>}", "Unknown filter key \"colour\"" },
+    { "{'after': <'0123456789ABCDEF01'>, 'limit': <uint32 100>}", NULL },
+    { "{'after': <'../x'>}", "Filter key \"after\" wants a queue id" },
+    { "{'after': <uint32 3>}", "Filter key \"after\" wants a string, not \"u\"" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -202,6 +205,50 @@ test_listing(Fixture *f, gconstpointer data)
   {
     g_autofree char *got = list(f, snapshot, "{'queue': <'corrupt'>}");
     g_assert_cmpstr(got, ==, "0000000000000000AA:corrupt");
+  }
+  /* "after" is a cursor: with "limit", pages that cover the queue once */
+  {
+    g_autofree char *fa = g_strdup_printf("{'after': <'%s'>}", a);
+    g_autofree char *fb = g_strdup_printf("{'after': <'%s'>, 'limit': <uint32 1>}", a);
+    g_autofree char *fc = g_strdup_printf("{'after': <'%s'>}", c);
+    g_autofree char *got_a = list(f, snapshot, fa);
+    g_autofree char *got_b = list(f, snapshot, fb);
+    g_autofree char *got_c = list(f, snapshot, fc);
+    g_autofree char *want_a = g_strdup_printf("%s:deferred,%s:hold", b, c);
+    g_autofree char *want_b = g_strdup_printf("%s:deferred", b);
+
+    g_assert_cmpstr(got_a, ==, want_a);
+    g_assert_cmpstr(got_b, ==, want_b);
+    g_assert_cmpstr(got_c, ==, "");
+  }
+  /* the scan behind both methods: ids, widths, entries one at a time */
+  {
+    QmgrListFilter filter;
+    g_autoptr(GVariant) v = g_variant_ref_sink(g_variant_parse(G_VARIANT_TYPE_VARDICT,
+                                                               "{'limit': <uint32 2>}", NULL, NULL,
+                                                               NULL));
+    g_autoptr(GError) error = NULL;
+    QmgrListScan *scan;
+    GVariant *e;
+    guint n = 0;
+
+    g_assert_true(qmgr_list_filter_parse(v, &filter, &error));
+    scan = qmgr_list_scan(f->fds, &filter, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(qmgr_list_scan_size(scan), ==, 3);   /* corrupt/ is not looked at */
+    g_assert_cmpuint(qmgr_list_scan_width(scan), ==, strlen(a));
+    while ((e = qmgr_list_scan_next(scan, f->fds, snapshot, &filter)) != NULL) {
+      g_autoptr(GVariant) entry = g_variant_ref_sink(e);
+      /* each entry a well-formed a{sv} that survives a print and parse */
+      g_autofree char *text = g_variant_print(entry, TRUE);
+      g_autoptr(GVariant) again = g_variant_parse(NULL, text, NULL, NULL, NULL);
+      g_assert_true(g_variant_equal(entry, again));
+      g_assert_true(g_variant_is_normal_form(entry));
+      n++;
+    }
+    g_assert_cmpuint(n, ==, 2);
+    qmgr_list_scan_free(scan);
+    qmgr_list_filter_clear(&filter);
   }
   {
     g_autoptr(GVariant) counts = g_variant_ref_sink(qmgr_list_counts(f->fds, snapshot));
