@@ -5,15 +5,22 @@
  * to its system bus through systemd-stdio-bridge, as busctl -H does),
  * else the system bus ($DBUS_SYSTEM_BUS_ADDRESS or the default socket).
  * Calls allow interactive authorization (polkit may ask an agent) when
- * standard input is a terminal, unless --no-ask-password, as systemctl.
+ * standard input is a terminal, unless --no-ask-password, as systemctl,
+ * which also starts a textual agent (pkttyagent) for callers other than
+ * root.
  * Errors become one line on stderr and an exit status (mailctl.h).
  */
 #include "mailctl.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gio/gunixfdlist.h>
@@ -143,12 +150,71 @@ mailctl_bus_error(const GError *error)
   return MAILCTL_EXIT_FAILED;
 }
 
+/* ---------------------------------------------------------------- the polkit agent */
+
+/* As systemctl does: before a call that may ask for a password, a caller
+ * that is not root and sits at a terminal gets a textual polkit agent
+ * (pkttyagent --fallback) as a child, for as long as mailctl runs, so that
+ * polkit's auth_admin(_keep) can ask for the password right there.  The
+ * agent closes its notify fd once it is registered; an agent that cannot
+ * register (no login session, no polkitd) exits, and the call goes on. */
+#define MAILCTL_AGENT_PATH "/usr/bin/pkttyagent"
+#define MAILCTL_AGENT_READY_MS 10000
+
+static GPid mailctl_agent_pid;
+
+static void
+mailctl_agent_close(void)
+{
+  if (mailctl_agent_pid <= 0)
+    return;
+  kill(mailctl_agent_pid, SIGTERM);
+  while (waitpid(mailctl_agent_pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  mailctl_agent_pid = 0;
+}
+
+static void
+mailctl_agent_open(void)
+{
+  const char *path = g_getenv("MAILCTL_POLKIT_AGENT");
+  const char *argv[] = { NULL, "--notify-fd", "3", "--fallback", NULL };
+  struct pollfd pfd = { .events = POLLIN };
+  g_autoptr(GError) error = NULL;
+  int notify[2];
+
+  if (mailctl_agent_pid > 0 || geteuid() == 0)
+    return;
+  argv[0] = path && *path ? path : MAILCTL_AGENT_PATH;
+  if (access(argv[0], X_OK) != 0 || pipe2(notify, O_CLOEXEC) < 0)
+    return;
+  if (!g_spawn_async_with_pipes_and_fds(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                        -1, -1, -1, (const gint[]) { notify[1] },
+                                        (const gint[]) { 3 }, 1, &mailctl_agent_pid, NULL, NULL,
+                                        NULL, &error)) {
+    mailctl_agent_pid = 0;
+    close(notify[0]);
+    close(notify[1]);
+    return;
+  }
+  close(notify[1]);
+  atexit(mailctl_agent_close);
+  /* Ready when it closes (or writes to) its end; gone on failure. */
+  pfd.fd = notify[0];
+  while (poll(&pfd, 1, MAILCTL_AGENT_READY_MS) < 0 && errno == EINTR)
+    ;
+  close(notify[0]);
+}
+
 GVariant *
 mailctl_bus_call_full(GDBusConnection *connection, const MailctlOptions *opts,
                       const char *interface, const char *method, GVariant *args,
                       const char *reply_type, GUnixFDList **out_fds, GError **error)
 {
   gboolean interactive = !opts->no_ask_password && isatty(STDIN_FILENO);
+
+  if (interactive)
+    mailctl_agent_open();
 
   return g_dbus_connection_call_with_unix_fd_list_sync(connection, MAILCTL_BUS_NAME,
                                                        MAILCTL_BUS_PATH, interface, method, args,

@@ -381,6 +381,63 @@ except GLib.Error as e:
     assert admin.stdout.strip() == "allowed", admin
 
 
+def mailctl_on_pty(mb, *args, user=None, env=None, timeout=DEFAULT_TIMEOUT * 3):
+    """mailctl with a terminal as standard input (an administrator at a
+    shell), as user; returns the CompletedProcess."""
+    import pty
+    master, slave = pty.openpty()
+    name = os.ttyname(slave)
+    argv = [str(MAILCTL), *args]
+    if user is not None:
+        argv = ["setpriv", "--reuid=%s" % user, "--regid=%s" % user, "--init-groups"] + argv
+
+    def controlling_tty():
+        os.setsid()
+        os.close(os.open(name, os.O_RDWR))     # the first tty a session leader opens
+    try:
+        return subprocess.run(argv, env=dict(mb.env(), **(env or {})), stdin=slave,
+                              capture_output=True, text=True, timeout=timeout,
+                              preexec_fn=controlling_tty)
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def test_mailctl_starts_a_polkit_agent_at_a_terminal(postern, mailbus, outdir):
+    """As systemctl: at a terminal, a caller other than root gets pkttyagent
+    --notify-fd 3 --fallback as a child while mailctl runs (so polkit's
+    auth_admin_keep can ask for the password), and it is gone afterwards;
+    not for root, not with --no-ask-password, not without a terminal."""
+    mailbus.start()
+    postern.start()
+    mailbus.wait_owner()
+    agent = outdir / "agent"
+    agent.write_text('#!/bin/sh\necho "$@" > %s/agent.args\necho $$ > %s/agent.pid\n'
+                     'exec 3>&-\nexec sleep 60\n' % (outdir, outdir))
+    agent.chmod(0o755)
+    env = {"MAILCTL_POLKIT_AGENT": str(agent)}
+    r = mailctl_on_pty(mailbus, "queue", "list", user=ADMIN_USER, env=env)
+    assert r.returncode == 0 and r.stdout == "Mail queue is empty\n", r.stderr
+    assert (outdir / "agent.args").read_text() == "--notify-fd 3 --fallback\n"
+    pid = int((outdir / "agent.pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)     # stopped and reaped when mailctl ended
+    for f in ("agent.args", "agent.pid"):
+        (outdir / f).unlink()
+    for who, args in ((None, ["queue", "list"]), (ADMIN_USER, ["--no-ask-password", "queue", "list"])):
+        r = mailctl_on_pty(mailbus, *args, user=who, env=env)
+        assert r.returncode == 0, r.stderr
+    r = mailbus.run([MAILCTL, "queue", "list"], user=ADMIN_USER)   # no terminal
+    assert r.returncode == 0
+    assert not (outdir / "agent.args").exists()
+    # the real pkttyagent: with no login session to register for, it gives
+    # up, and the call goes on to a clear denial instead of hanging
+    t0 = time.monotonic()
+    r = mailctl_on_pty(mailbus, "queue", "flush", user=PLAIN_USER)
+    assert r.returncode == 1 and r.stderr.startswith("mailctl: access denied: "), r.stderr
+    assert time.monotonic() - t0 < 15
+
+
 def test_without_polkit_only_root_is_allowed(postern, mailbus):
     mailbus.start_bus()        # no polkitd on this bus
     postern.start()
