@@ -8,11 +8,13 @@
 # useradd; libglib2.0-dev-bin for gdbus-codegen, libglib2.0-bin for gdbus;
 # dbus-daemon and polkitd for the private system bus of the D-Bus tests;
 # util-linux for unshare and setpriv; python3-gi for the D-Bus clients
-# of the tests).
+# of the tests; openssl for the test certificates and libnet-ssleay-perl
+# for swaks --tls).
 POSTERN_PACKAGES=(meson ninja-build gcc libc6-dev pkg-config libsystemd-dev libglib2.0-dev libssl-dev
                   libsasl2-dev libmariadb-dev libpcre2-dev libcdb-dev mariadb-server python3 python3-pytest swaks systemd passwd
                   dnsmasq-base bind9-dnsutils systemd-container procps libglib2.0-dev-bin libglib2.0-bin
-                  dbus-daemon polkitd util-linux python3-gi gir1.2-glib-2.0 bash-completion)
+                  dbus-daemon polkitd util-linux python3-gi gir1.2-glib-2.0 bash-completion
+                  openssl libnet-ssleay-perl)
 
 postern_need_root() {
   if [ "$(id -u)" != 0 ]; then

@@ -1,5 +1,5 @@
 /* smtpd-commands.c - the SMTP command table and its handlers (HELO, EHLO,
- * MAIL, RCPT, DATA, RSET, NOOP, VRFY, HELP, QUIT).  Reply texts follow
+ * MAIL, RCPT, DATA, STARTTLS, RSET, NOOP, VRFY, HELP, QUIT).  Reply texts follow
  * Postfix's smtpd word for word.  Handlers only check and reply; policy is
  * in smtpd-policy.c, the DATA phase in smtpd-data.c.
  */
@@ -14,6 +14,7 @@ typedef void (*SmtpdHandler)(SmtpdSession *s, char *arg);
 enum {
   CMD_JUNK = 1 << 0,        /* counts toward smtpd_junk_command_limit */
   CMD_NEED_HELO = 1 << 1,   /* refused before HELO/EHLO when smtpd_helo_required */
+  CMD_NEED_TLS = 1 << 2,    /* refused before STARTTLS when smtpd_tls_security_level = encrypt */
 };
 
 typedef struct {
@@ -28,6 +29,7 @@ static void cmd_ehlo(SmtpdSession *s, char *arg);
 static void cmd_mail(SmtpdSession *s, char *arg);
 static void cmd_rcpt(SmtpdSession *s, char *arg);
 static void cmd_data(SmtpdSession *s, char *arg);
+static void cmd_starttls(SmtpdSession *s, char *arg);
 static void cmd_rset(SmtpdSession *s, char *arg);
 static void cmd_noop(SmtpdSession *s, char *arg);
 static void cmd_vrfy(SmtpdSession *s, char *arg);
@@ -37,12 +39,13 @@ static void cmd_quit(SmtpdSession *s, char *arg);
 static const SmtpdCommand commands[SMTPD_N_CMDS] = {
   [SMTPD_CMD_HELO] = { "helo", "HELO", cmd_helo, 0 },
   [SMTPD_CMD_EHLO] = { "ehlo", "EHLO", cmd_ehlo, 0 },
-  [SMTPD_CMD_MAIL] = { "mail", "MAIL", cmd_mail, CMD_NEED_HELO },
-  [SMTPD_CMD_RCPT] = { "rcpt", "RCPT", cmd_rcpt, CMD_NEED_HELO },
-  [SMTPD_CMD_DATA] = { "data", "DATA", cmd_data, CMD_NEED_HELO },
+  [SMTPD_CMD_STARTTLS] = { "starttls", "STARTTLS", cmd_starttls, 0 },
+  [SMTPD_CMD_MAIL] = { "mail", "MAIL", cmd_mail, CMD_NEED_HELO | CMD_NEED_TLS },
+  [SMTPD_CMD_RCPT] = { "rcpt", "RCPT", cmd_rcpt, CMD_NEED_HELO | CMD_NEED_TLS },
+  [SMTPD_CMD_DATA] = { "data", "DATA", cmd_data, CMD_NEED_HELO | CMD_NEED_TLS },
   [SMTPD_CMD_RSET] = { "rset", "RSET", cmd_rset, CMD_JUNK },
   [SMTPD_CMD_NOOP] = { "noop", "NOOP", cmd_noop, CMD_JUNK },
-  [SMTPD_CMD_VRFY] = { "vrfy", "VRFY", cmd_vrfy, CMD_JUNK | CMD_NEED_HELO },
+  [SMTPD_CMD_VRFY] = { "vrfy", "VRFY", cmd_vrfy, CMD_JUNK | CMD_NEED_HELO | CMD_NEED_TLS },
   [SMTPD_CMD_HELP] = { "help", "HELP", cmd_help, CMD_JUNK },
   [SMTPD_CMD_QUIT] = { "quit", "QUIT", cmd_quit, 0 },
   [SMTPD_CMD_UNKNOWN] = { "unknown", "UNKNOWN", NULL, 0 },
@@ -92,6 +95,8 @@ smtpd_commands_execute(SmtpdSession *s, char *line, gsize len)
       smtpd_session_reply(s, "503 5.7.0 Error: access denied for %s", s->namaddr);
     else if ((cmd->flags & CMD_NEED_HELO) && s->settings->helo_required && s->helo == NULL)
       smtpd_session_reply_line(s, "503 5.5.1 Error: send HELO/EHLO first");
+    else if ((cmd->flags & CMD_NEED_TLS) && smtpd_tls_required(s))
+      smtpd_session_reply_line(s, "530 5.7.0 Must issue a STARTTLS command first");
     else
       cmd->handler(s, arg);
   }
@@ -202,6 +207,8 @@ helo_reply(SmtpdSession *s, const char *reject)
     smtpd_session_reply_line(s, "250-SIZE");
   if (!st->disable_vrfy)
     smtpd_session_reply_line(s, "250-VRFY");
+  if (smtpd_tls_offered(s))
+    smtpd_session_reply_line(s, "250-STARTTLS");
   smtpd_session_reply_line(s, "250-ENHANCEDSTATUSCODES");
   smtpd_session_reply_line(s, "250 8BITMIME");
 }
@@ -344,6 +351,31 @@ cmd_data(SmtpdSession *s, char *arg)
   }
   if (!smtpd_policy_check_stage(s, SMTPD_STAGE_DATA, data_checked))
     smtpd_data_begin(s);
+}
+
+/* RFC 3207.  The handshake starts once the 220 is out (session_flush);
+ * what the client pipelined after this line is dropped. */
+static void
+cmd_starttls(SmtpdSession *s, char *arg)
+{
+  if (*arg != '\0') {
+    smtpd_session_reply_line(s, "501 5.5.4 Syntax: STARTTLS");
+    return;
+  }
+  if (s->tls != NULL) {
+    smtpd_session_reply_line(s, "554 5.5.1 Error: TLS already active");
+    return;
+  }
+  if (!smtpd_tls_offered(s)) {
+    smtpd_session_reply_line(s, "502 5.5.1 Error: command not implemented");
+    return;
+  }
+  if (s->state != SMTPD_STATE_READY) {
+    smtpd_session_reply_line(s, "503 5.5.1 Error: MAIL transaction in progress");
+    return;
+  }
+  smtpd_session_reply_line(s, "220 2.0.0 Ready to start TLS");
+  s->tls_start = TRUE;
 }
 
 static void

@@ -36,8 +36,15 @@ data_received_header(SmtpdSession *s, const char *qid)
   g_string_append_printf(h, "Received: from %s (%s [%s%s])\n",
                          s->helo != NULL ? s->helo : s->client_name, s->client_name, v6,
                          s->client_addr);
+  if (s->tls != NULL && st->tls_received_header) {
+    if (*s->tls_details)
+      g_string_append_printf(h, "\t(using %s\n\t %s)\n", s->tls_info, s->tls_details);
+    else
+      g_string_append_printf(h, "\t(using %s)\n", s->tls_info);
+    g_string_append(h, "\t(No client certificate requested)\n");
+  }
   g_string_append_printf(h, "\tby %s (%s) with %s id %s", st->myhostname, st->mail_name,
-                         s->esmtp ? "ESMTP" : "SMTP", qid);
+                         smtpd_tls_protocol_name(s), qid);
   if (s->rcpt_orig->len == 1)
     g_string_append_printf(h, "\n\tfor <%s>; %s\n", (char *)s->rcpt_orig->pdata[0], date);
   else
@@ -156,7 +163,7 @@ smtpd_data_begin(SmtpdSession *s)
   env->client_name = g_strdup(s->client_name);
   env->client_addr = g_strdup(s->client_addr);
   env->helo = g_strdup(s->helo);
-  env->protocol = g_strdup(s->esmtp ? "ESMTP" : "SMTP");
+  env->protocol = g_strdup(smtpd_tls_protocol_name(s));
   /* HOLD, REDIRECT and BCC go behind the content (data_finish): the end
    * of data restrictions may still add some. */
   for (guint i = 0; i < s->rcpt_addr->len; i++) {

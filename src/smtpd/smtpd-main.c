@@ -35,9 +35,10 @@ die(int code, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  char *msg = g_strdup_vprintf(fmt, ap);
   va_end(ap);
   fprintf(stderr, "postern-smtpd: fatal: %s\n", msg);
+  g_free(msg);
   exit(code);
 }
 
@@ -315,11 +316,9 @@ main(int argc, char **argv)
     die(1, "%s", error->message);
   for (guint i = 0; i < listeners->len; i++) {
     Listen *l = &g_array_index(listeners, Listen, i);
-    if (l->kind == SMTPD_LISTENER_SMTPS) {
-      log_warning("smtps listener (fd %d) ignored: TLS is not supported yet", l->fd);
-      close(l->fd);
-      continue;
-    }
+    if (l->kind == SMTPD_LISTENER_SMTPS && settings->tls == NULL)
+      log_warning("smtps listener (fd %d): TLS is not available (set smtpd_tls_cert_file); "
+                  "its connections are closed", l->fd);
     /* The local listener identifies its users by SO_PEERCRED. */
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;

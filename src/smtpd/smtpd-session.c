@@ -34,6 +34,8 @@ static const char *const state_names[] = {
 
 static void session_process(SmtpdSession *s);
 static void session_greet(SmtpdSession *s);
+static void session_greet_checks(SmtpdSession *s);
+static void session_wrapper_done(SmtpdSession *s);
 static void session_greeting(SmtpdSession *s, const char *reject);
 
 const char *
@@ -80,6 +82,8 @@ smtpd_session_unref(SmtpdSession *s)
   g_free(s->defer_sender);
   g_free(s->local_login);
   g_free(s->submit_denied);
+  g_free(s->tls_info);
+  g_free(s->tls_details);
   smtpd_local_data_end(s);
   smtpd_settings_unref(s->settings);
   g_free(s);
@@ -108,28 +112,57 @@ smtpd_session_set_deadline(SmtpdSession *s, gint64 timeout_us)
   session_arm_timer(s, now_us() + timeout_us);
 }
 
-/* Recomputes which poll events the session wants. */
-static void
-session_update_io(SmtpdSession *s)
+static void session_read(SmtpdSession *s);
+
+static int
+session_tls_kick(sd_event_source *source, void *userdata)
+{
+  SmtpdSession *s = smtpd_session_ref(userdata);
+
+  if (s->state != SMTPD_STATE_CLOSED)
+    session_read(s);
+  smtpd_session_unref(s);
+  return 0;
+}
+
+void
+smtpd_session_update_io(SmtpdSession *s)
 {
   if (s->io == NULL)
     return;
   guint32 events = 0;
+  gboolean want_read = FALSE;
   gsize pending_out = s->out->len - s->out_pos;
-  if (s->state == SMTPD_STATE_QUIT) {
+  if (s->tls_handshaking) {
+    events = s->tls_wait;
+  } else if (s->state == SMTPD_STATE_QUIT) {
     if (pending_out > 0)
       events |= EPOLLOUT;
     if (s->lingering)
       events |= EPOLLIN;
   } else {
-    if (!s->eof && s->in_len - s->in_pos < SMTPD_IN_MAX && pending_out < SMTPD_OUT_HIGH)
+    /* Not while STARTTLS's 220 goes out (what follows is the client's
+     * handshake), nor before the handshake on the smtps listener. */
+    want_read = !s->eof && s->in_len - s->in_pos < SMTPD_IN_MAX && pending_out < SMTPD_OUT_HIGH
+                && !s->tls_start && (s->tls != NULL || !smtpd_tls_wrapper(s));
+    if (want_read)
       events |= EPOLLIN;
     if (pending_out > 0 && !s->hold_output)
       events |= EPOLLOUT;
+    if (want_read && s->tls_read_wants_write)
+      events |= EPOLLOUT;
+    if (pending_out > 0 && s->tls_write_wants_read)
+      events |= EPOLLIN;
   }
   if (events != s->io_events) {
     s->io_events = events;
     sd_event_source_set_io_events(s->io, events);
+  }
+  /* Input OpenSSL has decrypted already raises no poll event. */
+  if (want_read && s->tls != NULL && tls_conn_pending(s->tls)) {
+    if (s->tls_kick == NULL)
+      sd_event_add_defer(s->server->event, &s->tls_kick, session_tls_kick, s);
+    sd_event_source_set_enabled(s->tls_kick, SD_EVENT_ONESHOT);
   }
 }
 
@@ -150,6 +183,8 @@ smtpd_session_disconnect(SmtpdSession *s)
   s->io = sd_event_source_disable_unref(s->io);
   s->timer = sd_event_source_disable_unref(s->timer);
   s->sleep_timer = sd_event_source_disable_unref(s->sleep_timer);
+  s->tls_kick = sd_event_source_disable_unref(s->tls_kick);
+  g_clear_pointer(&s->tls, tls_conn_free);
   if (s->fd >= 0)
     close(s->fd);
   s->fd = -1;
@@ -183,12 +218,16 @@ smtpd_session_abort(SmtpdSession *s, const char *why)
 }
 
 /* Writes what the output buffer holds; FALSE when the peer is gone. */
+static void session_starttls_done(SmtpdSession *s);
+
 static gboolean
 session_flush(SmtpdSession *s)
 {
   while (s->out_pos < s->out->len) {
-    ssize_t n = send(s->fd, s->out->str + s->out_pos, s->out->len - s->out_pos,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    const char *data = s->out->str + s->out_pos;
+    gsize len = s->out->len - s->out_pos;
+    ssize_t n = s->tls != NULL ? smtpd_tls_send(s, data, len)
+                               : send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -203,10 +242,18 @@ session_flush(SmtpdSession *s)
     return TRUE;
   g_string_truncate(s->out, 0);
   s->out_pos = 0;
+  if (s->tls_start && s->state < SMTPD_STATE_QUIT) {
+    /* STARTTLS's 220 is out in plaintext: now the handshake. */
+    s->tls_start = FALSE;
+    smtpd_tls_start(s, session_starttls_done);
+    return s->state != SMTPD_STATE_CLOSED;
+  }
   if (s->state == SMTPD_STATE_QUIT && !s->lingering) {
     /* The final reply is out: half-close and drain what the client still
      * sends for a moment, so unread input does not turn into a reset
      * that could destroy our reply before the client reads it. */
+    if (s->tls != NULL)
+      tls_conn_close_notify(s->tls);
     shutdown(s->fd, SHUT_WR);
     s->lingering = TRUE;
     smtpd_session_set_deadline(s, SMTPD_LINGER_US);
@@ -258,7 +305,7 @@ smtpd_session_close_with(SmtpdSession *s, const char *line)
   s->sleep_timer = sd_event_source_disable_unref(s->sleep_timer);
   smtpd_session_set_deadline(s, SMTPD_QUIT_US);
   if (session_flush(s))
-    session_update_io(s);
+    smtpd_session_update_io(s);
 }
 
 void
@@ -387,7 +434,7 @@ session_process(SmtpdSession *s)
 {
   smtpd_session_ref(s);
   while (s->wait == SMTPD_WAIT_NONE && s->state >= SMTPD_STATE_READY &&
-         s->state < SMTPD_STATE_QUIT) {
+         s->state < SMTPD_STATE_QUIT && !s->tls_start && !s->tls_handshaking) {
     if (s->state == SMTPD_STATE_DATA) {
       if (!smtpd_data_feed(s))
         break;
@@ -423,6 +470,12 @@ session_process(SmtpdSession *s)
     s->in_pos += consumed;
     if (st == SMTP_LINE_OK) {
       smtpd_commands_execute(s, p, line_len);
+      if (s->tls_start) {
+        /* Whatever came after STARTTLS was sent before our 220 and is
+         * not part of the TLS session: thrown away (CVE-2011-0411). */
+        s->in_pos = s->in_len;
+        break;
+      }
     } else if (st == SMTP_LINE_TOO_LONG) {
       if (line_len == 0) {
         s->discard_line = TRUE;
@@ -451,7 +504,7 @@ session_process(SmtpdSession *s)
       session_flush(s);
       smtpd_session_abort(s, "lost connection");
     } else if ((s->hold_output || session_flush(s)) && s->state != SMTPD_STATE_CLOSED) {
-      session_update_io(s);
+      smtpd_session_update_io(s);
     }
   }
   smtpd_session_unref(s);
@@ -481,11 +534,12 @@ session_read(SmtpdSession *s)
     s->in_cap = cap;
   }
   if (s->in_len == s->in_cap) {
-    session_update_io(s);
+    smtpd_session_update_io(s);
     return;
   }
 
-  ssize_t n = recv(s->fd, s->in + s->in_len, s->in_cap - s->in_len, MSG_DONTWAIT);
+  ssize_t n = s->tls != NULL ? smtpd_tls_recv(s, s->in + s->in_len, s->in_cap - s->in_len)
+                             : recv(s->fd, s->in + s->in_len, s->in_cap - s->in_len, MSG_DONTWAIT);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
       return;
@@ -511,7 +565,7 @@ session_read(SmtpdSession *s)
   }
   if (s->state == SMTPD_STATE_INIT) {
     s->ill_pipelining = s->in_len > 0;   /* RFC 2920: talking before the greeting */
-    session_update_io(s);   /* early talker: keep it for after the greeting */
+    smtpd_session_update_io(s);   /* early talker: keep it for after the greeting */
     if (s->eof)
       smtpd_session_abort(s, "lost connection");
     return;
@@ -523,12 +577,21 @@ static int
 session_io(sd_event_source *source, int fd, uint32_t revents, void *userdata)
 {
   SmtpdSession *s = smtpd_session_ref(userdata);
-  if (revents & EPOLLOUT) {
+  if (s->tls_handshaking) {
+    smtpd_tls_handshake_step(s);
+    smtpd_session_unref(s);
+    return 0;
+  }
+  if ((revents & EPOLLOUT) && s->tls_read_wants_write && s->state != SMTPD_STATE_QUIT)
+    session_read(s);
+  if ((revents & EPOLLIN) && s->tls_write_wants_read && s->state != SMTPD_STATE_CLOSED)
+    revents |= EPOLLOUT;    /* the write waited for this */
+  if ((revents & EPOLLOUT) && s->state != SMTPD_STATE_CLOSED) {
     if (session_flush(s) && s->state != SMTPD_STATE_CLOSED) {
       if (s->state < SMTPD_STATE_QUIT && s->wait == SMTPD_WAIT_NONE)
         session_process(s);   /* back-pressure over: continue */
       else
-        session_update_io(s);
+        smtpd_session_update_io(s);
     }
   }
   if ((revents & (EPOLLHUP | EPOLLERR)) && s->eof && s->state != SMTPD_STATE_CLOSED)
@@ -545,6 +608,8 @@ session_timeout(sd_event_source *source, uint64_t usec, void *userdata)
   SmtpdSession *s = smtpd_session_ref(userdata);
   if (s->state == SMTPD_STATE_QUIT) {
     smtpd_session_disconnect(s);
+  } else if (s->tls_handshaking) {
+    smtpd_session_abort(s, "timeout");   /* no reply: the channel is neither plain nor TLS */
   } else if (s->wait != SMTPD_WAIT_NONE) {
     /* Our own work is not the client's fault. */
     smtpd_session_set_deadline(s, s->settings->timeout * G_USEC_PER_SEC);
@@ -560,11 +625,32 @@ session_timeout(sd_event_source *source, uint64_t usec, void *userdata)
   return 0;
 }
 
+/* smtps: TLS is up; the greeting follows. */
+static void
+session_wrapper_done(SmtpdSession *s)
+{
+  session_greet_checks(s);
+  if (s->state != SMTPD_STATE_CLOSED)
+    session_process(s);
+}
+
+/* STARTTLS: TLS is up.  RFC 3207 4.2: the client starts over, and
+ * nothing it said in plaintext counts. */
+static void
+session_starttls_done(SmtpdSession *s)
+{
+  smtpd_session_reset_transaction(s);
+  g_clear_pointer(&s->helo, g_free);
+  s->esmtp = FALSE;
+  s->ill_pipelining = FALSE;
+  smtpd_session_set_deadline(s, s->settings->timeout * G_USEC_PER_SEC);
+  session_process(s);
+}
+
 /* Logs the connection and sends the greeting (or the anvil refusal). */
 static void
 session_greet(SmtpdSession *s)
 {
-  const SmtpdSettings *st = s->settings;
   g_free(s->namaddr);
   s->namaddr = g_strdup_printf("%s[%s]", s->client_name, s->client_addr);
   LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
@@ -574,6 +660,26 @@ session_greet(SmtpdSession *s)
   else
     log_send(LOG_INFO, NULL, f, 1, "connect from %s", s->namaddr);
   smtpd_session_enter_state(s, SMTPD_STATE_READY);
+  if (smtpd_tls_wrapper(s) && s->kind != SMTPD_LISTENER_LOCAL) {
+    /* smtps: the TLS handshake first, then everything else. */
+    if (s->settings->tls == NULL) {
+      log_warning("%s listener: TLS is not available (smtpd_tls_cert_file); closing the "
+                  "connection from %s", smtpd_listener_kind_name(s->kind), s->namaddr);
+      smtpd_session_abort(s, NULL);
+      return;
+    }
+    smtpd_tls_start(s, session_wrapper_done);
+    return;
+  }
+  session_greet_checks(s);
+}
+
+/* The greeting, or the refusals that come instead of it. */
+static void
+session_greet_checks(SmtpdSession *s)
+{
+  const SmtpdSettings *st = s->settings;
+  LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
 
   /* authorized_submit_users (local listener): 554 instead of the
    * greeting, then 503 to all but QUIT; a table failure closes (421). */
@@ -765,7 +871,10 @@ smtpd_session_new(SmtpdServer *server, int fd, SmtpdListenerKind kind,
     workpool_submit(server->lookup_pool, peer_work, peer_done, w);
     return s;
   }
+  smtpd_session_ref(s);     /* the greeting may close the session */
   session_greet(s);
-  session_process(s);
+  if (s->state != SMTPD_STATE_CLOSED)
+    session_process(s);
+  smtpd_session_unref(s);
   return s;
 }

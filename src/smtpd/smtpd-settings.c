@@ -20,6 +20,18 @@ settings_netlist(const char *const *entries, const char *name, GError **error)
   return list;
 }
 
+/* "file:line: " where name is set, or "". */
+static char *
+settings_where(Config *config, const char *name)
+{
+  const char *file = NULL;
+  int line = 0;
+
+  if (!config_source(config, name, &file, &line))
+    return g_strdup("");
+  return line > 0 ? g_strdup_printf("%s:%d: ", file, line) : g_strdup_printf("%s: ", file);
+}
+
 /* *_tempfail_action: "defer_if_permit" (*defer_now FALSE) or "defer". */
 static gboolean
 settings_tempfail_action(Config *config, const char *name, gboolean *defer_now, GError **error)
@@ -28,14 +40,58 @@ settings_tempfail_action(Config *config, const char *name, gboolean *defer_now, 
   *defer_now = g_ascii_strcasecmp(v, "defer") == 0;
   if (*defer_now || g_ascii_strcasecmp(v, "defer_if_permit") == 0)
     return TRUE;
-  const char *file = NULL;
-  int line = 0;
-  g_autofree char *where = config_source(config, name, &file, &line)
-      ? (line > 0 ? g_strdup_printf("%s:%d: ", file, line) : g_strdup_printf("%s: ", file))
-      : g_strdup("");
+  g_autofree char *where = settings_where(config, name);
   g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG,
               "%sparameter %s: bad value '%s' (use defer_if_permit or defer)", where, name, v);
   return FALSE;
+}
+
+/* smtpd_tls_*: the level, and the context when certificates are set.
+ * A context that cannot be built disables TLS with a warning under
+ * "may" (as Postfix: mail keeps flowing), and fails the configuration
+ * where TLS is mandatory (encrypt, wrapper mode). */
+static gboolean
+settings_tls(SmtpdSettings *st, GError **error)
+{
+  Config *config = st->config;
+  const char *level = config_str(config, "smtpd_tls_security_level");
+  g_autoptr(GError) local = NULL;
+  gboolean required;
+
+  if (*level == '\0')
+    /* Postfix's older switches, when the level is not set */
+    level = config_bool(config, "smtpd_enforce_tls") ? "encrypt"
+            : config_bool(config, "smtpd_use_tls") ? "may" : "none";
+  if (!tls_level_parse(level, &st->tls_level)) {
+    g_autofree char *where = settings_where(config, "smtpd_tls_security_level");
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG,
+                "%sparameter smtpd_tls_security_level: bad value '%s' (use none, may or encrypt)",
+                where, level);
+    return FALSE;
+  }
+  st->tls_wrappermode = config_bool(config, "smtpd_tls_wrappermode");
+  st->tls_received_header = config_bool(config, "smtpd_tls_received_header");
+  st->tls_auth_only = config_bool(config, "smtpd_tls_auth_only");
+  st->starttls_timeout = MAX(config_time(config, "smtpd_starttls_timeout"), 1);
+  required = st->tls_level == TLS_LEVEL_ENCRYPT || st->tls_wrappermode;
+  if (!tls_server_configured(config, "smtpd")) {
+    if (!required)
+      return TRUE;
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_CONFIG,
+                "%s needs smtpd_tls_cert_file or smtpd_tls_chain_files",
+                st->tls_wrappermode ? "smtpd_tls_wrappermode = yes"
+                                    : "smtpd_tls_security_level = encrypt");
+    return FALSE;
+  }
+  st->tls = tls_server_new(config, "smtpd", st->tls_level == TLS_LEVEL_ENCRYPT, &local);
+  if (st->tls != NULL)
+    return TRUE;
+  if (required) {
+    g_propagate_error(error, g_steal_pointer(&local));
+    return FALSE;
+  }
+  log_warning("%s; TLS is disabled", local->message);
+  return TRUE;
 }
 
 /* Opens the tables that check_*_access entries of list name. */
@@ -192,6 +248,8 @@ settings_new(Config *config, GError **error)
   st->reject_unlisted_sender = config_bool(config, "smtpd_reject_unlisted_sender");
   if (!settings_restrictions(st, error))
     goto fail;
+  if (!settings_tls(st, error))
+    goto fail;
 
   st->message_size_limit = config_size(config, "message_size_limit");
   st->recipient_limit = config_int(config, "smtpd_recipient_limit");
@@ -285,6 +343,7 @@ smtpd_settings_unref(SmtpdSettings *settings)
   g_clear_pointer(&settings->virtual_mailbox_maps, table_list_free);
   g_clear_pointer(&settings->relay_recipient_maps, table_list_free);
   g_clear_pointer(&settings->rbl_reply_maps, table_list_free);
+  g_clear_pointer(&settings->tls, tls_server_unref);
   g_clear_pointer(&settings->submit_users, domain_list_free);
   g_clear_pointer(&settings->login_sender_maps, table_list_free);
   g_free(settings->submit_users_error);

@@ -20,6 +20,7 @@
 #include "smtp-parse.h"
 #include "smtpd-anvil.h"
 #include "table.h"
+#include "tls.h"
 #include "workpool.h"
 
 typedef struct _SmtpdServer SmtpdServer;
@@ -82,6 +83,11 @@ typedef struct {
   char *login_sender_maps_error;     /* set when the tables failed to open */
   gboolean login_sender_any;         /* local_login_sender_maps = static:*: no lookup */
   const char *login_null_sender;     /* empty_address_local_login_sender_maps_lookup_key */
+  /* TLS (smtpd-tls.c) */
+  TlsServer *tls;                    /* NULL: no TLS (none configured, or it failed: warned) */
+  TlsLevel tls_level;                /* smtpd_tls_security_level */
+  gboolean tls_wrappermode, tls_received_header, tls_auth_only;
+  gint64 starttls_timeout;
   gint64 header_size_limit;
   gint64 message_size_limit, recipient_limit, timeout, hard_error_limit, soft_error_limit,
       error_sleep_time, junk_command_limit, min_data_rate, conn_count_limit, conn_rate_limit,
@@ -158,10 +164,12 @@ typedef enum {
 /* Commands as counted for the "disconnect from" log line; order is the
  * command table's (smtpd-commands.c). */
 typedef enum {
-  SMTPD_CMD_HELO, SMTPD_CMD_EHLO, SMTPD_CMD_MAIL, SMTPD_CMD_RCPT, SMTPD_CMD_DATA,
-  SMTPD_CMD_RSET, SMTPD_CMD_NOOP, SMTPD_CMD_VRFY, SMTPD_CMD_HELP, SMTPD_CMD_QUIT,
+  SMTPD_CMD_HELO, SMTPD_CMD_EHLO, SMTPD_CMD_STARTTLS, SMTPD_CMD_MAIL, SMTPD_CMD_RCPT,
+  SMTPD_CMD_DATA, SMTPD_CMD_RSET, SMTPD_CMD_NOOP, SMTPD_CMD_VRFY, SMTPD_CMD_HELP, SMTPD_CMD_QUIT,
   SMTPD_CMD_UNKNOWN, SMTPD_N_CMDS
 } SmtpdCmdId;
+
+typedef void (*SmtpdTlsDone)(SmtpdSession *s);
 
 struct _SmtpdSession {
   SmtpdServer *server;
@@ -183,6 +191,16 @@ struct _SmtpdSession {
   gsize out_pos;
   gint64 deadline;           /* CLOCK_MONOTONIC microseconds */
   gboolean eof, discard_line, hold_output, lingering;
+
+  /* TLS (smtpd-tls.c): all I/O goes through tls once it is set */
+  TlsConn *tls;
+  gboolean tls_start;        /* STARTTLS said 220: the handshake begins once it is out */
+  gboolean tls_handshaking;
+  guint32 tls_wait;          /* what the handshake waits for: EPOLLIN or EPOLLOUT */
+  gboolean tls_read_wants_write, tls_write_wants_read;
+  SmtpdTlsDone tls_done;     /* after the handshake */
+  sd_event_source *tls_kick; /* decrypted input waits inside OpenSSL */
+  char *tls_info, *tls_details;   /* "TLSv1.3 with cipher ...", "key-exchange ..." */
 
   /* client */
   char client_addr[64];
@@ -278,6 +296,32 @@ void smtpd_session_shutdown(SmtpdSession *s);
 void smtpd_session_command_done(SmtpdSession *s);
 /* Drops the connection without a reply (server exit). */
 void smtpd_session_disconnect(SmtpdSession *s);
+
+/* Recomputes the poll events the session wants. */
+void smtpd_session_update_io(SmtpdSession *s);
+
+/* ---- TLS (smtpd-tls.c) ---- */
+
+/* smtps listener or smtpd_tls_wrappermode: TLS from the first byte. */
+gboolean smtpd_tls_wrapper(const SmtpdSession *s);
+/* STARTTLS is offered (EHLO) and accepted. */
+gboolean smtpd_tls_offered(const SmtpdSession *s);
+/* smtpd_tls_security_level = encrypt and no TLS yet: mail commands get
+ * "530 5.7.0 Must issue a STARTTLS command first". */
+gboolean smtpd_tls_required(const SmtpdSession *s);
+/* "ESMTP", "SMTP", "ESMTPS", "SMTPS" (RFC 3848) for Received: and the
+ * queue file. */
+const char *smtpd_tls_protocol_name(const SmtpdSession *s);
+/* Starts the handshake on the socket; done(s) when it is up, the
+ * session closed ("lost connection") when it fails. */
+void smtpd_tls_start(SmtpdSession *s, SmtpdTlsDone done);
+/* One handshake step, when the socket is ready. */
+void smtpd_tls_handshake_step(SmtpdSession *s);
+/* recv()/send() through TLS: bytes, 0 at EOF, -1 with errno (EAGAIN
+ * when OpenSSL waits; tls_read_wants_write / tls_write_wants_read say
+ * for what). */
+ssize_t smtpd_tls_recv(SmtpdSession *s, void *buf, gsize len);
+ssize_t smtpd_tls_send(SmtpdSession *s, const void *buf, gsize len);
 
 /* ---- commands (smtpd-commands.c) ---- */
 

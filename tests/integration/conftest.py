@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tls_fixture import certs  # noqa: F401  (the fixture, for every test file)
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("POSTERN_BUILD_DIR") or ROOT / "build")
 SMTPD = BUILD / "src" / "smtpd" / "postern-smtpd"

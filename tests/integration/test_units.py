@@ -18,6 +18,7 @@ import json
 import os
 import pwd
 import re
+import smtplib
 import stat
 import subprocess
 import time
@@ -249,12 +250,14 @@ def test_smtpd_socket_unit_activation(postern, rendered):
     notify.close()
 
 
-def test_submission_socket_units_activation(postern, rendered):
+def test_submission_socket_units_activation(postern, rendered, certs):
     """postern-submission.service started by its two socket units' fds
     (submission, smtps), with master.cf's -o overrides from its ExecStart=:
-    an unauthenticated client is rejected with Postfix's text, the smtps fd
-    is set aside with a warning until TLS exists, and no -o name is unknown."""
-    p = postern.configure()
+    STARTTLS is required on submission, smtps is TLS from the first byte,
+    an unauthenticated client is rejected with Postfix's text, and no -o
+    name is unknown."""
+    from tls_fixture import HOST, client_context, tls_params
+    p = postern.configure(**tls_params(certs, level="may"))
     p.start_qmgr()
     d, listeners = socket_activate(p, ["postern-submission.socket", "postern-smtps.socket"],
                                    "postern-submission.service", rendered)
@@ -262,14 +265,22 @@ def test_submission_socket_units_activation(postern, rendered):
     port = listeners[0][0]
     c = RawSmtp.connect(port)
     assert c.reply().text == "220 mail.example.test ESMTP Postern"
+    r = c.expect("EHLO client.example.test", 250)
+    assert "250-STARTTLS" in r.lines
+    r = c.cmd("MAIL FROM:<sender@client.example.test>")
+    assert r.text == "530 5.7.0 Must issue a STARTTLS command first", r
+    c.expect("STARTTLS", 220)
+    c.sock = client_context(certs).wrap_socket(c.sock, server_hostname=HOST)
     c.expect("EHLO client.example.test", 250)
     c.expect("MAIL FROM:<sender@client.example.test>", 250)
     r = c.cmd("RCPT TO:<mailtest@example.test>")
     assert r.text == "554 5.7.1 <unknown[127.0.0.1]>: Client host rejected: Access denied", r
     c.expect("QUIT", 221)
     c.close()
-    log = d.wait_log(r"warning: smtps listener \(fd 4\) ignored: TLS is not supported yet")
-    assert log
+    with smtplib.SMTP_SSL("127.0.0.1", listeners[1][0], local_hostname="client.example.test",
+                          context=client_context(certs), timeout=DEFAULT_TIMEOUT) as s:
+        code, text = s.ehlo()
+        assert code == 250 and b"STARTTLS" not in text
     assert "unknown parameter" not in d.log(), d.log()
     assert p.committed_queue_files()["incoming"] == []
 

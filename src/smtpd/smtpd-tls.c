@@ -1,0 +1,171 @@
+/* smtpd-tls.c - TLS in an SMTP session: when STARTTLS is offered or
+ * required, the handshake (after STARTTLS's 220, or at connect on the
+ * smtps listener and with smtpd_tls_wrappermode), and the socket I/O
+ * through OpenSSL once it is up (tls.c does the OpenSSL part).
+ *
+ * The handshake runs in the event loop: each step says whether it waits
+ * for the socket to become readable or writable (s->tls_wait), bounded
+ * by smtpd_starttls_timeout.  Input the client sent after STARTTLS and
+ * before the handshake was thrown away by the session (CVE-2011-0411);
+ * when the handshake is done, everything learned in plaintext is
+ * forgotten (RFC 3207 4.2: HELO name, transaction).
+ */
+#include <errno.h>
+#include <sys/epoll.h>
+
+#include "log.h"
+#include "smtpd.h"
+
+gboolean
+smtpd_tls_wrapper(const SmtpdSession *s)
+{
+  return s->kind == SMTPD_LISTENER_SMTPS || s->settings->tls_wrappermode;
+}
+
+gboolean
+smtpd_tls_offered(const SmtpdSession *s)
+{
+  return s->tls == NULL && s->settings->tls != NULL && s->settings->tls_level != TLS_LEVEL_NONE
+         && s->kind != SMTPD_LISTENER_LOCAL && !smtpd_tls_wrapper(s);
+}
+
+gboolean
+smtpd_tls_required(const SmtpdSession *s)
+{
+  return s->tls == NULL && s->settings->tls_level == TLS_LEVEL_ENCRYPT
+         && s->kind != SMTPD_LISTENER_LOCAL;
+}
+
+const char *
+smtpd_tls_protocol_name(const SmtpdSession *s)
+{
+  /* RFC 3848 */
+  if (s->tls != NULL)
+    return s->esmtp ? "ESMTPS" : "SMTPS";
+  return s->esmtp ? "ESMTP" : "SMTP";
+}
+
+static void
+smtpd_tls_failed(SmtpdSession *s, const char *why)
+{
+  LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
+
+  if (why != NULL)
+    log_warning("TLS library problem: %s", why);
+  log_send(LOG_INFO, NULL, f, 1, "SSL_accept error from %s: %s", s->namaddr,
+           why != NULL ? "-1" : "lost connection");
+  smtpd_session_abort(s, "lost connection");
+}
+
+void
+smtpd_tls_handshake_step(SmtpdSession *s)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *details = NULL;
+  g_autofree char *info = NULL;
+  SmtpdTlsDone done;
+
+  switch (tls_conn_handshake(s->tls, &error)) {
+  case TLS_IO_WANT_READ:
+    s->tls_wait = EPOLLIN;
+    break;
+  case TLS_IO_WANT_WRITE:
+    s->tls_wait = EPOLLOUT;
+    break;
+  case TLS_IO_EOF:
+    smtpd_tls_failed(s, NULL);
+    return;
+  case TLS_IO_ERROR:
+    smtpd_tls_failed(s, error->message);
+    return;
+  case TLS_IO_DONE: {
+    LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
+
+    s->tls_wait = 0;
+    s->tls_handshaking = FALSE;
+    info = tls_conn_describe(s->tls, &details);
+    g_free(s->tls_info);
+    g_free(s->tls_details);
+    s->tls_info = g_steal_pointer(&info);
+    s->tls_details = g_steal_pointer(&details);
+    log_send(LOG_INFO, NULL, f, 1, "Anonymous TLS connection established from %s: %s%s%s",
+             s->namaddr, s->tls_info, *s->tls_details ? " " : "", s->tls_details);
+    done = s->tls_done;
+    s->tls_done = NULL;
+    done(s);
+    return;
+  }
+  }
+  smtpd_session_update_io(s);
+}
+
+void
+smtpd_tls_start(SmtpdSession *s, SmtpdTlsDone done)
+{
+  g_autoptr(GError) error = NULL;
+
+  s->tls = tls_conn_new(s->settings->tls, s->fd, &error);
+  if (s->tls == NULL) {
+    smtpd_tls_failed(s, error->message);
+    return;
+  }
+  s->tls_handshaking = TRUE;
+  s->tls_done = done;
+  smtpd_session_set_deadline(s, s->settings->starttls_timeout * G_USEC_PER_SEC);
+  smtpd_tls_handshake_step(s);
+}
+
+ssize_t
+smtpd_tls_recv(SmtpdSession *s, void *buf, gsize len)
+{
+  g_autoptr(GError) error = NULL;
+  gsize got = 0;
+
+  s->tls_read_wants_write = FALSE;
+  switch (tls_conn_read(s->tls, buf, len, &got, &error)) {
+  case TLS_IO_DONE:
+    return (ssize_t) got;
+  case TLS_IO_WANT_WRITE:
+    s->tls_read_wants_write = TRUE;
+    errno = EAGAIN;
+    return -1;
+  case TLS_IO_WANT_READ:
+    errno = EAGAIN;
+    return -1;
+  case TLS_IO_EOF:
+    return 0;
+  case TLS_IO_ERROR:
+  default:
+    log_warning("TLS library problem: %s", error ? error->message : "unknown");
+    errno = EPROTO;
+    return -1;
+  }
+}
+
+ssize_t
+smtpd_tls_send(SmtpdSession *s, const void *buf, gsize len)
+{
+  g_autoptr(GError) error = NULL;
+  gsize put = 0;
+
+  s->tls_write_wants_read = FALSE;
+  switch (tls_conn_write(s->tls, buf, len, &put, &error)) {
+  case TLS_IO_DONE:
+    return (ssize_t) put;
+  case TLS_IO_WANT_READ:
+    s->tls_write_wants_read = TRUE;
+    errno = EAGAIN;
+    return -1;
+  case TLS_IO_WANT_WRITE:
+    errno = EAGAIN;
+    return -1;
+  case TLS_IO_EOF:
+    errno = EPIPE;
+    return -1;
+  case TLS_IO_ERROR:
+  default:
+    log_warning("TLS library problem: %s", error ? error->message : "unknown");
+    errno = EPROTO;
+    return -1;
+  }
+}
