@@ -512,6 +512,12 @@ tls_conn_close_notify(TlsConn *conn)
   ERR_clear_error();
 }
 
+int
+tls_conn_bits(TlsConn *conn)
+{
+  return SSL_get_cipher_bits(conn->ssl, NULL);
+}
+
 const char *
 tls_conn_protocol(TlsConn *conn)
 {

@@ -74,6 +74,8 @@ TlsIo tls_conn_write(TlsConn *conn, const void *buf, gsize len, gsize *put, GErr
 gboolean tls_conn_pending(TlsConn *conn);
 /* Sends close_notify, once, without waiting for the peer's. */
 void tls_conn_close_notify(TlsConn *conn);
+/* The cipher's secret bits (SASL's external SSF). */
+int tls_conn_bits(TlsConn *conn);
 /* "TLSv1.3", as negotiated. */
 const char *tls_conn_protocol(TlsConn *conn);
 /* Postfix's description in two parts: "TLSv1.3 with cipher

@@ -103,6 +103,7 @@ smtpd_access_ctx_clear(SmtpdAccessCtx *ctx)
   g_free(ctx->helo);
   g_free(ctx->sender);
   g_free(ctx->sender_orig);
+  g_free(ctx->sasl_username);
   g_free(ctx->rcpt);
   g_free(ctx->rcpt_orig);
   g_free(ctx->reply);
@@ -580,6 +581,46 @@ check_auth_destination(SmtpdAccessCtx *ctx, const char *r)
                     ctx->rcpt_orig);
 }
 
+/* reject_sender_login_mismatch and its three parts (Postfix): an
+ * authenticated client must own the sender (smtpd_sender_login_maps
+ * lists its login), an unauthenticated one must not use a sender that
+ * has an owner. */
+static SmtpdAccess
+check_login_mismatch(SmtpdAccessCtx *ctx, const char *r, const char *context)
+{
+  const SmtpdSettings *st = ctx->settings;
+  g_autoptr(GError) error = NULL;
+  gboolean owned = FALSE, all = strcmp(r, "reject_sender_login_mismatch") == 0;
+  gboolean authenticated = all || strcmp(r, "reject_authenticated_sender_login_mismatch") == 0;
+  gboolean known = strcmp(r, "reject_known_sender_login_mismatch") == 0;
+  gboolean unauthenticated = all || known
+                             || strcmp(r, "reject_unauthenticated_sender_login_mismatch") == 0;
+  TableResult found;
+
+  if (!authenticated && !known && !unauthenticated) {
+    ctx_event(ctx, "warning", "unknown smtpd restriction \"%s\" in %s", r, context);
+    return server_error(ctx);
+  }
+  if (ctx->sender == NULL || *ctx->sender == '\0')
+    return SMTPD_ACCESS_DUNNO;
+  if (st->sender_login_maps_error != NULL) {
+    ctx_event(ctx, "warning", "smtpd_sender_login_maps: %s", st->sender_login_maps_error);
+    return server_error(ctx);
+  }
+  found = smtpd_auth_sender_owner(st, ctx->sender, ctx->sasl_username, &owned, &error);
+  if (found == TABLE_TEMPFAIL)
+    return lookup_retry(ctx, ctx->sender_orig, error);
+  if (ctx->sasl_username != NULL) {
+    if ((authenticated && !owned) || (known && found == TABLE_FOUND && !owned))
+      return ctx_reject(ctx, "553 5.7.1 <%s>: Sender address rejected: not owned by user %s",
+                        ctx->sender_orig, ctx->sasl_username);
+  } else if (unauthenticated && found == TABLE_FOUND) {
+    return ctx_reject(ctx, "553 5.7.1 <%s>: Sender address rejected: not logged in",
+                      ctx->sender_orig);
+  }
+  return SMTPD_ACCESS_DUNNO;
+}
+
 /* TRUE for a syntactically valid host name (a trailing dot allowed). */
 static gboolean
 helo_valid(const char *helo, gboolean *fqdn)
@@ -666,8 +707,13 @@ eval_list(SmtpdAccessCtx *ctx, const char *const *list, const char *name, const 
         result = SMTPD_ACCESS_PERMIT;
       else if (ctx->trust_tempfail)   /* a mynetworks table could not answer (Postfix) */
         result = ctx_reject(ctx, "451 4.3.0 <%s>: Temporary lookup failure", name);
-    } else if (strcmp(r, "permit_sasl_authenticated") == 0 || strcmp(r, "dunno") == 0) {
-      continue;   /* no SASL yet */
+    } else if (strcmp(r, "permit_sasl_authenticated") == 0) {
+      if (ctx->sasl_username != NULL)
+        result = SMTPD_ACCESS_PERMIT;
+    } else if (g_str_has_suffix(r, "sender_login_mismatch") && g_str_has_prefix(r, "reject_")) {
+      result = check_login_mismatch(ctx, r, context);
+    } else if (strcmp(r, "dunno") == 0) {
+      continue;
     } else if (strcmp(r, "permit") == 0) {
       result = SMTPD_ACCESS_PERMIT;
     } else if (strcmp(r, "reject") == 0) {

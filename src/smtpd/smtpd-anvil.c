@@ -9,6 +9,7 @@
 typedef struct {
   guint count;          /* concurrent connections */
   guint rate;           /* connections in the current window */
+  guint auth_rate;      /* AUTH commands in the current window */
   gint64 window_start;  /* microseconds */
   gint64 window_us;
 } AnvilEntry;
@@ -68,11 +69,27 @@ smtpd_anvil_connect(SmtpdAnvil *anvil, const char *addr, gint64 now_us, gint64 w
   if (now_us - e->window_start >= window_us) {
     e->window_start = now_us;
     e->rate = 0;
+    e->auth_rate = 0;
   }
   e->count++;
   e->rate++;
   *rate = e->rate;
   return e->count;
+}
+
+guint
+smtpd_anvil_auth(SmtpdAnvil *anvil, const char *addr, gint64 now_us, gint64 window_us)
+{
+  AnvilEntry *e = g_hash_table_lookup(anvil->clients, addr);
+
+  if (e == NULL)
+    return 1;   /* not counted as connected (exempt): nothing to compare */
+  if (now_us - e->window_start >= MAX(window_us, 1)) {
+    e->window_start = now_us;
+    e->rate = 0;
+    e->auth_rate = 0;
+  }
+  return ++e->auth_rate;
 }
 
 void

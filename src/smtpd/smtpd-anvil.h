@@ -17,6 +17,10 @@ void smtpd_anvil_free(SmtpdAnvil *anvil);
 guint smtpd_anvil_connect(SmtpdAnvil *anvil, const char *addr, gint64 now_us, gint64 window_us,
                           guint *rate);
 
+/* Counts an AUTH command from addr (a connected client) in the same
+ * windows; returns the AUTH commands in the current window. */
+guint smtpd_anvil_auth(SmtpdAnvil *anvil, const char *addr, gint64 now_us, gint64 window_us);
+
 /* Ends one connection counted by smtpd_anvil_connect. */
 void smtpd_anvil_disconnect(SmtpdAnvil *anvil, const char *addr);
 

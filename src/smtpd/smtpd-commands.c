@@ -1,5 +1,6 @@
 /* smtpd-commands.c - the SMTP command table and its handlers (HELO, EHLO,
- * MAIL, RCPT, DATA, STARTTLS, RSET, NOOP, VRFY, HELP, QUIT).  Reply texts follow
+ * MAIL, RCPT, DATA, STARTTLS, RSET, NOOP, VRFY, HELP, QUIT; AUTH is in
+ * smtpd-auth.c).  Reply texts follow
  * Postfix's smtpd word for word.  Handlers only check and reply; policy is
  * in smtpd-policy.c, the DATA phase in smtpd-data.c.
  */
@@ -40,6 +41,7 @@ static const SmtpdCommand commands[SMTPD_N_CMDS] = {
   [SMTPD_CMD_HELO] = { "helo", "HELO", cmd_helo, 0 },
   [SMTPD_CMD_EHLO] = { "ehlo", "EHLO", cmd_ehlo, 0 },
   [SMTPD_CMD_STARTTLS] = { "starttls", "STARTTLS", cmd_starttls, 0 },
+  [SMTPD_CMD_AUTH] = { "auth", "AUTH", smtpd_auth_command, CMD_NEED_TLS },
   [SMTPD_CMD_MAIL] = { "mail", "MAIL", cmd_mail, CMD_NEED_HELO | CMD_NEED_TLS },
   [SMTPD_CMD_RCPT] = { "rcpt", "RCPT", cmd_rcpt, CMD_NEED_HELO | CMD_NEED_TLS },
   [SMTPD_CMD_DATA] = { "data", "DATA", cmd_data, CMD_NEED_HELO | CMD_NEED_TLS },
@@ -209,6 +211,12 @@ helo_reply(SmtpdSession *s, const char *reject)
     smtpd_session_reply_line(s, "250-VRFY");
   if (smtpd_tls_offered(s))
     smtpd_session_reply_line(s, "250-STARTTLS");
+  g_autofree char *mechs = smtpd_auth_mechanisms(s);
+  if (mechs != NULL) {
+    smtpd_session_reply(s, "250-AUTH %s", mechs);
+    if (st->sasl_broken_clients)
+      smtpd_session_reply(s, "250-AUTH=%s", mechs);   /* for Outlook Express and its kin */
+  }
   smtpd_session_reply_line(s, "250-ENHANCEDSTATUSCODES");
   smtpd_session_reply_line(s, "250 8BITMIME");
 }

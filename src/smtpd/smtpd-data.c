@@ -43,8 +43,10 @@ data_received_header(SmtpdSession *s, const char *qid)
       g_string_append_printf(h, "\t(using %s)\n", s->tls_info);
     g_string_append(h, "\t(No client certificate requested)\n");
   }
+  if (s->sasl_username != NULL && st->sasl_header)
+    g_string_append_printf(h, "\t(Authenticated sender: %s)\n", s->sasl_username);
   g_string_append_printf(h, "\tby %s (%s) with %s id %s", st->myhostname, st->mail_name,
-                         smtpd_tls_protocol_name(s), qid);
+                         smtpd_auth_protocol_name(s), qid);
   if (s->rcpt_orig->len == 1)
     g_string_append_printf(h, "\n\tfor <%s>; %s\n", (char *)s->rcpt_orig->pdata[0], date);
   else
@@ -88,7 +90,11 @@ data_started(SmtpdSession *s)
     smtpd_local_data_begin(s, qid);
   } else {
     LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
-    log_send(LOG_INFO, qid, f, 1, "client=%s", s->namaddr);
+    if (s->sasl_username != NULL)
+      log_send(LOG_INFO, qid, f, 1, "client=%s, sasl_method=%s, sasl_username=%s", s->namaddr,
+               s->sasl_method, s->sasl_username);
+    else
+      log_send(LOG_INFO, qid, f, 1, "client=%s", s->namaddr);
   }
 
   smtp_data_init(&s->decoder, !s->strict_newline);
@@ -163,7 +169,8 @@ smtpd_data_begin(SmtpdSession *s)
   env->client_name = g_strdup(s->client_name);
   env->client_addr = g_strdup(s->client_addr);
   env->helo = g_strdup(s->helo);
-  env->protocol = g_strdup(smtpd_tls_protocol_name(s));
+  env->protocol = g_strdup(smtpd_auth_protocol_name(s));
+  env->auth_user = g_strdup(s->sasl_username);
   /* HOLD, REDIRECT and BCC go behind the content (data_finish): the end
    * of data restrictions may still add some. */
   for (guint i = 0; i < s->rcpt_addr->len; i++) {

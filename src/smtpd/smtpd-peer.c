@@ -91,7 +91,8 @@ gboolean
 smtpd_peer_classify_blocks(const SmtpdSettings *st)
 {
   return netlist_has_tables(st->mynetworks) || netlist_has_tables(st->event_limit_exceptions)
-         || netlist_has_tables(st->bare_newline_exclusions);
+         || netlist_has_tables(st->bare_newline_exclusions)
+         || (st->sasl_enable && netlist_has_tables(st->sasl_exceptions));
 }
 
 void
@@ -108,6 +109,11 @@ smtpd_peer_classify(const SmtpdSettings *st, const char *addr, gboolean local, S
                                      "smtpd_forbid_bare_newline_exclusions", addr,
                                      "is not excluded from smtpd_forbid_bare_newline",
                                      &c->warnings, NULL);
+  /* A list that cannot answer offers AUTH: excluding someone fails closed
+   * on nothing, and a login is still needed. */
+  c->sasl_excepted = st->sasl_enable
+                     && peer_in_list(st->sasl_exceptions, "smtpd_sasl_exceptions_networks", addr,
+                                     "is offered AUTH", &c->warnings, NULL);
 }
 
 char *

@@ -98,6 +98,7 @@ policy_snapshot(SmtpdSession *s, SmtpdAccessCtx *ctx)
   ctx->helo = g_strdup(s->helo);
   ctx->sender = g_strdup(s->sender);
   ctx->sender_orig = g_strdup(s->sender_orig);
+  ctx->sasl_username = g_strdup(s->sasl_username);
   ctx->trusted = s->client_trusted;
   ctx->trust_tempfail = s->trust_tempfail;
   ctx->ill_pipelining = s->ill_pipelining;

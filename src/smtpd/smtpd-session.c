@@ -84,6 +84,7 @@ smtpd_session_unref(SmtpdSession *s)
   g_free(s->submit_denied);
   g_free(s->tls_info);
   g_free(s->tls_details);
+  smtpd_auth_reset(s);      /* here: a worker may use the exchange until the last unref */
   smtpd_local_data_end(s);
   smtpd_settings_unref(s->settings);
   g_free(s);
@@ -405,11 +406,14 @@ smtpd_session_command_done(SmtpdSession *s)
     return;
   }
   smtpd_session_set_deadline(s, st->timeout * G_USEC_PER_SEC);
-  if (s->cmd_failed && st->error_sleep_time > 0 && s->errors > st->soft_error_limit) {
+  gint64 delay = s->penalty_us;   /* a failed AUTH (smtpd-auth.c) */
+  s->penalty_us = 0;
+  if (s->cmd_failed && st->error_sleep_time > 0 && s->errors > st->soft_error_limit)
+    delay = MAX(delay, st->error_sleep_time * G_USEC_PER_SEC);
+  if (delay > 0) {
     s->wait = SMTPD_WAIT_SLEEP;
     s->hold_output = TRUE;
-    sd_event_add_time_relative(s->server->event, &s->sleep_timer, CLOCK_MONOTONIC,
-                               st->error_sleep_time * G_USEC_PER_SEC,
+    sd_event_add_time_relative(s->server->event, &s->sleep_timer, CLOCK_MONOTONIC, delay,
                                SMTPD_TIMER_ACCURACY_US, session_sleep_done, s);
   }
 }
@@ -463,12 +467,22 @@ session_process(SmtpdSession *s)
       continue;
     }
     gsize line_len, consumed;
-    SmtpLineStatus st = smtp_line_next(p, avail, SMTP_COMMAND_LINE_MAX, !s->strict_newline,
-                                       &line_len, &consumed);
+    gsize max = s->auth_pending ? (gsize) MIN(s->settings->sasl_response_limit, SMTPD_IN_MAX - 2)
+                                : SMTP_COMMAND_LINE_MAX;
+    SmtpLineStatus st = smtp_line_next(p, avail, max, !s->strict_newline, &line_len, &consumed);
     if (st == SMTP_LINE_INCOMPLETE)
       break;
     s->in_pos += consumed;
-    if (st == SMTP_LINE_OK) {
+    if (s->auth_pending && st == SMTP_LINE_OK) {
+      smtpd_auth_response(s, p, line_len);
+    } else if (s->auth_pending && st == SMTP_LINE_TOO_LONG) {
+      s->auth_pending = FALSE;
+      if (line_len == 0)
+        s->discard_line = TRUE;
+      s->cmd = SMTPD_CMD_AUTH;
+      smtpd_session_reply_line(s, "500 5.5.6 SASL response limit exceeded");
+      smtpd_session_command_done(s);
+    } else if (st == SMTP_LINE_OK) {
       smtpd_commands_execute(s, p, line_len);
       if (s->tls_start) {
         /* Whatever came after STARTTLS was sent before our 220 and is
@@ -643,6 +657,8 @@ session_starttls_done(SmtpdSession *s)
   g_clear_pointer(&s->helo, g_free);
   s->esmtp = FALSE;
   s->ill_pipelining = FALSE;
+  if (s->sasl == NULL)
+    smtpd_auth_reset(s);
   smtpd_session_set_deadline(s, s->settings->timeout * G_USEC_PER_SEC);
   session_process(s);
 }
@@ -743,6 +759,7 @@ session_apply_class(SmtpdSession *s, SmtpdPeerClass *c)
   s->trust_tempfail = c->trusted == MATCH_TEMPFAIL;
   s->limit_exempt = c->limit_exempt;
   s->strict_newline = s->settings->forbid_bare_newline && !c->newline_excluded;
+  s->sasl_excepted = c->sasl_excepted;
   for (guint i = 0; c->warnings != NULL && i < c->warnings->len; i++)
     log_warning("%s", (const char *)c->warnings->pdata[i]);
   g_clear_pointer(&c->warnings, g_ptr_array_unref);

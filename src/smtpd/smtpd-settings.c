@@ -248,7 +248,7 @@ settings_new(Config *config, GError **error)
   st->reject_unlisted_sender = config_bool(config, "smtpd_reject_unlisted_sender");
   if (!settings_restrictions(st, error))
     goto fail;
-  if (!settings_tls(st, error))
+  if (!settings_tls(st, error) || !smtpd_auth_settings(st, error))
     goto fail;
 
   st->message_size_limit = config_size(config, "message_size_limit");
@@ -344,6 +344,9 @@ smtpd_settings_unref(SmtpdSettings *settings)
   g_clear_pointer(&settings->relay_recipient_maps, table_list_free);
   g_clear_pointer(&settings->rbl_reply_maps, table_list_free);
   g_clear_pointer(&settings->tls, tls_server_unref);
+  g_clear_pointer(&settings->sasl_exceptions, netlist_free);
+  g_clear_pointer(&settings->sender_login_maps, table_list_free);
+  g_free(settings->sender_login_maps_error);
   g_clear_pointer(&settings->submit_users, domain_list_free);
   g_clear_pointer(&settings->login_sender_maps, table_list_free);
   g_free(settings->submit_users_error);

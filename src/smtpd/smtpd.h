@@ -83,6 +83,14 @@ typedef struct {
   char *login_sender_maps_error;     /* set when the tables failed to open */
   gboolean login_sender_any;         /* local_login_sender_maps = static:*: no lookup */
   const char *login_null_sender;     /* empty_address_local_login_sender_maps_lookup_key */
+  /* SASL (smtpd-auth.c) */
+  gboolean sasl_enable, sasl_header, sasl_broken_clients;
+  guint sasl_flags, sasl_tls_flags;     /* SASL_SEC_* */
+  const char *sasl_realm;
+  NetList *sasl_exceptions;             /* smtpd_sasl_exceptions_networks */
+  TableList *sender_login_maps;         /* NULL: empty or failed */
+  char *sender_login_maps_error;
+  gint64 auth_rate_limit, sasl_failure_limit, sasl_failure_delay, sasl_response_limit;
   /* TLS (smtpd-tls.c) */
   TlsServer *tls;                    /* NULL: no TLS (none configured, or it failed: warned) */
   TlsLevel tls_level;                /* smtpd_tls_security_level */
@@ -164,7 +172,7 @@ typedef enum {
 /* Commands as counted for the "disconnect from" log line; order is the
  * command table's (smtpd-commands.c). */
 typedef enum {
-  SMTPD_CMD_HELO, SMTPD_CMD_EHLO, SMTPD_CMD_STARTTLS, SMTPD_CMD_MAIL, SMTPD_CMD_RCPT,
+  SMTPD_CMD_HELO, SMTPD_CMD_EHLO, SMTPD_CMD_STARTTLS, SMTPD_CMD_AUTH, SMTPD_CMD_MAIL, SMTPD_CMD_RCPT,
   SMTPD_CMD_DATA, SMTPD_CMD_RSET, SMTPD_CMD_NOOP, SMTPD_CMD_VRFY, SMTPD_CMD_HELP, SMTPD_CMD_QUIT,
   SMTPD_CMD_UNKNOWN, SMTPD_N_CMDS
 } SmtpdCmdId;
@@ -202,6 +210,14 @@ struct _SmtpdSession {
   sd_event_source *tls_kick; /* decrypted input waits inside OpenSSL */
   char *tls_info, *tls_details;   /* "TLSv1.3 with cipher ...", "key-exchange ..." */
 
+  /* SASL (smtpd-auth.c) */
+  struct _AuthSasl *sasl;    /* the exchange in progress */
+  char *sasl_method;         /* the mechanism being used, then the one that succeeded */
+  char *sasl_username;       /* set once AUTH succeeded */
+  gboolean auth_pending;     /* a 334 is out: the next line is the client's response */
+  guint auth_failures;
+  gint64 penalty_us;         /* command_done() holds the reply back this long */
+
   /* client */
   char client_addr[64];
   char *client_name;         /* "unknown" when not resolved */
@@ -212,6 +228,7 @@ struct _SmtpdSession {
   gboolean trust_tempfail;   /* a mynetworks table could not answer */
   gboolean limit_exempt;     /* in smtpd_client_event_limit_exceptions */
   gboolean strict_newline;   /* smtpd_forbid_bare_newline applies */
+  gboolean sasl_excepted;    /* in smtpd_sasl_exceptions_networks */
   gboolean anvil_counted;
   /* local listener: the submitting user (smtpd-local.c) */
   gboolean local_submit;     /* SO_PEERCRED said who the client is */
@@ -323,6 +340,29 @@ void smtpd_tls_handshake_step(SmtpdSession *s);
 ssize_t smtpd_tls_recv(SmtpdSession *s, void *buf, gsize len);
 ssize_t smtpd_tls_send(SmtpdSession *s, const void *buf, gsize len);
 
+/* ---- AUTH (smtpd-auth.c) ---- */
+
+/* EHLO advertises AUTH (enabled, not a local or excepted client, and
+ * under smtpd_tls_auth_only only inside TLS when TLS is configured). */
+gboolean smtpd_auth_offered(const SmtpdSession *s);
+/* The mechanisms for this channel ("PLAIN LOGIN"), or NULL. */
+char *smtpd_auth_mechanisms(SmtpdSession *s);
+/* The AUTH command. */
+void smtpd_auth_command(SmtpdSession *s, char *arg);
+/* A line while auth_pending: the client's response (line is len bytes). */
+void smtpd_auth_response(SmtpdSession *s, char *line, gsize len);
+/* Forgets the login (STARTTLS starts over) and any exchange. */
+void smtpd_auth_reset(SmtpdSession *s);
+/* "ESMTPA" and friends: smtpd_tls_protocol_name() plus "A" once authenticated. */
+const char *smtpd_auth_protocol_name(const SmtpdSession *s);
+/* smtpd_sender_login_maps: who owns sender (address, address without
+ * its extension, @domain); *owned when login is one of them.
+ * TABLE_NOTFOUND: nobody (also with no maps).  Blocking. */
+TableResult smtpd_auth_sender_owner(const SmtpdSettings *st, const char *sender,
+                                    const char *login, gboolean *owned, GError **error);
+/* Settings: the SASL parameters (FALSE with the parameter named). */
+gboolean smtpd_auth_settings(SmtpdSettings *st, GError **error);
+
 /* ---- commands (smtpd-commands.c) ---- */
 
 /* Executes one complete command line (len bytes at line, modifiable). */
@@ -369,6 +409,7 @@ typedef struct {
   char *client_reverse_name;
   SmtpdPeerStatus client_name_status, client_reverse_status;
   char *sender, *sender_orig;      /* completed / as written; NULL before MAIL */
+  char *sasl_username;             /* the AUTH login, or NULL */
   char *rcpt, *rcpt_orig;          /* RCPT; DATA and end of data: the only recipient */
   gboolean trusted, ill_pipelining, discard;
   SmtpdStage stage;                /* being evaluated */
@@ -489,6 +530,7 @@ typedef struct {
   MatchResult trusted;          /* mynetworks (MATCH_FOUND for the local listener) */
   gboolean limit_exempt;        /* smtpd_client_event_limit_exceptions */
   gboolean newline_excluded;    /* smtpd_forbid_bare_newline_exclusions */
+  gboolean sasl_excepted;       /* smtpd_sasl_exceptions_networks: AUTH not offered */
   GPtrArray *warnings;          /* char*: lookup failures to log, or NULL */
 } SmtpdPeerClass;
 /* Fills c for addr (numeric).  May block when a list has tables. */

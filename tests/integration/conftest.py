@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tls_fixture import certs  # noqa: F401  (the fixture, for every test file)
+from sasl_fixture import sasl_dir  # noqa: F401  (fixtures, for every test file)
+from tls_fixture import certs  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("POSTERN_BUILD_DIR") or ROOT / "build")

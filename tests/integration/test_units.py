@@ -250,14 +250,18 @@ def test_smtpd_socket_unit_activation(postern, rendered):
     notify.close()
 
 
-def test_submission_socket_units_activation(postern, rendered, certs):
+def test_submission_socket_units_activation(postern, rendered, certs, sasl_dir):
     """postern-submission.service started by its two socket units' fds
     (submission, smtps), with master.cf's -o overrides from its ExecStart=:
-    STARTTLS is required on submission, smtps is TLS from the first byte,
-    an unauthenticated client is rejected with Postfix's text, and no -o
-    name is unknown."""
+    STARTTLS is required on submission, AUTH only inside TLS, a client
+    that has not authenticated is rejected with Postfix's text and one
+    that has may relay; smtps is TLS from the first byte; no -o name is
+    unknown."""
+    from sasl_fixture import PASSWORD, REALM, USER, b64, make_sasldb
     from tls_fixture import HOST, client_context, tls_params
-    p = postern.configure(**tls_params(certs, level="may"))
+    make_sasldb(sasl_dir)
+    p = postern.configure(cyrus_sasl_config_path=sasl_dir, smtpd_sasl_local_domain=REALM,
+                          mynetworks="192.0.2.0/24", **tls_params(certs, level="may"))
     p.start_qmgr()
     d, listeners = socket_activate(p, ["postern-submission.socket", "postern-smtps.socket"],
                                    "postern-submission.service", rendered)
@@ -266,21 +270,27 @@ def test_submission_socket_units_activation(postern, rendered, certs):
     c = RawSmtp.connect(port)
     assert c.reply().text == "220 mail.example.test ESMTP Postern"
     r = c.expect("EHLO client.example.test", 250)
-    assert "250-STARTTLS" in r.lines
+    assert "250-STARTTLS" in r.lines and not any("AUTH" in l for l in r.lines), r.lines
     r = c.cmd("MAIL FROM:<sender@client.example.test>")
     assert r.text == "530 5.7.0 Must issue a STARTTLS command first", r
     c.expect("STARTTLS", 220)
     c.sock = client_context(certs).wrap_socket(c.sock, server_hostname=HOST)
-    c.expect("EHLO client.example.test", 250)
+    r = c.expect("EHLO client.example.test", 250)
+    assert "250-AUTH PLAIN LOGIN" in r.lines, r.lines
     c.expect("MAIL FROM:<sender@client.example.test>", 250)
     r = c.cmd("RCPT TO:<mailtest@example.test>")
     assert r.text == "554 5.7.1 <unknown[127.0.0.1]>: Client host rejected: Access denied", r
+    c.expect("RSET", 250)
+    assert c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (USER, PASSWORD))).code == 235
+    c.expect("MAIL FROM:<sender@client.example.test>", 250)
+    c.expect("RCPT TO:<nobody@remote.example>", 250)
     c.expect("QUIT", 221)
     c.close()
     with smtplib.SMTP_SSL("127.0.0.1", listeners[1][0], local_hostname="client.example.test",
                           context=client_context(certs), timeout=DEFAULT_TIMEOUT) as s:
         code, text = s.ehlo()
-        assert code == 250 and b"STARTTLS" not in text
+        assert code == 250 and b"STARTTLS" not in text and s.has_extn("auth")
+        assert s.login(USER, PASSWORD)[0] == 235
     assert "unknown parameter" not in d.log(), d.log()
     assert p.committed_queue_files()["incoming"] == []
 
