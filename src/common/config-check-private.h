@@ -1,6 +1,7 @@
 /* config-check-private.h - what the parts of config_check() share:
  * config-check.c (accounts, directories, the queue), config-check-tables.c
- * (lookup tables, aliases) and config-check-tls.c (certificates, keys).
+ * (lookup tables, aliases), config-check-tls.c (certificates, keys) and
+ * config-check-sasl.c (SMTP AUTH).
  * Internal to src/common.
  */
 #pragma once
@@ -34,3 +35,4 @@ gboolean config_check_owner_can_read(const ConfigCheck *check, const struct stat
 void config_check_tables(ConfigCheck *check);
 void config_check_aliases(ConfigCheck *check);
 void config_check_tls(ConfigCheck *check);
+void config_check_sasl(ConfigCheck *check);

@@ -51,11 +51,25 @@ check_tls_certificate(ConfigCheck *check, const char *path)
   return cert;
 }
 
+/* smtpd reloads as mail_owner: a file it cannot read then keeps the
+ * certificates of the previous load (Postfix reads them as root). */
+static void
+check_tls_owner_reads(ConfigCheck *check, const char *setting, const char *path)
+{
+  struct stat st;
+
+  if (check->owner_ok && stat(path, &st) == 0 && !config_check_owner_can_read(check, &st))
+    config_check_add(check, setting, "warning",
+                     "%s is not readable by mail_owner %s, as which smtpd re-reads it on reload "
+                     "(root:%s 0640 is fine)", path, check->owner, check->owner);
+}
+
 /* Who may read the key besides its owner. */
 static void
 check_tls_key_mode(ConfigCheck *check, const char *path)
 {
   struct stat st;
+  check_tls_owner_reads(check, "smtpd_tls_key_file", path);
   if (stat(path, &st) < 0)
     return;
   if (st.st_mode & S_IROTH)
@@ -117,6 +131,8 @@ config_check_tls(ConfigCheck *check)
   const char *ca_path = config_str(check->config, "smtpd_tls_CAfile");
   if (*cert_path) {
     X509 *cert = check_tls_certificate(check, cert_path);
+    if (cert)
+      check_tls_owner_reads(check, "smtpd_tls_cert_file", cert_path);
     if (*key_path)
       check_tls_key(check, key_path, cert, cert_path);
     X509_free(cert);

@@ -267,6 +267,7 @@ config_check(const char *config_dir, GError **error)
   config_check_tables(&check);
   config_check_aliases(&check);
   config_check_tls(&check);
+  config_check_sasl(&check);
   g_array_unref(check.owner_groups);
   g_free(check.owner);
   return check.problems;

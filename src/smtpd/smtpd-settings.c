@@ -4,7 +4,9 @@
  * default comes from the parameter table (params.c); nothing here
  * repeats a default.
  */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "smtpd.h"
@@ -46,6 +48,61 @@ settings_tempfail_action(Config *config, const char *name, gboolean *defer_now, 
   return FALSE;
 }
 
+/* The last TLS context built, and the files it came from: smtpd reloads
+ * as mail_owner, and Postfix's keys are often root's alone. */
+static TlsServer *settings_last_tls;
+static char *settings_last_tls_files;
+
+static char *
+settings_tls_files(Config *config)
+{
+  g_autofree char *chain = g_strjoinv(",", (char **) config_list(config, "smtpd_tls_chain_files"));
+
+  return g_strdup_printf("%s|%s|%s", config_str(config, "smtpd_tls_cert_file"),
+                         config_str(config, "smtpd_tls_key_file"), chain);
+}
+
+static void
+settings_tls_remember(SmtpdSettings *st)
+{
+  g_clear_pointer(&settings_last_tls, tls_server_unref);
+  g_free(settings_last_tls_files);
+  settings_last_tls = tls_server_ref(st->tls);
+  settings_last_tls_files = settings_tls_files(st->config);
+}
+
+/* When one of the same files as last time cannot be read for lack of
+ * permission, reuses the context built then (with a warning). */
+static gboolean
+settings_tls_unreadable(SmtpdSettings *st, GError **error)
+{
+  Config *config = st->config;
+  g_autofree char *files = NULL;
+  const char *const *chain = config_list(config, "smtpd_tls_chain_files");
+  const char *names[3] = { config_str(config, "smtpd_tls_cert_file"),
+                           config_str(config, "smtpd_tls_key_file"), NULL };
+  const char *denied = NULL;
+
+  if (settings_last_tls == NULL)
+    return FALSE;
+  files = settings_tls_files(config);
+  if (strcmp(files, settings_last_tls_files) != 0)
+    return FALSE;
+  for (guint i = 0; i < 2 && denied == NULL; i++)
+    if (*names[i] && access(names[i], R_OK) != 0 && errno == EACCES)
+      denied = names[i];
+  for (const char *const *c = chain; c && *c && denied == NULL; c++)
+    if (access(*c, R_OK) != 0 && errno == EACCES)
+      denied = *c;
+  if (denied == NULL)
+    return FALSE;
+  log_warning("cannot re-read %s as %s (Permission denied); keeping the TLS certificates "
+              "loaded before (make it readable by group %s to have reloads pick up new ones)",
+              denied, st->mail_owner, st->mail_owner);
+  st->tls = tls_server_ref(settings_last_tls);
+  return TRUE;
+}
+
 /* smtpd_tls_*: the level, and the context when certificates are set.
  * A context that cannot be built disables TLS with a warning under
  * "may" (as Postfix: mail keeps flowing), and fails the configuration
@@ -83,9 +140,13 @@ settings_tls(SmtpdSettings *st, GError **error)
                                     : "smtpd_tls_security_level = encrypt");
     return FALSE;
   }
+  if (settings_tls_unreadable(st, &local))
+    return TRUE;      /* a reload as mail_owner: the previous certificates stay */
   st->tls = tls_server_new(config, "smtpd", st->tls_level == TLS_LEVEL_ENCRYPT, &local);
-  if (st->tls != NULL)
+  if (st->tls != NULL) {
+    settings_tls_remember(st);
     return TRUE;
+  }
   if (required) {
     g_propagate_error(error, g_steal_pointer(&local));
     return FALSE;

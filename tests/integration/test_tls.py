@@ -300,6 +300,16 @@ def test_bad_certificates(postern, certs):
         assert "STARTTLS" not in ehlo_keywords(s)
 
 
+def reload_smtpd(p):
+    """SIGHUP, then wait for the next "reloaded configuration" line."""
+    n = p.smtpd.log().count("reloaded configuration")
+    p.smtpd.signal(signal.SIGHUP)
+    deadline = time.monotonic() + DEFAULT_TIMEOUT
+    while p.smtpd.log().count("reloaded configuration") <= n:
+        assert time.monotonic() < deadline, p.smtpd.log()
+        time.sleep(0.02)
+
+
 def peer_cn(port, certs):
     ctx = ssl.create_default_context(cafile=str(certs["ca"]))
     ctx.check_hostname = False
@@ -313,10 +323,56 @@ def test_reload_swaps_the_certificate(postern, certs):
     p = postern.start(**tls_params(certs))
     assert peer_cn(p.port, certs) == HOST
     p.configure(smtpd_tls_cert_file=certs["crt2"], smtpd_tls_key_file=certs["key2"])
-    n = p.smtpd.log().count("reloaded configuration")
-    p.smtpd.signal(signal.SIGHUP)
-    deadline = time.monotonic() + DEFAULT_TIMEOUT
-    while p.smtpd.log().count("reloaded configuration") <= n:
-        assert time.monotonic() < deadline, p.smtpd.log()
-        time.sleep(0.02)
+    reload_smtpd(p)
     assert peer_cn(p.port, certs) == "other.example.test"
+
+
+def resumed(port, certs, version):
+    """Two STARTTLS sessions; whether the second resumed the first's."""
+    ctx = client_context(certs, maximum_version=version)
+    session = None
+    reused = []
+    for _ in range(2):
+        c = RawSmtp.connect(port)
+        c.reply()
+        c.expect("EHLO client.example.test", 250)
+        c.expect("STARTTLS", 220)
+        c.sock = ctx.wrap_socket(c.sock, server_hostname=HOST, session=session)
+        c.expect("NOOP", 250)          # TLS 1.3 tickets arrive after the handshake
+        reused.append(c.sock.session_reused)
+        session = c.sock.session
+        c.expect("QUIT", 221)
+        c.close()
+    return reused
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3],
+                         ids=["tls1.2", "tls1.3"])
+def test_session_resumption(postern, certs, version):
+    """Sessions are resumed (cache and tickets) unless the cache timeout
+    is 0."""
+    p = postern.start(**tls_params(certs))
+    assert resumed(p.port, certs, version) == [False, True]
+    p.configure(smtpd_tls_session_cache_timeout="0")
+    reload_smtpd(p)
+    assert resumed(p.port, certs, version) == [False, False]
+
+
+def test_reload_keeps_certificates_it_cannot_read(postern, certs):
+    """smtpd reloads as mail_owner: a key only root can read (Postfix's
+    usual 0600) keeps the certificates loaded before, with a warning."""
+    import shutil
+    own = postern.tmp / "tls"
+    own.mkdir()
+    own.chmod(0o755)
+    crt, key = own / "server.crt", own / "server.key"
+    shutil.copy(certs["crt"], crt)
+    shutil.copy(certs["key"], key)
+    crt.chmod(0o644)
+    key.chmod(0o644)
+    p = postern.start(**tls_params(certs, smtpd_tls_cert_file=crt, smtpd_tls_key_file=key))
+    key.chmod(0o600)
+    reload_smtpd(p)
+    p.smtpd.wait_log(r"warning: cannot re-read %s as postern \(Permission denied\); keeping the "
+                     r"TLS certificates loaded before" % re.escape(str(key)))
+    assert peer_cn(p.port, certs) == HOST

@@ -51,8 +51,12 @@ def certs():
 
 
 def tls_params(certs, level="may", **more):
-    return dict(smtpd_tls_cert_file=certs["crt"], smtpd_tls_key_file=certs["key"],
-                smtpd_tls_security_level=level, **more)
+    """main.cf parameters for STARTTLS with the fixture's certificate
+    (more may replace any of them)."""
+    params = dict(smtpd_tls_cert_file=certs["crt"], smtpd_tls_key_file=certs["key"],
+                  smtpd_tls_security_level=level)
+    params.update(more)
+    return params
 
 
 def client_context(certs, **kw):

@@ -410,19 +410,21 @@ test_tls_files(Fixture *fx, gconstpointer data)
   make_pair(tls, "other-key.pem", "other-cert.pem");
   g_autofree char *key = path_of(fx, "tls/key.pem");
   g_autofree char *cert = path_of(fx, "tls/cert.pem");
-  g_assert_cmpint(chmod(key, 0600), ==, 0);
+  /* root:mail_owner 0640: smtpd (as mail_owner) can re-read it on reload */
+  g_assert_cmpint(chown(key, 0, 1), ==, 0);
+  g_assert_cmpint(chmod(key, 0640), ==, 0);
   int cert_line = set(fx, "smtpd_tls_cert_file", cert);
   int key_line = set(fx, "smtpd_tls_key_file", key);
   g_assert_cmpint(cert_line, ==, 6);
   g_assert_cmpint(key_line, ==, 7);
   assert_problems(fx, no_problems);
 
-  /* group mail_owner may read the key; others may not */
-  g_assert_cmpint(chown(key, 0, 1), ==, 0);
-  g_assert_cmpint(chmod(key, 0640), ==, 0);
-  assert_problems(fx, no_problems);
+  /* group mail_owner may read the key; others may not, and root alone
+   * (Postfix's usual 0600) keeps smtpd from re-reading it */
   g_assert_cmpint(chown(key, 0, 0), ==, 0);
   const char *const group[] = {
+    "%E:7: warning: parameter smtpd_tls_key_file: %R/tls/key.pem is not readable by mail_owner "
+    "daemon, as which smtpd re-reads it on reload (root:daemon 0640 is fine)",
     "%E:7: warning: parameter smtpd_tls_key_file: private key file %R/tls/key.pem is readable by "
     "group 0", NULL,
   };
@@ -434,11 +436,19 @@ test_tls_files(Fixture *fx, gconstpointer data)
   };
   assert_problems(fx, world);
   g_assert_cmpint(chmod(key, 0600), ==, 0);
+  const char *const root_only[] = {
+    "%E:7: warning: parameter smtpd_tls_key_file: %R/tls/key.pem is not readable by mail_owner "
+    "daemon, as which smtpd re-reads it on reload (root:daemon 0640 is fine)", NULL,
+  };
+  assert_problems(fx, root_only);
+  g_assert_cmpint(chown(key, 0, 1), ==, 0);
+  g_assert_cmpint(chmod(key, 0640), ==, 0);
 
   /* a key that belongs to another certificate */
   g_string_replace(fx->main_cf, "tls/key.pem", "tls/other-key.pem", 0);
   g_autofree char *other = path_of(fx, "tls/other-key.pem");
-  g_assert_cmpint(chmod(other, 0600), ==, 0);
+  g_assert_cmpint(chown(other, 0, 1), ==, 0);
+  g_assert_cmpint(chmod(other, 0640), ==, 0);
   const char *const mismatch[] = {
     "%E:7: warning: parameter smtpd_tls_key_file: private key in %R/tls/other-key.pem does not "
     "match the certificate in %R/tls/cert.pem", NULL,
@@ -461,7 +471,8 @@ test_tls_files(Fixture *fx, gconstpointer data)
   assert_problems(fx, broken);
 
   g_assert_cmpint(g_unlink(cert), ==, 0);
-  write_file(fx, "tls/key.pem", "not a key\n", 0600);
+  write_file(fx, "tls/key.pem", "not a key\n", 0640);
+  g_assert_cmpint(chown(key, 0, 1), ==, 0);
   g_autofree char *ca_ok = path_of(fx, "tls/other-cert.pem");
   g_string_replace(fx->main_cf, ca, ca_ok, 0);
   const char *const missing[] = {
@@ -472,6 +483,69 @@ test_tls_files(Fixture *fx, gconstpointer data)
     NULL,
   };
   assert_problems(fx, missing);
+}
+
+static void
+test_sasl(Fixture *fx, gconstpointer data)
+{
+  g_autofree char *dir = path_of(fx, "sasl");
+  g_autofree char *db = path_of(fx, "sasl/sasldb2");
+  g_autofree char *conf = path_of(fx, "sasl/smtpd.conf");
+  g_autofree char *text = g_strdup_printf("pwcheck_method: auxprop\nauxprop_plugin: sasldb\n"
+                                          "sasldb_path: %s\n", db);
+  g_autofree char *no_tls = NULL, *bad_option = NULL;
+  int enable_line, options_line;
+
+  write_file(fx, "sasl/sasldb2", "", 0644);
+  write_file(fx, "sasl/smtpd.conf", text, 0644);
+  enable_line = set(fx, "smtpd_sasl_auth_enable", "yes");
+  set(fx, "cyrus_sasl_config_path", dir);
+  no_tls = g_strdup_printf("%%E:%d: warning: parameter smtpd_sasl_auth_enable: AUTH is offered "
+                           "without TLS: passwords cross the network in the clear (set "
+                           "smtpd_tls_cert_file)", enable_line);
+  const char *const plaintext[] = { no_tls, NULL };
+  assert_problems(fx, plaintext);
+
+  /* the sasldb only root may read; an unknown security option */
+  g_assert_cmpint(chmod(db, 0600), ==, 0);
+  options_line = set(fx, "smtpd_sasl_security_options", "noanonymous, nothing");
+  bad_option = g_strdup_printf("%%E:%d: warning: parameter smtpd_sasl_security_options: unknown "
+                               "SASL security option \"nothing\" (noanonymous, noplaintext, "
+                               "noactive, nodictionary, forward_secrecy, mutual_auth)",
+                               options_line);
+  const char *const unreadable[] = {
+    bad_option,
+    "warning: parameter smtpd_sasl_path: %R/sasl/smtpd.conf: sasldb %R/sasl/sasldb2 is not "
+    "readable by mail_owner daemon (add it to the file's group, e.g. sasl)",
+    no_tls, NULL,
+  };
+  assert_problems(fx, unreadable);
+  g_string_replace(fx->main_cf, "noanonymous, nothing", "noanonymous", 0);
+
+  /* saslauthd without its socket */
+  write_file(fx, "sasl/smtpd.conf", "pwcheck_method: saslauthd\nsaslauthd_path: /nonexistent/mux\n",
+             0644);
+  const char *const no_socket[] = {
+    "warning: parameter smtpd_sasl_path: %R/sasl/smtpd.conf: saslauthd socket /nonexistent/mux: "
+    "No such file or directory",
+    no_tls, NULL,
+  };
+  assert_problems(fx, no_socket);
+
+  /* no smtpd.conf: Cyrus's defaults (whose /etc/sasldb2 depends on the machine) */
+  g_assert_cmpint(g_unlink(conf), ==, 0);
+  write_file(fx, "etc/main.cf", fx->main_cf->str, 0644);
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) problems = config_check(fx->etc, &error);
+    g_autofree char *want = g_strdup_printf("warning: parameter smtpd_sasl_path: no smtpd.conf in "
+                                            "%s: Cyrus SASL uses its defaults (pwcheck_method: "
+                                            "auxprop, sasldb /etc/sasldb2)", dir);
+
+    g_assert_no_error(error);
+    g_assert_cmpuint(problems->len, >=, 2);
+    g_assert_cmpstr(problems->pdata[0], ==, want);
+  }
 }
 
 int
@@ -492,5 +566,6 @@ main(int argc, char **argv)
       test_restriction_class_and_pattern_table);
   ADD("/config-check/aliases-and-includes", test_aliases_and_includes);
   ADD("/config-check/tls-files", test_tls_files);
+  ADD("/config-check/sasl", test_sasl);
   return g_test_run();
 }
