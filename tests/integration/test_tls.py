@@ -376,3 +376,36 @@ def test_reload_keeps_certificates_it_cannot_read(postern, certs):
     p.smtpd.wait_log(r"warning: cannot re-read %s as postern \(Permission denied\); keeping the "
                      r"TLS certificates loaded before" % re.escape(str(key)))
     assert peer_cn(p.port, certs) == HOST
+
+
+def test_chain_files_and_cipher_exclusions(postern, certs):
+    """smtpd_tls_chain_files (key and chain in one file) instead of
+    cert/key; smtpd_tls_exclude_ciphers removes what it names (TLS 1.2)."""
+    chain = postern.tmp / "chain.pem"
+    chain.write_bytes(certs["key"].read_bytes() + certs["crt"].read_bytes())
+    chain.chmod(0o644)
+    p = postern.start(smtpd_tls_security_level="may", smtpd_tls_chain_files=chain,
+                      smtpd_tls_exclude_ciphers="AESGCM")
+    assert peer_cn(p.port, certs) == HOST
+    ctx = client_context(certs, maximum_version=ssl.TLSVersion.TLSv1_2)
+    ctx.set_ciphers("ECDHE-RSA-AES256-GCM-SHA384")
+    with p.smtp() as s:
+        with pytest.raises(ssl.SSLError):
+            s.starttls(context=ctx)
+    ctx = client_context(certs, maximum_version=ssl.TLSVersion.TLSv1_2)
+    ctx.set_ciphers("ECDHE-RSA-CHACHA20-POLY1305")
+    with p.smtp() as s:
+        s.starttls(context=ctx)
+        assert s.sock.cipher()[0] == "ECDHE-RSA-CHACHA20-POLY1305"
+
+
+def test_encrypt_uses_the_mandatory_protocols(postern, certs):
+    p = postern.start(**tls_params(certs, level="encrypt",
+                                   smtpd_tls_mandatory_protocols=">=TLSv1.3",
+                                   smtpd_tls_protocols=">=TLSv1.2"))
+    with p.smtp() as s:
+        with pytest.raises(ssl.SSLError):
+            s.starttls(context=client_context(certs, maximum_version=ssl.TLSVersion.TLSv1_2))
+    with p.smtp() as s:
+        s.starttls(context=client_context(certs))
+        assert s.sock.version() == "TLSv1.3"
