@@ -316,6 +316,19 @@ void smtpd_session_disconnect(SmtpdSession *s);
 
 /* Recomputes the poll events the session wants. */
 void smtpd_session_update_io(SmtpdSession *s);
+/* Watches the socket and arms the deadline (smtpd_timeout from now). */
+void smtpd_session_start_io(SmtpdSession *s);
+/* Executes buffered commands and DATA until input runs out or the
+ * session must wait; flushes the replies. */
+void smtpd_session_process(SmtpdSession *s);
+/* Queues a reply line that is not a command's reply (the greeting). */
+void smtpd_session_append(SmtpdSession *s, const char *line);
+
+/* ---- the connection up to the greeting (smtpd-connect.c) ---- */
+
+/* After the peer lookup: "connect from", the smtps handshake, the
+ * greeting or what refuses it. */
+void smtpd_connect_greet(SmtpdSession *s);
 
 /* ---- TLS (smtpd-tls.c) ---- */
 
