@@ -71,6 +71,7 @@ void
 smtp_path_arg_clear(SmtpPathArg *arg)
 {
   g_clear_pointer(&arg->address, g_free);
+  g_clear_pointer(&arg->auth, g_free);
   arg->size = -1;
   arg->body = SMTP_BODY_NONE;
 }
@@ -122,6 +123,27 @@ parse_mail_param(const char *param, SmtpPathArg *out, char **reply)
       *reply = g_strdup("501 5.5.4 Bad BODY keyword syntax");
       return FALSE;
     }
+    return TRUE;
+  }
+  if (g_ascii_strncasecmp(param, "AUTH=", 5) == 0) {
+    /* "<>" or an xtext mailbox (RFC 3461 4): printable ASCII, "+XX" for
+     * "+", "=" and the rest; whether AUTH may be used is the caller's. */
+    const char *v = param + 5;
+    gboolean ok = *v != '\0';
+
+    if (strcmp(v, "<>") != 0)
+      for (const char *c = v; ok && *c; c++) {
+        if (*c == '+')
+          ok = g_ascii_isxdigit(c[1]) && g_ascii_isxdigit(c[2]) && (c += 2, TRUE);
+        else
+          ok = *c > ' ' && *c <= '~' && *c != '=';
+      }
+    if (!ok) {
+      *reply = g_strdup("501 5.5.4 Bad AUTH parameter value");
+      return FALSE;
+    }
+    g_free(out->auth);
+    out->auth = g_strdup(v);
     return TRUE;
   }
   *reply = g_strdup_printf("555 5.5.4 Unsupported option: %s", param);

@@ -51,6 +51,7 @@ typedef struct {
   char *address;   /* as the client wrote it, "" for <> (allocated) */
   gint64 size;     /* SIZE=, -1 when absent */
   SmtpBody body;
+  char *auth;      /* AUTH= (RFC 4954 5), xtext as sent, or NULL (allocated) */
 } SmtpPathArg;
 
 void smtp_path_arg_clear(SmtpPathArg *arg);

@@ -248,6 +248,11 @@ cmd_mail(SmtpdSession *s, char *arg)
     smtpd_session_reply_line(s, reply);
     return;
   }
+  if (path.auth != NULL && !st->sasl_enable) {
+    smtpd_session_reply_line(s, "503 5.7.4 Error: authentication disabled");
+    smtp_path_arg_clear(&path);
+    return;
+  }
   if (st->message_size_limit > 0 && path.size > st->message_size_limit) {
     smtpd_session_reply_line(s, "552 5.3.4 Message size exceeds fixed limit");
     smtp_path_arg_clear(&path);
@@ -257,6 +262,7 @@ cmd_mail(SmtpdSession *s, char *arg)
   s->sender_orig = g_steal_pointer(&path.address);
   s->mail_size = path.size;
   s->body = path.body;
+  g_clear_pointer(&path.auth, g_free);   /* accepted (RFC 4954 5); not relayed on yet */
   /* The local listener: may this login use this sender at all? */
   if (s->local_submit && smtpd_local_check_sender(s, mail_policy))
     return;

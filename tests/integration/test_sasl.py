@@ -110,6 +110,14 @@ def test_auth_exchanges_and_errors(postern, certs, sasl_dir):
     assert r.code == 535 and r.text.startswith("535 5.7.8 Error: authentication failed: "), r
     c.expect("MAIL FROM:<%s>" % SENDER, 250)
     assert c.cmd("AUTH PLAIN " + plain).text == "503 5.5.1 Error: MAIL transaction in progress"
+    c.expect("RSET", 250)
+    # no proxy authorization: PLAIN's authzid must be the user itself
+    assert c.cmd("AUTH PLAIN " + b64("bob@%s\0%s\0%s" % (REALM, USER, PASSWORD))).code == 535
+    # an over-long response line
+    assert c.cmd("AUTH PLAIN").code == 334
+    assert c.cmd("A" * 13000).text == "500 5.5.6 SASL response limit exceeded"
+    # AUTH= on MAIL (RFC 4954 5) is accepted
+    c.expect("MAIL FROM:<%s> AUTH=<>" % SENDER, 250)
     c.expect("QUIT", 221)
     c.close()
     p.smtpd.wait_log(r"warning: unknown\[127\.0\.0\.1\]: SASL LOGIN authentication aborted")
@@ -146,6 +154,14 @@ def test_auth_without_tls_configured_and_broken_clients(postern, sasl_dir):
     r = c.expect("EHLO client.example.test", 250)
     assert "250-AUTH PLAIN LOGIN" in r.lines and "250-AUTH=PLAIN LOGIN" in r.lines, r.lines
     assert c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (USER, PASSWORD))).code == 235
+    c.close()
+    # without SASL, AUTH= on MAIL is refused as Postfix does
+    p.configure(smtpd_sasl_auth_enable="no")
+    p.smtpd.signal(1)
+    p.smtpd.wait_log("reloaded configuration")
+    c = p.connect()
+    c.expect("EHLO client.example.test", 250)
+    assert c.cmd("MAIL FROM:<%s> AUTH=<>" % SENDER).text == "503 5.7.4 Error: authentication disabled"
     c.close()
 
 

@@ -125,7 +125,20 @@ test_mail(void)
   mail("FROM:<a@example.com> SIZE=9223372036854775807", "a@example.com", G_MAXINT64, 0, NULL);
   mail("FROM:<a@example.com> BODY=BINARYMIME", NULL, 0, 0, "501 5.5.4 Bad BODY keyword syntax");
   mail("FROM:<a@example.com> SMTPUTF8", NULL, 0, 0, "555 5.5.4 Unsupported option: SMTPUTF8");
-  mail("FROM:<a@example.com> AUTH=<>", NULL, 0, 0, "555 5.5.4 Unsupported option: AUTH=<>");
+  /* AUTH= (RFC 4954 5): "<>" or xtext */
+  mail("FROM:<a@example.com> AUTH=<>", "a@example.com", -1, SMTP_BODY_NONE, NULL);
+  mail("FROM:<a@example.com> AUTH=alice+2Bext@example.com", "a@example.com", -1, SMTP_BODY_NONE,
+       NULL);
+  mail("FROM:<a@example.com> AUTH=", NULL, 0, 0, "501 5.5.4 Bad AUTH parameter value");
+  mail("FROM:<a@example.com> AUTH=a+2", NULL, 0, 0, "501 5.5.4 Bad AUTH parameter value");
+  mail("FROM:<a@example.com> AUTH=a=b", NULL, 0, 0, "501 5.5.4 Bad AUTH parameter value");
+  {
+    SmtpPathArg p = { 0 };
+    g_autofree char *r = NULL;
+    g_assert_true(smtp_parse_mail("FROM:<a@example.com> AUTH=x+2Ay", &p, &r));
+    g_assert_cmpstr(p.auth, ==, "x+2Ay");
+    smtp_path_arg_clear(&p);
+  }
 }
 
 static void
