@@ -74,6 +74,10 @@ smtpd_server_new(sd_event *event, SmtpdSettings *settings, GError **error)
   server->lookup_pool = workpool_new(event, settings->lookup_threads, error);
   if (server->lookup_pool == NULL)
     goto fail;
+  /* TLS handshakes are CPU work: one thread per processor. */
+  server->tls_pool = workpool_new(event, MAX(g_get_num_processors(), 1), error);
+  if (server->tls_pool == NULL)
+    goto fail;
   return server;
 fail:
   smtpd_server_free(server);
@@ -93,6 +97,8 @@ smtpd_server_free(SmtpdServer *server)
     workpool_free(server->commit_pool);
   if (server->lookup_pool != NULL)
     workpool_free(server->lookup_pool);
+  if (server->tls_pool != NULL)
+    workpool_free(server->tls_pool);
   sd_event_source_disable_unref(server->stop_timer);
   smtpd_anvil_free(server->anvil);
   smtpd_settings_unref(server->settings);

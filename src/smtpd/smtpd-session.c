@@ -180,10 +180,12 @@ smtpd_session_disconnect(SmtpdSession *s)
   s->timer = sd_event_source_disable_unref(s->timer);
   s->sleep_timer = sd_event_source_disable_unref(s->sleep_timer);
   s->tls_kick = sd_event_source_disable_unref(s->tls_kick);
-  g_clear_pointer(&s->tls, tls_conn_free);
-  if (s->fd >= 0)
-    close(s->fd);
-  s->fd = -1;
+  if (!s->tls_busy) {     /* else the handshake step's done() closes them */
+    g_clear_pointer(&s->tls, tls_conn_free);
+    if (s->fd >= 0)
+      close(s->fd);
+    s->fd = -1;
+  }
 
   SmtpdServer *server = s->server;
   if (s->prev != NULL)
@@ -617,11 +619,11 @@ session_timeout(sd_event_source *source, uint64_t usec, void *userdata)
   SmtpdSession *s = smtpd_session_ref(userdata);
   if (s->state == SMTPD_STATE_QUIT) {
     smtpd_session_disconnect(s);
+  } else if (s->wait != SMTPD_WAIT_NONE) {
+    /* Our own work (a handshake step included) is not the client's fault. */
+    smtpd_session_set_deadline(s, s->settings->timeout * G_USEC_PER_SEC);
   } else if (s->tls_handshaking) {
     smtpd_session_abort(s, "timeout");   /* no reply: the channel is neither plain nor TLS */
-  } else if (s->wait != SMTPD_WAIT_NONE) {
-    /* Our own work is not the client's fault. */
-    smtpd_session_set_deadline(s, s->settings->timeout * G_USEC_PER_SEC);
   } else {
     LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
     log_send(LOG_INFO, NULL, f, 1, "timeout after %s from %s",

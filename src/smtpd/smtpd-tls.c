@@ -3,9 +3,12 @@
  * smtps listener and with smtpd_tls_wrappermode), and the socket I/O
  * through OpenSSL once it is up (tls.c does the OpenSSL part).
  *
- * The handshake runs in the event loop: each step says whether it waits
- * for the socket to become readable or writable (s->tls_wait), bounded
- * by smtpd_starttls_timeout.  Input the client sent after STARTTLS and
+ * The handshake's steps run in the TLS pool (one thread per processor:
+ * the key exchange and signature are the CPU-heavy part of a session,
+ * and the event loop must not wait for them), each started when the
+ * socket is ready for what the last one waited for (s->tls_wait), the
+ * whole bounded by smtpd_starttls_timeout.  While a step runs the
+ * session is suspended and the step owns the connection and the socket.  Input the client sent after STARTTLS and
  * before the handshake was thrown away by the session (CVE-2011-0411);
  * when the handshake is done, everything learned in plaintext is
  * forgotten (RFC 3207 4.2: HELO name, transaction).
@@ -57,15 +60,33 @@ smtpd_tls_failed(SmtpdSession *s, const char *why)
   smtpd_session_abort(s, "lost connection");
 }
 
-void
-smtpd_tls_handshake_step(SmtpdSession *s)
+/* A handshake step in the TLS pool: the session waits (suspended), the
+ * step owns the connection and its socket until done() runs. */
+typedef struct {
+  SmtpdSession *session;
+  TlsConn *conn;
+  TlsIo io;
+  GError *error;
+} TlsStep;
+
+static void
+smtpd_tls_step_work(gpointer data)
 {
-  g_autoptr(GError) error = NULL;
+  TlsStep *w = data;
+
+  w->io = tls_conn_handshake(w->conn, &w->error);
+}
+
+/* Back on the loop: what the step found. */
+static void
+smtpd_tls_step_result(SmtpdSession *s, gpointer data)
+{
+  TlsStep *w = data;
   g_autofree char *details = NULL;
   g_autofree char *info = NULL;
   SmtpdTlsDone done;
 
-  switch (tls_conn_handshake(s->tls, &error)) {
+  switch (w->io) {
   case TLS_IO_WANT_READ:
     s->tls_wait = EPOLLIN;
     break;
@@ -76,7 +97,7 @@ smtpd_tls_handshake_step(SmtpdSession *s)
     smtpd_tls_failed(s, NULL);
     return;
   case TLS_IO_ERROR:
-    smtpd_tls_failed(s, error->message);
+    smtpd_tls_failed(s, w->error ? w->error->message : "unknown");
     return;
   case TLS_IO_DONE: {
     LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
@@ -97,6 +118,42 @@ smtpd_tls_handshake_step(SmtpdSession *s)
   }
   }
   smtpd_session_update_io(s);
+}
+
+static void
+smtpd_tls_step_done(gpointer data)
+{
+  TlsStep *w = data;
+  SmtpdSession *s = w->session;
+
+  s->tls_busy = FALSE;
+  if (s->state == SMTPD_STATE_CLOSED) {
+    /* the session ended meanwhile: what disconnect left to us */
+    g_clear_pointer(&s->tls, tls_conn_free);
+    if (s->fd >= 0)
+      close(s->fd);
+    s->fd = -1;
+  }
+  smtpd_session_continue(s, smtpd_tls_step_result, w);
+  g_clear_error(&w->error);
+  g_free(w);
+}
+
+void
+smtpd_tls_handshake_step(SmtpdSession *s)
+{
+  TlsStep *w;
+
+  if (s->tls_busy)
+    return;
+  w = g_new0(TlsStep, 1);
+  w->session = s;
+  w->conn = s->tls;
+  s->tls_busy = TRUE;
+  s->tls_wait = 0;            /* nothing to poll for while the step runs */
+  smtpd_session_suspend(s);
+  smtpd_session_update_io(s);
+  workpool_submit(s->server->tls_pool, smtpd_tls_step_work, smtpd_tls_step_done, w);
 }
 
 void

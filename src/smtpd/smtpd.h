@@ -125,6 +125,7 @@ struct _SmtpdServer {
   SmtpdSettings *settings;      /* for new sessions */
   WorkPool *commit_pool;
   WorkPool *lookup_pool;
+  WorkPool *tls_pool;           /* TLS handshake steps (smtpd-tls.c) */
   SmtpdAnvil *anvil;
   GPtrArray *listeners;         /* SmtpdListener* (private to smtpd-listener.c) */
   SmtpdSession *sessions;       /* intrusive list of live sessions */
@@ -204,6 +205,7 @@ struct _SmtpdSession {
   TlsConn *tls;
   gboolean tls_start;        /* STARTTLS said 220: the handshake begins once it is out */
   gboolean tls_handshaking;
+  gboolean tls_busy;         /* a handshake step runs in the TLS pool: it owns tls and fd */
   guint32 tls_wait;          /* what the handshake waits for: EPOLLIN or EPOLLOUT */
   gboolean tls_read_wants_write, tls_write_wants_read;
   SmtpdTlsDone tls_done;     /* after the handshake */
