@@ -116,21 +116,22 @@ smtpd_auth_mechanisms(SmtpdSession *s)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(AuthSasl) sasl = NULL;
-  char *list;
+  /* The list depends only on the configuration and on TLS or not: made
+   * once per settings snapshot, on the loop thread (the only one that
+   * reads it). */
+  char **cached = &((SmtpdSettings *) s->settings)->sasl_mechanisms[s->tls != NULL];
 
   if (!smtpd_auth_offered(s))
     return NULL;
-  sasl = auth_new(s, &error);
-  if (sasl == NULL) {
-    log_warning("%s", error->message);
-    return NULL;
+  if (*cached == NULL) {
+    sasl = auth_new(s, &error);
+    if (sasl == NULL) {
+      log_warning("%s", error->message);
+      return NULL;
+    }
+    *cached = auth_sasl_mechanisms(sasl);
   }
-  list = auth_sasl_mechanisms(sasl);
-  if (*list == '\0') {
-    g_free(list);
-    return NULL;
-  }
-  return list;
+  return **cached ? g_strdup(*cached) : NULL;
 }
 
 const char *

@@ -408,6 +408,8 @@ smtpd_settings_unref(SmtpdSettings *settings)
   g_clear_pointer(&settings->sasl_exceptions, netlist_free);
   g_clear_pointer(&settings->sender_login_maps, table_list_free);
   g_free(settings->sender_login_maps_error);
+  g_free(settings->sasl_mechanisms[0]);
+  g_free(settings->sasl_mechanisms[1]);
   g_clear_pointer(&settings->submit_users, domain_list_free);
   g_clear_pointer(&settings->login_sender_maps, table_list_free);
   g_free(settings->submit_users_error);

@@ -91,6 +91,7 @@ typedef struct {
   TableList *sender_login_maps;         /* NULL: empty or failed */
   char *sender_login_maps_error;
   gint64 auth_rate_limit, sasl_failure_limit, sasl_failure_delay, sasl_response_limit;
+  char *sasl_mechanisms[2];             /* EHLO's list without / with TLS; loop thread, lazily */
   /* TLS (smtpd-tls.c) */
   TlsServer *tls;                    /* NULL: no TLS (none configured, or it failed: warned) */
   TlsLevel tls_level;                /* smtpd_tls_security_level */
