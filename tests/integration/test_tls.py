@@ -409,3 +409,29 @@ def test_encrypt_uses_the_mandatory_protocols(postern, certs):
     with p.smtp() as s:
         s.starttls(context=client_context(certs))
         assert s.sock.version() == "TLSv1.3"
+
+
+def test_large_message_and_pipelining_over_tls(postern, certs):
+    """A 3 MB message and a pipelined transaction inside TLS arrive intact
+    (OpenSSL holds decrypted input that no poll event announces)."""
+    p = postern.start(**tls_params(certs))
+    body = b"".join(b"line %07d abcdefghijklmnopqrstuvwxyz0123456789\r\n" % i for i in range(60000))
+    with p.smtp() as s:
+        s.starttls(context=client_context(certs))
+        s.sendmail("sender@client.example.test", ["mailtest@example.test"],
+                   b"Subject: big\r\n\r\n" + body)
+    c = p.connect()
+    c.expect("EHLO client.example.test", 250)
+    c.expect("STARTTLS", 220)
+    c.sock = client_context(certs).wrap_socket(c.sock, server_hostname=HOST)
+    c.expect("EHLO client.example.test", 250)
+    c.send("MAIL FROM:<sender@client.example.test>\r\nRCPT TO:<mailtest@example.test>\r\n"
+           "DATA\r\n")
+    assert [r.code for r in c.replies(3)] == [250, 250, 354]
+    c.send("Subject: piped\r\n\r\nsmall\r\n.\r\nQUIT\r\n")
+    assert [r.code for r in c.replies(2)] == [250, 221]
+    c.close()
+    msgs = p.wait_mbox("mailtest", 2)
+    big = [m for m in msgs if b"Subject: big" in m][0]
+    assert big.split(b"\n\n", 1)[1].rstrip(b"\n") == body.replace(b"\r\n", b"\n").rstrip(b"\n")
+    assert any(b"Subject: piped" in m and m.rstrip().endswith(b"small") for m in msgs)
