@@ -63,11 +63,16 @@ auth_sasl_getconfpath(void *context, const char **path)
   return SASL_OK;
 }
 
+/* Postfix's words (xsasl_cyrus_log). */
 static int
 auth_sasl_log(void *context, int level, const char *message)
 {
-  if (level <= SASL_LOG_WARN && message != NULL)
-    log_warning("SASL: %s", message);
+  if (message == NULL)
+    return SASL_OK;
+  if (level == SASL_LOG_ERR || level == SASL_LOG_FAIL)
+    log_warning("SASL authentication failure: %s", message);
+  else if (level == SASL_LOG_WARN)
+    log_warning("SASL authentication problem: %s", message);
   return SASL_OK;
 }
 
@@ -235,8 +240,11 @@ auth_sasl_result(AuthSasl *sasl, int r, const char *data, unsigned len, char **o
     *out = len > 0 ? g_base64_encode((const guchar *) data, len) : g_strdup("");
     return AUTH_SASL_MORE;
   case SASL_NOMECH:
-    *out = g_strdup("Invalid authentication mechanism");
+    *out = g_strdup("no mechanism available");    /* Postfix's text */
     return AUTH_SASL_NOMECH;
+  case SASL_BADPROT:
+    *out = g_strdup("bad protocol / cancel");      /* a malformed exchange, as Postfix says */
+    return AUTH_SASL_FAIL;
   case SASL_TRYAGAIN:
   case SASL_UNAVAIL:
   case SASL_NOMEM:

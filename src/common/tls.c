@@ -563,6 +563,9 @@ tls_conn_describe(TlsConn *conn, char **details)
     if (SSL_get_signature_nid(ssl, &digest) == 1 && digest != NID_undef)
       g_string_append_printf(out, " server-digest %s", OBJ_nid2sn(digest));
   }
+  /* Postfix names the key exchange and signature for TLS 1.3 only */
+  if (SSL_version(ssl) < TLS1_3_VERSION)
+    g_string_truncate(out, 0);
   if (details)
     *details = g_string_free(g_steal_pointer(&out), FALSE);
   else
