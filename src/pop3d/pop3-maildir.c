@@ -24,7 +24,7 @@
 
 #define POP3_READ_CHUNK (64 * 1024)
 
-static void
+void
 pop3_message_free(gpointer data)
 {
   Pop3Message *msg = data;

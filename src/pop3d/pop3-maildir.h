@@ -16,6 +16,9 @@ typedef struct {
   gboolean retrieved;   /* RETR'd: moves to cur/ with the S flag at UPDATE */
 } Pop3Message;
 
+/* Frees a Pop3Message (a GDestroyNotify). */
+void pop3_message_free(gpointer msg);
+
 typedef struct {
   char *path;
   int dir_fd;

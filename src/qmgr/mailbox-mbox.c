@@ -17,66 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
-
-/* Sleeps a little longer each round; FALSE once the deadline passed. */
-static gboolean
-mbox_wait(gint64 deadline_us, guint *round)
-{
-  guint ms = MIN(5u << MIN(*round, 6u), 250u);
-
-  if (g_get_monotonic_time() >= deadline_us)
-    return FALSE;
-  (*round)++;
-  g_usleep(ms * 1000);
-  return TRUE;
-}
-
-/* Creates the dotlock, waiting for another holder and breaking stale ones. */
-static gboolean
-mbox_dotlock(const char *lock_path, gint64 deadline_us, GError **error)
-{
-  guint round = 0;
-
-  for (;;) {
-    struct stat st;
-    int fd = open(lock_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-    if (fd >= 0) {
-      close(fd);
-      return TRUE;
-    }
-    if (errno != EEXIST)
-      break;
-    if (lstat(lock_path, &st) == 0 && time(NULL) - st.st_mtime > MBOX_DOTLOCK_STALE) {
-      if (unlink(lock_path) == 0 || errno == ENOENT)
-        continue;
-    }
-    if (!mbox_wait(deadline_us, &round)) {
-      errno = EEXIST;
-      break;
-    }
-  }
-  g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "unable to create lock file %s: %s",
-              lock_path, g_strerror(errno));
-  return FALSE;
-}
-
-static gboolean
-mbox_fcntl_lock(int fd, const char *path, gint64 deadline_us, GError **error)
-{
-  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
-  guint round = 0;
-
-  for (;;) {
-    if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-      return TRUE;
-    if ((errno != EAGAIN && errno != EACCES && errno != EINTR) || !mbox_wait(deadline_us, &round))
-      break;
-  }
-  g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY,
-              "unable to lock for exclusive access: %s", g_strerror(errno));
-  return FALSE;
-}
+#include "mbox-lock.h"
 
 /* Opens the mailbox for appending, creating it when missing, and checks
  * that it is a plain file of the right owner (no symlink, no hard link). */
@@ -130,7 +71,7 @@ mailbox_mbox_deliver(const char *path, const MailboxMessage *msg, uid_t create_u
   fd = mbox_open(path, create_uid, create_gid, error);
   if (fd < 0)
     goto out_unlock;
-  if (!mbox_fcntl_lock(fd, path, deadline, error))
+  if (!mbox_fcntl_lock(fd, deadline, error))
     goto out_close;
   if (fstat(fd, &st) < 0) {
     g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "cannot stat %s: %s", path,

@@ -24,8 +24,6 @@ typedef struct {
   gint64 size_limit;         /* mailbox_size_limit; 0 = none */
 } MailboxMessage;
 
-/* Stale dotlocks older than this are removed (seconds). */
-#define MBOX_DOTLOCK_STALE 300
 /* How long to wait for the dotlock and the fcntl lock (milliseconds). */
 #define MBOX_LOCK_WAIT_MS 5000
 
