@@ -21,7 +21,7 @@
 #include "dirsync.h"
 
 /* Host name safe inside a maildir file name ('/' and ':' encoded as the
- * maildir convention has it). */
+ * maildir convention has it, and ',', which starts the S= and W= fields). */
 static char *
 maildir_hostname(const char *host)
 {
@@ -32,6 +32,8 @@ maildir_hostname(const char *host)
       g_string_append(s, "\\057");
     else if (*p == ':')
       g_string_append(s, "\\072");
+    else if (*p == ',')
+      g_string_append(s, "\\054");
     else
       g_string_append_c(s, *p);
   }
@@ -124,7 +126,8 @@ mailbox_maildir_deliver(const char *dir, const MailboxMessage *msg, char **name,
   g_autofree char *tmp_path = NULL, *new_name = NULL, *new_path = NULL;
   g_autoptr(GString) out = g_string_sized_new(4096);
   struct timeval tv;
-  struct stat st;
+  struct stat st, written;
+  gint64 wire = 0;
   int fd;
 
   gettimeofday(&tv, NULL);
@@ -150,14 +153,22 @@ mailbox_maildir_deliver(const char *dir, const MailboxMessage *msg, char **name,
                 g_strerror(errno));
     goto fail;
   }
-  new_name = g_strdup_printf("%lu.V%lxI%lxM%lu.%s", (unsigned long) tv.tv_sec,
-                             (unsigned long) st.st_dev, (unsigned long) st.st_ino,
-                             (unsigned long) tv.tv_usec, host);
-  new_path = g_build_filename(new_dir, new_name, NULL);
-
   mailbox_append_headers(out, msg);
-  if (!mailbox_copy(fd, out, msg, FALSE, msg->size_limit > 0 ? msg->size_limit : -1, error))
+  if (!mailbox_copy(fd, out, msg, FALSE, msg->size_limit > 0 ? msg->size_limit : -1, &wire,
+                    error))
     goto fail;
+  /* ",S=" the file's size and ",W=" with CRLF line ends, as Dovecot names
+   * them: POP3 (and IMAP) servers list sizes without reading the file. */
+  if (fstat(fd, &written) < 0) {
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "fstat in %s: %s", tmp_dir,
+                g_strerror(errno));
+    goto fail;
+  }
+  new_name = g_strdup_printf("%lu.V%lxI%lxM%lu.%s,S=%lld,W=%lld", (unsigned long) tv.tv_sec,
+                             (unsigned long) st.st_dev, (unsigned long) st.st_ino,
+                             (unsigned long) tv.tv_usec, host, (long long) written.st_size,
+                             (long long) wire);
+  new_path = g_build_filename(new_dir, new_name, NULL);
   if (fsync(fd) < 0) {
     g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "error writing message: %s",
                 g_strerror(errno));

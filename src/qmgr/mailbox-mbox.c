@@ -86,7 +86,7 @@ mailbox_mbox_deliver(const char *path, const MailboxMessage *msg, uid_t create_u
   mailbox_append_from_line(out, msg->sender, time(NULL));
   mailbox_append_headers(out, msg);
   ok = mailbox_copy(fd, out, msg, TRUE, msg->size_limit > 0 ? msg->size_limit - st.st_size : -1,
-                    error);
+                    NULL, error);
   if (ok && fsync(fd) < 0) {
     g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "error writing message: %s",
                 g_strerror(errno));

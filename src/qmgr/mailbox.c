@@ -77,10 +77,25 @@ mailbox_flush(int fd, GString *out, gint64 *written, gint64 max_bytes, GError **
   return TRUE;
 }
 
+/* Adds the CRLF-form size of s[0..len) to *wire; *prev carries the last
+ * byte across calls. */
+static void
+mailbox_count_wire(const char *s, gsize len, char *prev, gint64 *wire)
+{
+  for (gsize i = 0; i < len; i++) {
+    if (s[i] == '\n' && *prev != '\r')
+      (*wire)++;
+    (*wire)++;
+    *prev = s[i];
+  }
+}
+
 gboolean
 mailbox_copy(int out_fd, GString *out, const MailboxMessage *msg, gboolean mbox,
-             gint64 max_bytes, GError **error)
+             gint64 max_bytes, gint64 *wire_size, GError **error)
 {
+  char wire_prev = '\n';
+  gint64 wire = 0;
   g_autofree char *buf = g_malloc(MAILBOX_CHUNK + 8);
   gint64 pos = msg->offset, left = msg->size, written = 0;
   gsize have = 0;
@@ -124,12 +139,20 @@ mailbox_copy(int out_fd, GString *out, const MailboxMessage *msg, gboolean mbox,
       last = buf[i - 1];
     memmove(buf, buf + i, have - i);
     have -= i;
-    if (out->len >= MAILBOX_CHUNK && !mailbox_flush(out_fd, out, &written, max_bytes, error))
-      return FALSE;
+    if (out->len >= MAILBOX_CHUNK) {
+      if (wire_size)
+        mailbox_count_wire(out->str, out->len, &wire_prev, &wire);
+      if (!mailbox_flush(out_fd, out, &written, max_bytes, error))
+        return FALSE;
+    }
   }
   if (last != '\n')
     g_string_append_c(out, '\n');
   if (mbox)
     g_string_append_c(out, '\n');
+  if (wire_size) {
+    mailbox_count_wire(out->str, out->len, &wire_prev, &wire);
+    *wire_size = wire;
+  }
   return mailbox_flush(out_fd, out, &written, max_bytes, error);
 }

@@ -51,6 +51,8 @@ void mailbox_append_from_line(GString *out, const char *sender, time_t when);
 /* Copies the content (mailbox.c) to out_fd after the bytes already in
  * prefix: with mbox set, ">From " quoting and a blank line after the
  * message; always a final newline.  Fails before writing more than
- * max_bytes (-1 = no limit).  Used by both writers. */
+ * max_bytes (-1 = no limit).  Used by both writers.  wire_size (may be
+ * NULL): the size with CRLF line ends (every LF not after a CR counted
+ * twice), what POP3 reports and maildir names carry as ",W=". */
 gboolean mailbox_copy(int out_fd, GString *prefix, const MailboxMessage *msg, gboolean mbox,
-                      gint64 max_bytes, GError **error);
+                      gint64 max_bytes, gint64 *wire_size, GError **error);

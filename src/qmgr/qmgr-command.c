@@ -177,7 +177,7 @@ qmgr_command_deliver(const QmgrCommand *cmd, const MailboxMessage *msg, const ch
   mailbox_append_headers(out, msg);
   /* A command that exits without reading all of its input (EPIPE) is
    * judged by its exit status alone, as Postfix does. */
-  (void) mailbox_copy(sv[0], out, msg, FALSE, -1, &error);
+  (void) mailbox_copy(sv[0], out, msg, FALSE, -1, NULL, &error);
   close(sv[0]);
   status = command_wait(pid, deadline, &timed_out);
 

@@ -68,8 +68,9 @@ static void
 test_deliver(Fixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GRegex) re = g_regex_new("^[0-9]+\\.V[0-9a-f]+I[0-9a-f]+M[0-9]+\\.mx\\.example\\.org$",
-                                     0, 0, NULL);
+  g_autoptr(GRegex) re = g_regex_new("^[0-9]+\\.V[0-9a-f]+I[0-9a-f]+M[0-9]+\\.mx\\.example\\.org"
+                                     ",S=([0-9]+),W=([0-9]+)$", 0, 0, NULL);
+  g_autoptr(GMatchInfo) match = NULL;
   g_autofree char *name = NULL, *path = NULL, *text = NULL, *tmp = NULL, *cur = NULL, *new = NULL;
   MailboxMessage m;
   struct stat st;
@@ -77,8 +78,17 @@ test_deliver(Fixture *f, gconstpointer data)
   fixture_content(f, "Subject: hi\n\nFrom here\nno newline", &m);
   g_assert_true(mailbox_maildir_deliver(f->maildir, &m, &name, &error));
   g_assert_no_error(error);
-  g_assert_true(g_regex_match(re, name, 0, NULL));
+  g_assert_true(g_regex_match(re, name, 0, &match));
   path = g_build_filename(f->maildir, "new", name, NULL);
+  {
+    /* ",S=" the file's size, ",W=" with CRLF line ends: 7 lines */
+    g_autofree char *s_field = g_match_info_fetch(match, 1);
+    g_autofree char *w_field = g_match_info_fetch(match, 2);
+    struct stat fst;
+    g_assert_cmpint(g_stat(path, &fst), ==, 0);
+    g_assert_cmpint(g_ascii_strtoll(s_field, NULL, 10), ==, fst.st_size);
+    g_assert_cmpint(g_ascii_strtoll(w_field, NULL, 10), ==, fst.st_size + 7);
+  }
   g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
   g_assert_cmpstr(text, ==,
                   "Return-Path: <alice@example.org>\n"
@@ -110,9 +120,9 @@ test_hostname_encoding(Fixture *f, gconstpointer data)
   MailboxMessage m;
 
   fixture_content(f, "x\n", &m);
-  m.hostname = "a/b:c";
+  m.hostname = "a/b:c,d";
   g_assert_true(mailbox_maildir_deliver(f->maildir, &m, &name, &error));
-  g_assert_true(g_str_has_suffix(name, ".a\\057b\\072c"));
+  g_assert_nonnull(strstr(name, ".a\\057b\\072c\\054d,S="));
 }
 
 static void
