@@ -420,6 +420,10 @@ smtpd_session_shutdown(SmtpdSession *s)
 {
   if (s->wait != SMTPD_WAIT_NONE)
     return;   /* finishes its current step, then sees server->stopping */
+  if (s->tls_handshaking || s->tls_start) {
+    smtpd_session_abort(s, NULL);   /* no channel to say 421 on yet */
+    return;
+  }
   if (s->state == SMTPD_STATE_READY || s->state == SMTPD_STATE_MAIL ||
       s->state == SMTPD_STATE_RCPT) {
     g_autofree char *line = g_strdup_printf("421 4.3.2 %s Service shutting down",
