@@ -438,3 +438,16 @@ def test_large_message_and_pipelining_over_tls(postern, certs):
     big = [m for m in msgs if b"Subject: big" in m][0]
     assert big.split(b"\n\n", 1)[1].rstrip(b"\n") == body.replace(b"\r\n", b"\n").rstrip(b"\n")
     assert any(b"Subject: piped" in m and m.rstrip().endswith(b"small") for m in msgs)
+
+
+def test_sigterm_during_a_handshake(postern, certs):
+    """A client stuck between STARTTLS and its ClientHello does not hold up
+    a stop: the connection is closed without a plaintext 421."""
+    p = postern.start(**tls_params(certs))
+    c = p.connect()
+    c.expect("STARTTLS", 220)
+    t0 = time.monotonic()
+    code, killed = p.smtpd.stop()
+    assert not killed and code == 0 and time.monotonic() - t0 < 5
+    assert c.read_to_eof(5) == (b"", True)
+    c.close()
