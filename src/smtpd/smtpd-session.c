@@ -438,6 +438,11 @@ void
 smtpd_session_process(SmtpdSession *s)
 {
   smtpd_session_ref(s);
+  /* A stop that came while a handshake step ran: the loop below never
+   * starts during a handshake, so it is seen here. */
+  if (s->server->stopping && s->wait == SMTPD_WAIT_NONE && s->tls_handshaking
+      && s->state < SMTPD_STATE_QUIT)
+    smtpd_session_shutdown(s);
   while (s->wait == SMTPD_WAIT_NONE && s->state >= SMTPD_STATE_READY &&
          s->state < SMTPD_STATE_QUIT && !s->tls_start && !s->tls_handshaking) {
     if (s->state == SMTPD_STATE_DATA) {
