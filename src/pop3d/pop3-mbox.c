@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,42 +92,48 @@ pop3_mbox_pread(int fd, char *buf, gsize len, goffset off, GError **error)
   return TRUE;
 }
 
-/* Splits the file into messages (the whole file is read once). */
+/* Ends span at end, without the blank line a delivery writes after each
+ * message (the separator belongs to no message). */
+static void
+pop3_mbox_close_span(Pop3Mbox *m, const char *data, Pop3MboxSpan *span, goffset end)
+{
+  span->end = end;
+  if (span->end > span->start && data[span->end - 1] == '\n'
+      && (span->end - 1 == span->start || data[span->end - 2] == '\n'))
+    span->end--;
+  g_array_append_val(m->spans, *span);
+}
+
+/* Splits the file into messages, with their sizes and digests.  The file
+ * is mapped, not copied: a large mbox costs address space, not memory. */
 static gboolean
 pop3_mbox_split(Pop3Mbox *m, GError **error)
 {
-  g_autofree char *data = g_malloc(m->size + 1);
+  const char *data;
   goffset line = 0;
   Pop3MboxSpan span = { .from_line = -1 };
 
-  if (m->size > 0 && !pop3_mbox_pread(m->fd, data, (gsize) m->size, 0, error))
+  if (m->size == 0)
+    return TRUE;
+  data = mmap(NULL, (gsize) m->size, PROT_READ, MAP_PRIVATE, m->fd, 0);
+  if (data == MAP_FAILED) {
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "%s: mmap: %s", m->path,
+                g_strerror(errno));
     return FALSE;
-  data[m->size] = '\0';
+  }
   while (line < m->size) {
     const char *nl = memchr(data + line, '\n', (gsize) (m->size - line));
     goffset next = nl ? (goffset) (nl - data) + 1 : m->size;
 
     if (m->size - line >= 5 && memcmp(data + line, "From ", 5) == 0) {
-      if (span.from_line >= 0) {
-        /* the blank line before this From_ line belongs to neither */
-        span.end = line;
-        if (span.end > span.start && span.end - span.start >= 1 && data[span.end - 1] == '\n'
-            && (span.end - 1 == span.start || data[span.end - 2] == '\n'))
-          span.end--;
-        g_array_append_val(m->spans, span);
-      }
+      if (span.from_line >= 0)
+        pop3_mbox_close_span(m, data, &span, line);
       span = (Pop3MboxSpan) { .from_line = line, .start = next };
     }
     line = next;
   }
-  if (span.from_line >= 0) {
-    span.end = m->size;
-    if (span.end > span.start && data[span.end - 1] == '\n'
-        && (span.end - 1 == span.start || data[span.end - 2] == '\n'))
-      span.end--;
-    g_array_append_val(m->spans, span);
-  }
-  /* sizes and digests */
+  if (span.from_line >= 0)
+    pop3_mbox_close_span(m, data, &span, m->size);
   for (guint i = 0; i < m->spans->len; i++) {
     Pop3MboxSpan *sp = &g_array_index(m->spans, Pop3MboxSpan, i);
     Pop3Message *msg = g_new0(Pop3Message, 1);
@@ -141,6 +148,7 @@ pop3_mbox_split(Pop3Mbox *m, GError **error)
                                             (const guchar *) data + sp->from_line, (gsize) n);
     g_ptr_array_add(m->messages, msg);
   }
+  munmap((void *) data, (gsize) m->size);
   return TRUE;
 }
 
