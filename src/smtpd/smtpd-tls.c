@@ -172,25 +172,26 @@ smtpd_tls_start(SmtpdSession *s, SmtpdTlsDone done)
   smtpd_tls_handshake_step(s);
 }
 
-ssize_t
-smtpd_tls_recv(SmtpdSession *s, void *buf, gsize len)
+/* recv()/send() semantics for what a TLS read or write said: bytes, 0
+ * at EOF (reads), -1 with errno; *other_way is set when OpenSSL needs the
+ * socket the other way round (a read that must write, or the reverse). */
+static ssize_t
+smtpd_tls_result(TlsIo io, gsize n, gboolean writing, gboolean *other_way, const GError *error)
 {
-  g_autoptr(GError) error = NULL;
-  gsize got = 0;
-
-  s->tls_read_wants_write = FALSE;
-  switch (tls_conn_read(s->tls, buf, len, &got, &error)) {
+  *other_way = FALSE;
+  switch (io) {
   case TLS_IO_DONE:
-    return (ssize_t) got;
-  case TLS_IO_WANT_WRITE:
-    s->tls_read_wants_write = TRUE;
-    errno = EAGAIN;
-    return -1;
+    return (ssize_t) n;
   case TLS_IO_WANT_READ:
+  case TLS_IO_WANT_WRITE:
+    *other_way = (io == TLS_IO_WANT_WRITE) != writing;
     errno = EAGAIN;
     return -1;
   case TLS_IO_EOF:
-    return 0;
+    if (!writing)
+      return 0;
+    errno = EPIPE;
+    return -1;
   case TLS_IO_ERROR:
   default:
     log_warning("TLS library problem: %s", error ? error->message : "unknown");
@@ -200,29 +201,21 @@ smtpd_tls_recv(SmtpdSession *s, void *buf, gsize len)
 }
 
 ssize_t
+smtpd_tls_recv(SmtpdSession *s, void *buf, gsize len)
+{
+  g_autoptr(GError) error = NULL;
+  gsize got = 0;
+  TlsIo io = tls_conn_read(s->tls, buf, len, &got, &error);
+
+  return smtpd_tls_result(io, got, FALSE, &s->tls_read_wants_write, error);
+}
+
+ssize_t
 smtpd_tls_send(SmtpdSession *s, const void *buf, gsize len)
 {
   g_autoptr(GError) error = NULL;
   gsize put = 0;
+  TlsIo io = tls_conn_write(s->tls, buf, len, &put, &error);
 
-  s->tls_write_wants_read = FALSE;
-  switch (tls_conn_write(s->tls, buf, len, &put, &error)) {
-  case TLS_IO_DONE:
-    return (ssize_t) put;
-  case TLS_IO_WANT_READ:
-    s->tls_write_wants_read = TRUE;
-    errno = EAGAIN;
-    return -1;
-  case TLS_IO_WANT_WRITE:
-    errno = EAGAIN;
-    return -1;
-  case TLS_IO_EOF:
-    errno = EPIPE;
-    return -1;
-  case TLS_IO_ERROR:
-  default:
-    log_warning("TLS library problem: %s", error ? error->message : "unknown");
-    errno = EPROTO;
-    return -1;
-  }
+  return smtpd_tls_result(io, put, TRUE, &s->tls_write_wants_read, error);
 }
