@@ -10,12 +10,13 @@
 # util-linux for unshare and setpriv; python3-gi for the D-Bus clients
 # of the tests; openssl for the test certificates and libnet-ssleay-perl
 # for swaks --tls; sasl2-bin (saslpasswd2, saslauthd) and the SASL PLAIN,
-# LOGIN and sql plugins for the AUTH tests).
+# LOGIN and sql plugins for the AUTH tests; fetchmail, a real POP3 client).
 POSTERN_PACKAGES=(meson ninja-build gcc libc6-dev pkg-config libsystemd-dev libglib2.0-dev libssl-dev
                   libsasl2-dev libmariadb-dev libpcre2-dev libcdb-dev mariadb-server python3 python3-pytest swaks systemd passwd
                   dnsmasq-base bind9-dnsutils systemd-container procps libglib2.0-dev-bin libglib2.0-bin
                   dbus-daemon polkitd util-linux python3-gi gir1.2-glib-2.0 bash-completion
-                  openssl libnet-ssleay-perl sasl2-bin libsasl2-modules libsasl2-modules-sql)
+                  openssl libnet-ssleay-perl sasl2-bin libsasl2-modules libsasl2-modules-sql
+                  fetchmail)
 
 postern_need_root() {
   if [ "$(id -u)" != 0 ]; then

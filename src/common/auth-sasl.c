@@ -280,6 +280,19 @@ auth_sasl_start(AuthSasl *sasl, const char *mech, const char *initial, char **ou
 }
 
 AuthSaslResult
+auth_sasl_checkpass(AuthSasl *sasl, const char *user, const char *password, char **out)
+{
+  gsize ulen = strlen(user), plen = strlen(password);
+
+  if (ulen == 0 || ulen > G_MAXUINT16 || plen > G_MAXUINT16) {
+    *out = g_strdup("authentication failure");
+    return AUTH_SASL_FAIL;
+  }
+  return auth_sasl_result(sasl, sasl_checkpass(sasl->conn, user, (unsigned) ulen, password,
+                                               (unsigned) plen), NULL, 0, out);
+}
+
+AuthSaslResult
 auth_sasl_step(AuthSasl *sasl, const char *response, char **out)
 {
   g_autofree guchar *data = NULL;

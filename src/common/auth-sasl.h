@@ -60,6 +60,10 @@ AuthSaslResult auth_sasl_start(AuthSasl *sasl, const char *mech, const char *ini
                                char **out);
 /* The client's answer (base64) to the last challenge. */
 AuthSaslResult auth_sasl_step(AuthSasl *sasl, const char *response, char **out);
+/* Checks a login name and password as PLAIN would (sasl_checkpass():
+ * saslauthd, sasldb, an auxprop store), for POP3's USER/PASS. */
+AuthSaslResult auth_sasl_checkpass(AuthSasl *sasl, const char *user, const char *password,
+                                   char **out);
 /* After AUTH_SASL_DONE: the login name; NULL before (or the name being
  * tried, after a failure, for the log). */
 const char *auth_sasl_username(AuthSasl *sasl);

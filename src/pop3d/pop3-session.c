@@ -3,8 +3,10 @@
  *
  * AUTHORIZATION: USER then PASS (returned to the caller as
  * POP3_ACTION_LOGIN), STLS, CAPA, QUIT; APOP is refused (off, as by
- * default in Dovecot); AUTH is the daemon's (SASL exchanges), here only
- * "not supported yet" when asked.  TRANSACTION: STAT, LIST, RETR, DELE,
+ * default in Dovecot); AUTH PLAIN and LOGIN (RFC 5034) are decoded
+ * here into the same user and password as USER/PASS, so that the
+ * daemon checks every login one way (docs/pop3d.md says why only those
+ * two).  TRANSACTION: STAT, LIST, RETR, DELE,
  * NOOP, RSET, TOP, UIDL, CAPA, QUIT.  Deletions are marks until QUIT in
  * TRANSACTION enters UPDATE (RFC 1939 6); a connection that ends any
  * other way changes nothing.  A deleted message is refused by every
@@ -13,6 +15,8 @@
 #include "pop3-session.h"
 
 #include <string.h>
+
+#include "auth-sasl.h"
 
 void
 pop3_drop_free(Pop3Drop *drop)
@@ -49,7 +53,7 @@ pop3_session_init(Pop3Session *s)
   *s = (Pop3Session) { .state = POP3_STATE_AUTHORIZATION, .bad_command_limit = 10 };
 }
 
-static void
+void
 pop3_session_forget_password(Pop3Session *s)
 {
   if (s->password) {
@@ -62,6 +66,7 @@ void
 pop3_session_clear(Pop3Session *s)
 {
   pop3_session_forget_password(s);
+  s->auth_step = POP3_AUTH_NONE;
   g_clear_pointer(&s->user, g_free);
   g_clear_pointer(&s->drop, pop3_drop_free);
 }
@@ -97,6 +102,8 @@ pop3_capa(Pop3Session *s, GString *out)
     if (s->tls_available && !s->tls_active)
       g_string_append(out, "STLS\r\n");
   }
+  if (s->implementation && *s->implementation)
+    g_string_append_printf(out, "IMPLEMENTATION %s\r\n", s->implementation);
   g_string_append(out, ".\r\n");
 }
 
@@ -126,26 +133,180 @@ pop3_message_arg(Pop3Session *s, const char *arg, guint *index, GString *out, Po
   return msg;
 }
 
+static const char pop3_plaintext_refused[] =
+    "[AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.";
+
+/* TRUE when the session may offer mechanism mech ("PLAIN", "LOGIN"). */
+static gboolean
+pop3_mech_offered(const Pop3Session *s, const char *mech)
+{
+  g_auto(GStrv) mechs = g_strsplit(s->sasl_mechanisms ? s->sasl_mechanisms : "", " ", -1);
+
+  for (guint i = 0; mechs[i]; i++)
+    if (*mechs[i] && g_ascii_strcasecmp(mechs[i], mech) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The login of an exchange: user and password set, or a failure. */
+static Pop3Action
+pop3_auth_login(Pop3Session *s, char *user, char *password, GString *out)
+{
+  s->auth_step = POP3_AUTH_NONE;
+  g_free(s->user);
+  s->user = user;
+  pop3_session_forget_password(s);
+  s->password = password;
+  if (s->user == NULL || *s->user == '\0' || s->password == NULL) {
+    pop3_session_forget_password(s);
+    g_clear_pointer(&s->user, g_free);
+    return pop3_error(s, out, "[AUTH] Authentication failed.");
+  }
+  return POP3_ACTION_LOGIN;
+}
+
+/* RFC 4616: [authzid] NUL authcid NUL passwd.  A different authzid (a
+ * proxy login) is refused, as smtpd refuses it. */
+static Pop3Action
+pop3_auth_plain(Pop3Session *s, const char *b64, GString *out)
+{
+  gsize len = 0;
+  g_autofree guchar *data = auth_sasl_decode(b64, &len);
+  const char *authz, *authc, *pass, *end;
+
+  s->auth_step = POP3_AUTH_NONE;
+  if (data == NULL)
+    return pop3_error(s, out, "Invalid base64 data.");
+  end = (const char *) data + len;
+  authz = (const char *) data;
+  authc = memchr(authz, '\0', len);
+  pass = authc ? memchr(authc + 1, '\0', end - authc - 1) : NULL;
+  if (pass == NULL || memchr(pass + 1, '\0', end - pass - 1) != NULL) {
+    memset(data, 0, len);
+    return pop3_auth_login(s, NULL, NULL, out);
+  }
+  authc++;
+  pass++;
+  if (*authz && strcmp(authz, authc) != 0) {
+    memset(data, 0, len);
+    return pop3_auth_login(s, NULL, NULL, out);
+  }
+  {
+    char *user = g_strdup(authc), *password = g_strndup(pass, end - pass);
+    memset(data, 0, len);
+    return pop3_auth_login(s, user, password, out);
+  }
+}
+
+/* One decoded LOGIN answer (no NUL inside); NULL when malformed. */
+static char *
+pop3_auth_text(const char *b64, gboolean *bad_base64)
+{
+  gsize len = 0;
+  g_autofree guchar *data = auth_sasl_decode(b64, &len);
+  char *text;
+
+  *bad_base64 = data == NULL;
+  if (data == NULL || memchr(data, '\0', len) != NULL)
+    return NULL;
+  text = g_strndup((const char *) data, len);
+  memset(data, 0, len);
+  return text;
+}
+
+static Pop3Action
+pop3_auth_start(Pop3Session *s, const Pop3Line *l, GString *out)
+{
+  if (l->n_args == 0) {
+    g_auto(GStrv) mechs = g_strsplit(s->sasl_mechanisms ? s->sasl_mechanisms : "", " ", -1);
+
+    g_string_append(out, "+OK\r\n");
+    for (guint i = 0; mechs[i]; i++)
+      if (*mechs[i])
+        g_string_append_printf(out, "%s\r\n", mechs[i]);
+    g_string_append(out, ".\r\n");
+    return POP3_ACTION_NONE;
+  }
+  if (!pop3_mech_offered(s, l->args[0]))
+    return pop3_error(s, out, "Unsupported authentication mechanism.");
+  if (!s->tls_active && !s->plaintext_ok)
+    return pop3_error(s, out, pop3_plaintext_refused);
+  s->method = g_ascii_strcasecmp(l->args[0], "PLAIN") == 0 ? "PLAIN" : "LOGIN";
+  if (strcmp(s->method, "PLAIN") == 0) {
+    if (l->n_args == 2)
+      return pop3_auth_plain(s, strcmp(l->args[1], "=") == 0 ? "" : l->args[1], out);
+    s->auth_step = POP3_AUTH_PLAIN;
+    g_string_append(out, "+ \r\n");
+    return POP3_ACTION_NONE;
+  }
+  if (l->n_args == 2) {
+    gboolean bad;
+    char *user = pop3_auth_text(strcmp(l->args[1], "=") == 0 ? "" : l->args[1], &bad);
+
+    if (user == NULL)
+      return bad ? pop3_error(s, out, "Invalid base64 data.") : pop3_auth_login(s, NULL, NULL, out);
+    g_free(s->user);
+    s->user = user;
+    s->auth_step = POP3_AUTH_LOGIN_PASS;
+    g_string_append(out, "+ UGFzc3dvcmQ6\r\n");
+    return POP3_ACTION_NONE;
+  }
+  s->auth_step = POP3_AUTH_LOGIN_USER;
+  g_string_append(out, "+ VXNlcm5hbWU6\r\n");
+  return POP3_ACTION_NONE;
+}
+
+/* The client's answer to "+ ...". */
+static Pop3Action
+pop3_auth_continue(Pop3Session *s, char *line, gsize len, GString *out)
+{
+  Pop3AuthStep step = s->auth_step;
+  gboolean bad = FALSE;
+  char *text;
+
+  s->auth_step = POP3_AUTH_NONE;
+  if (memchr(line, '\0', len) != NULL)
+    return pop3_error(s, out, "Invalid base64 data.");
+  if (strcmp(line, "*") == 0) {
+    g_clear_pointer(&s->user, g_free);
+    return pop3_error(s, out, "Authentication aborted.");
+  }
+  if (step == POP3_AUTH_PLAIN)
+    return pop3_auth_plain(s, line, out);
+  text = pop3_auth_text(line, &bad);
+  if (text == NULL) {
+    g_clear_pointer(&s->user, g_free);
+    return bad ? pop3_error(s, out, "Invalid base64 data.") : pop3_auth_login(s, NULL, NULL, out);
+  }
+  if (step == POP3_AUTH_LOGIN_USER) {
+    g_free(s->user);
+    s->user = text;
+    s->auth_step = POP3_AUTH_LOGIN_PASS;
+    g_string_append(out, "+ UGFzc3dvcmQ6\r\n");
+    return POP3_ACTION_NONE;
+  }
+  return pop3_auth_login(s, g_steal_pointer(&s->user), text, out);
+}
+
 static Pop3Action
 pop3_authorization(Pop3Session *s, const Pop3Line *l, GString *out)
 {
   switch (l->cmd->id) {
   case POP3_CMD_USER:
     if (!s->tls_active && !s->plaintext_ok)
-      return pop3_error(s, out, "[AUTH] Plaintext authentication disallowed on non-secure "
-                                "(SSL/TLS) connections.");
+      return pop3_error(s, out, pop3_plaintext_refused);
     g_free(s->user);
     s->user = g_strdup(l->args[0]);
     g_string_append(out, "+OK\r\n");
     return POP3_ACTION_NONE;
   case POP3_CMD_PASS:
     if (!s->tls_active && !s->plaintext_ok)
-      return pop3_error(s, out, "[AUTH] Plaintext authentication disallowed on non-secure "
-                                "(SSL/TLS) connections.");
+      return pop3_error(s, out, pop3_plaintext_refused);
     if (s->user == NULL)
       return pop3_error(s, out, "No username given.");
     pop3_session_forget_password(s);
     s->password = g_strdup(l->rest);
+    s->method = "USER";
     return POP3_ACTION_LOGIN;
   case POP3_CMD_STLS:
     if (s->tls_active)
@@ -157,7 +318,7 @@ pop3_authorization(Pop3Session *s, const Pop3Line *l, GString *out)
   case POP3_CMD_APOP:
     return pop3_error(s, out, "APOP is not enabled.");
   case POP3_CMD_AUTH:
-    return pop3_error(s, out, "Unsupported authentication mechanism.");
+    return pop3_auth_start(s, l, out);
   default:
     return pop3_error(s, out, "Unknown command.");
   }
@@ -269,6 +430,8 @@ pop3_session_line(Pop3Session *s, char *line, gsize len, GString *out)
 {
   Pop3Line l;
 
+  if (s->auth_step != POP3_AUTH_NONE)
+    return pop3_auth_continue(s, line, len, out);
   switch (pop3_parse_line(line, len, &l)) {
   case POP3_PARSE_OK:
     break;

@@ -26,6 +26,7 @@
 #include "address.h"
 #include "log.h"
 #include "mailbox.h"
+#include "virtual-mailbox.h"
 
 #define QMGR_VIRTUAL_MAX_DEPTH 100
 #define QMGR_VIRTUAL_MAX_RESULTS 1000
@@ -171,7 +172,6 @@ virtual_id(const QmgrSettings *s, TableList *list, const char *name, const char 
 {
   g_autofree char *value = NULL;
   TableResult r = list ? virtual_lookup(s, list, address, FALSE, &value, error) : TABLE_NOTFOUND;
-  char *end = NULL;
 
   if (r == TABLE_TEMPFAIL)
     return FALSE;
@@ -181,28 +181,11 @@ virtual_id(const QmgrSettings *s, TableList *list, const char *name, const char 
                 strcmp(name, "uid") == 0 ? "virtual_uid_maps" : "virtual_gid_maps");
     return FALSE;
   }
-  g_strstrip(value);
-  errno = 0;
-  *id = g_ascii_strtoull(value, &end, 10);
-  if (*value == '\0' || *end != '\0' || errno != 0 || *id > G_MAXUINT32 - 1) {
+  if (!virtual_mailbox_id_parse(value, id)) {
     g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY,
-                "recipient %s: bad %s value \"%s\"", address, name, value);
+                "recipient %s: bad %s value \"%s\"", address, name, g_strstrip(value));
     return FALSE;
   }
-  return TRUE;
-}
-
-/* TRUE when the map value is a relative path without ".." components. */
-static gboolean
-virtual_path_ok(const char *value)
-{
-  g_auto(GStrv) parts = g_strsplit(value, "/", -1);
-
-  if (*value == '\0' || *value == '/')
-    return FALSE;
-  for (guint i = 0; parts[i]; i++)
-    if (strcmp(parts[i], "..") == 0)
-      return FALSE;
   return TRUE;
 }
 
@@ -222,7 +205,7 @@ virtual_deliver_once(const QmgrDelivery *d, const char *address, const char *ori
   DeliveryKind kind;
   const char *dsn;
 
-  if (!virtual_path_ok(path_value)) {
+  if (!virtual_mailbox_path_ok(path_value)) {
     *reason = g_strdup_printf("bad virtual_mailbox_maps value for %s: \"%s\"", address,
                               path_value);
     log_qid(LOG_WARNING, d->queue_id, "%s", *reason);

@@ -14,7 +14,6 @@
 #include "log.h"
 #include "smtpd.h"
 
-#define LISTEN_BACKLOG 1024
 #define LISTEN_PAUSE_US (G_USEC_PER_SEC / 2)
 
 typedef struct {
@@ -191,39 +190,6 @@ smtpd_server_add_listener(SmtpdServer *server, int fd, SmtpdListenerKind kind, G
   }
   g_ptr_array_add(server->listeners, l);
   return TRUE;
-}
-
-int
-smtpd_listener_bind(const char *address, GError **error)
-{
-  struct sockaddr_storage ss;
-  socklen_t len;
-  if (!inet_parse_listen(address, &ss, &len, error))
-    return -1;
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    goto fail;
-  if (ss.ss_family == AF_UNIX) {
-    unlink(((struct sockaddr_un *)&ss)->sun_path);
-  } else {
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    /* [::] and 0.0.0.0 are separate listeners, as in Postfix. */
-    if (ss.ss_family == AF_INET6)
-      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  }
-  if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
-    goto fail;
-  /* Local submission is for every local user; the unit sets the same mode. */
-  if (ss.ss_family == AF_UNIX)
-    chmod(((struct sockaddr_un *)&ss)->sun_path, 0666);
-  return fd;
-fail:
-  g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_FAILED, "cannot listen on %s: %s", address,
-              g_strerror(errno));
-  if (fd >= 0)
-    close(fd);
-  return -1;
 }
 
 static int

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
+#include "listeners.h"
 #include "log.h"
 #include "pidfile.h"
 #include "smtpd.h"
@@ -61,35 +62,25 @@ static GArray *
 collect_listeners(char **listen)
 {
   GArray *out = g_array_new(FALSE, FALSE, sizeof(Listen));
-  char **names = NULL;
-  int n = sd_listen_fds_with_names(1, &names);
-  if (n < 0)
-    die(1, "sd_listen_fds_with_names: %s", g_strerror(-n));
-  for (int i = 0; i < n; i++) {
-    Listen l = { .fd = SD_LISTEN_FDS_START + i, .kind = SMTPD_LISTENER_SMTP };
-    const char *name = names != NULL && names[i] != NULL ? names[i] : "unknown";
-    if (!smtpd_listener_kind_parse(name, &l.kind))
-      log_warning("socket-activated fd %d has unknown name \"%s\", serving it as smtp", l.fd,
-                  name);
-    g_array_append_val(out, l);
-  }
-  g_strfreev(names);
+  g_autoptr(GError) error = NULL;
+  GArray *found = listeners_collect(listen, &error);
 
-  for (char **p = listen; p != NULL && *p != NULL; p++) {
-    const char *eq = strchr(*p, '=');
-    if (eq == NULL)
-      die(2, "--listen %s: expected NAME=ADDR:PORT or NAME=/path", *p);
-    g_autofree char *name = g_strndup(*p, eq - *p);
-    Listen l;
-    if (!smtpd_listener_kind_parse(name, &l.kind))
-      die(2, "--listen %s: unknown listener name \"%s\" (smtp, submission, smtps, local)", *p,
-          name);
-    g_autoptr(GError) error = NULL;
-    l.fd = smtpd_listener_bind(eq + 1, &error);
-    if (l.fd < 0)
-      die(1, "%s", error->message);
+  if (found == NULL)
+    die(error->code == POSTERN_ERROR_CONFIG ? 2 : 1, "%s", error->message);
+  for (guint i = 0; i < found->len; i++) {
+    const Listener *f = &g_array_index(found, Listener, i);
+    Listen l = { .fd = f->fd, .kind = SMTPD_LISTENER_SMTP };
+
+    if (smtpd_listener_kind_parse(f->name, &l.kind))
+      ;
+    else if (f->activated)
+      log_warning("socket-activated fd %d has unknown name \"%s\", serving it as smtp", l.fd,
+                  f->name);
+    else
+      die(2, "--listen %s=...: unknown listener name (smtp, submission, smtps, local)", f->name);
     g_array_append_val(out, l);
   }
+  listeners_free(found);
   return out;
 }
 
@@ -129,7 +120,7 @@ default_listeners(const SmtpdSettings *st, GArray *out)
   for (guint i = 0; i < addrs->len; i++) {
     g_autoptr(GError) error = NULL;
     Listen l = { .kind = SMTPD_LISTENER_SMTP };
-    l.fd = smtpd_listener_bind(addrs->pdata[i], &error);
+    l.fd = listeners_bind(addrs->pdata[i], &error);
     if (l.fd < 0)
       die(1, "inet_interfaces: %s", error->message);
     g_array_append_val(out, l);

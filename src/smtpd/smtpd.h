@@ -144,8 +144,6 @@ void smtpd_server_free(SmtpdServer *server);
 /* Starts accepting on fd (already bound and listening; made non-blocking). */
 gboolean smtpd_server_add_listener(SmtpdServer *server, int fd, SmtpdListenerKind kind,
                                    GError **error);
-/* Binds "ADDR:PORT" or "/path" and returns the listening fd. */
-int smtpd_listener_bind(const char *address, GError **error);
 /* Replaces the settings used for new sessions (takes a reference). */
 void smtpd_server_set_settings(SmtpdServer *server, SmtpdSettings *settings);
 /* SIGTERM: stop accepting, close idle sessions, let transactions finish
