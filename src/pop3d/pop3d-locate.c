@@ -27,8 +27,9 @@ locate_name_ok(const char *login)
 {
   gsize len = strlen(login);
 
+  /* "@domain" would be the catch-all's key */
   if (len == 0 || len >= sizeof(((Pop3dMailbox *) 0)->user) || login[0] == '.'
-      || strchr(login, '/') != NULL)
+      || login[0] == '@' || strchr(login, '/') != NULL)
     return FALSE;
   for (const char *p = login; *p; p++)
     if ((guchar) *p < 0x20 || *p == 0x7f)

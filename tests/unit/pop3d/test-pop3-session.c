@@ -1,7 +1,7 @@
 /* test-pop3-session.c - the POP3 conversation on a real maildir: every
  * command in each state, deletion semantics (DELE + RSET, DELE + a dropped
  * connection, DELE + QUIT), TOP and UIDL, plaintext refused without TLS,
- * STLS, and the bad command limit. */
+ * STLS, AUTH PLAIN and LOGIN (RFC 5034), and the bad command limit. */
 #include "pop3-session.h"
 
 #include <glib/gstdio.h>
@@ -193,6 +193,71 @@ test_bad_commands(Fixture *f, gconstpointer data)
   g_assert_cmpint(act, ==, POP3_ACTION_CLOSE);
 }
 
+static void
+test_auth(Fixture *f, gconstpointer data)
+{
+  Pop3Action act;
+
+  f->s.sasl_mechanisms = "PLAIN LOGIN";
+  /* Without TLS and without a plaintext exception: refused. */
+  g_assert_cmpstr(cmd(f, "AUTH PLAIN AGFsaWNlAHNlY3JldA==", NULL), ==,
+                  "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) "
+                  "connections.\r\n");
+  f->s.plaintext_ok = TRUE;
+  g_assert_cmpstr(cmd(f, "AUTH", NULL), ==, "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
+  g_assert_cmpstr(cmd(f, "AUTH CRAM-MD5", NULL), ==,
+                  "-ERR Unsupported authentication mechanism.\r\n");
+
+  /* PLAIN with the initial response: "\0alice\0secret" */
+  cmd(f, "AUTH plain AGFsaWNlAHNlY3JldA==", &act);
+  g_assert_cmpint(act, ==, POP3_ACTION_LOGIN);
+  g_assert_cmpstr(f->s.user, ==, "alice");
+  g_assert_cmpstr(f->s.password, ==, "secret");
+  g_assert_cmpstr(f->s.method, ==, "PLAIN");
+  g_string_truncate(f->out, 0);
+  pop3_session_login(&f->s, NULL, "[AUTH] Authentication failed.", f->out);
+
+  /* PLAIN after an empty challenge; the same authzid is fine:
+   * "alice\0alice\0pass word" */
+  g_assert_cmpstr(cmd(f, "AUTH PLAIN", &act), ==, "+ \r\n");
+  cmd(f, "YWxpY2UAYWxpY2UAcGFzcyB3b3Jk", &act);
+  g_assert_cmpint(act, ==, POP3_ACTION_LOGIN);
+  g_assert_cmpstr(f->s.password, ==, "pass word");
+  pop3_session_forget_password(&f->s);
+
+  /* Another authorization identity ("bob\0alice\0secret"): a failed login. */
+  g_assert_cmpstr(cmd(f, "AUTH PLAIN Ym9iAGFsaWNlAHNlY3JldA==", &act), ==,
+                  "-ERR [AUTH] Authentication failed.\r\n");
+  g_assert_cmpint(act, ==, POP3_ACTION_NONE);
+  g_assert_null(f->s.password);
+  /* Malformed: no NULs, bad base64, a cancel. */
+  g_assert_cmpstr(cmd(f, "AUTH PLAIN YWxpY2U=", NULL), ==, "-ERR [AUTH] Authentication failed.\r\n");
+  g_assert_cmpstr(cmd(f, "AUTH PLAIN !!!!", NULL), ==, "-ERR Invalid base64 data.\r\n");
+  g_assert_cmpstr(cmd(f, "AUTH PLAIN", NULL), ==, "+ \r\n");
+  g_assert_cmpstr(cmd(f, "*", NULL), ==, "-ERR Authentication aborted.\r\n");
+  /* The line after a challenge is never a command. */
+  g_assert_cmpstr(cmd(f, "AUTH PLAIN", NULL), ==, "+ \r\n");
+  g_assert_cmpstr(cmd(f, "QUIT", &act), ==, "-ERR [AUTH] Authentication failed.\r\n");
+  g_assert_cmpint(act, ==, POP3_ACTION_NONE);
+
+  /* LOGIN: two challenges, or the user name as initial response. */
+  g_assert_cmpstr(cmd(f, "AUTH LOGIN", NULL), ==, "+ VXNlcm5hbWU6\r\n");
+  g_assert_cmpstr(cmd(f, "YWxpY2U=", NULL), ==, "+ UGFzc3dvcmQ6\r\n");
+  cmd(f, "c2VjcmV0", &act);
+  g_assert_cmpint(act, ==, POP3_ACTION_LOGIN);
+  g_assert_cmpstr(f->s.user, ==, "alice");
+  g_assert_cmpstr(f->s.password, ==, "secret");
+  g_assert_cmpstr(f->s.method, ==, "LOGIN");
+  pop3_session_forget_password(&f->s);
+  g_assert_cmpstr(cmd(f, "AUTH LOGIN YWxpY2U=", NULL), ==, "+ UGFzc3dvcmQ6\r\n");
+  g_assert_cmpstr(cmd(f, "*", NULL), ==, "-ERR Authentication aborted.\r\n");
+  g_assert_null(f->s.user);
+
+  /* IMPLEMENTATION only when configured. */
+  f->s.implementation = "Postern";
+  g_assert_true(g_str_has_suffix(cmd(f, "CAPA", NULL), "IMPLEMENTATION Postern\r\n.\r\n"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -202,5 +267,6 @@ main(int argc, char **argv)
   ADD("/pop3/session/dropped-connection", test_dropped_connection_deletes_nothing);
   ADD("/pop3/session/authorization", test_authorization);
   ADD("/pop3/session/bad-commands", test_bad_commands);
+  ADD("/pop3/session/auth", test_auth);
   return g_test_run();
 }
