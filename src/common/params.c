@@ -103,6 +103,7 @@ static const ParamDef param_defs[] = {
   T("pop3d_login_timeout", "180s", 's', 1, UNB, "deadline for each command before the login"),
   L("pop3d_plaintext_auth_networks", "", "clients allowed USER/PASS and AUTH PLAIN without TLS even when TLS is available"),
   S("pop3d_sasl_application_name", "pop3d", "Cyrus SASL application name: SASL reads NAME.conf"),
+  I("pop3d_process_limit", "1000", 1, G_MAXINT32, "concurrent POP3 connections in all (each has its own processes); over it a client is turned away"),
   T("pop3d_sasl_failure_delay", "1s", 's', 0, UNB, "a failed login is answered this much later, times the failures of the session so far"),
   I("pop3d_sasl_failure_limit", "3", 1, G_MAXINT32, "failed logins after which the session ends"),
   S("pop3d_sasl_local_domain", "", "realm for SASL user names"),

@@ -481,6 +481,14 @@ on_accept(sd_event_source *src, int lfd, uint32_t revents, void *userdata)
     c->server = sv;
     c->client_fd = c->auth_fd = c->ctl_fd = -1;
     peer_fill(&c->peer, fd, implicit_tls);
+    if (sv->n_conns >= st->process_limit) {
+      log_send(LOG_WARNING, NULL, (LogField[]) { { "POSTERN_CLIENT", c->peer.remote } }, 1,
+               "[%s]: server busy: %u connections (pop3d_process_limit)", c->peer.remote,
+               sv->n_conns);
+      refuse(fd, implicit_tls ? "" : "-ERR [SYS/TEMP] Server busy, try again later.\r\n");
+      g_free(c);
+      continue;
+    }
     cs = client_stat(sv, c->peer.remote);
     if (st->connection_limit > 0 && cs->conns >= st->connection_limit) {
       log_send(LOG_WARNING, NULL, (LogField[]) { { "POSTERN_CLIENT", c->peer.remote } }, 1,

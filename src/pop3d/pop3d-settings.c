@@ -86,6 +86,7 @@ pop3d_settings_load(const char *config_dir, const char *const *overrides, GError
   st->failure_delay_ms = config_time(c, "pop3d_sasl_failure_delay") * 1000;
   st->failure_limit = (guint) config_int(c, "pop3d_sasl_failure_limit");
   st->connection_limit = (guint) config_int(c, "pop3d_client_connection_limit");
+  st->process_limit = (guint) config_int(c, "pop3d_process_limit");
   st->login_failure_limit = (guint) config_int(c, "pop3d_client_login_failure_limit");
   st->rate_unit_us = config_time(c, "anvil_rate_time_unit") * G_USEC_PER_SEC;
 

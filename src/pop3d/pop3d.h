@@ -41,6 +41,7 @@ typedef struct {
   gint64 failure_delay_ms;
   guint failure_limit;
   guint connection_limit;       /* per client address; 0: none */
+  guint process_limit;          /* connections in all */
   guint login_failure_limit;    /* per client address and rate unit; 0: none */
   gint64 rate_unit_us;
 } Pop3dSettings;
