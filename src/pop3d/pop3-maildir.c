@@ -216,6 +216,43 @@ pop3_maildir_read(Pop3Maildir *m, guint i, guint max_body_lines, GString *out, G
   return TRUE;
 }
 
+/* TRUE when a cur/ name lacks the S (seen) flag. */
+static gboolean
+pop3_maildir_unseen(const char *name)
+{
+  const char *info = strstr(name, ":2,");
+
+  return info == NULL || strchr(info + 3, 'S') == NULL;
+}
+
+/* "cur/NAME:2,FLAGS" with S among the flags (in ASCII order, as the
+ * maildir convention wants); NULL for a new/ name with an info part we
+ * did not expect. */
+static char *
+pop3_maildir_seen_name(const Pop3Message *msg)
+{
+  const char *info = strstr(msg->name, ":2,");
+  GString *flags;
+
+  if (msg->in_new)
+    return strlen(msg->name) == strlen(msg->uidl) ? g_strdup_printf("cur/%s:2,S", msg->uidl) : NULL;
+  flags = g_string_new(info ? info + 3 : "");
+  g_string_append_c(flags, 'S');
+  for (gsize i = 1; i < flags->len; i++)      /* a handful of letters: insertion sort */
+    for (gsize j = i; j > 0 && flags->str[j - 1] > flags->str[j]; j--) {
+      char t = flags->str[j];
+      flags->str[j] = flags->str[j - 1];
+      flags->str[j - 1] = t;
+    }
+  {
+    char *to = g_strdup_printf("cur/%.*s:2,%s", info ? (int) (info - msg->name)
+                                                      : (int) strlen(msg->name),
+                               msg->name, flags->str);
+    g_string_free(flags, TRUE);
+    return to;
+  }
+}
+
 gboolean
 pop3_maildir_commit(Pop3Maildir *m, GError **error)
 {
@@ -233,10 +270,10 @@ pop3_maildir_commit(Pop3Maildir *m, GError **error)
         r = 0;      /* another session or client removed it: the same result */
       changed_new |= msg->in_new;
       changed_cur |= !msg->in_new;
-    } else if (msg->retrieved && msg->in_new) {
-      g_autofree char *to = g_strdup_printf("cur/%s:2,S", msg->uidl);
+    } else if (msg->retrieved && (msg->in_new || pop3_maildir_unseen(msg->name))) {
+      g_autofree char *to = pop3_maildir_seen_name(msg);
 
-      if (strlen(msg->name) == strlen(msg->uidl))
+      if (to != NULL)
         r = renameat(m->dir_fd, from, m->dir_fd, to);
       changed_new = changed_cur = TRUE;
       if (r == 0) {

@@ -122,6 +122,37 @@ test_update(Fixture *f, gconstpointer data)
   }
 }
 
+/* A message read by another client (in cur/ without S, with other
+ * flags) gets S added in order when retrieved; its UIDL stays. */
+static void
+test_seen_flag_in_cur(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *seen = g_build_filename(f->dir, "cur", "050.V1I5M5.host:2,FRS", NULL);
+  g_autofree char *bare = g_build_filename(f->dir, "cur", "060.V1I6M6.host:2,S", NULL);
+
+  put(f, "cur", "050.V1I5M5.host:2,FR", "Subject: old\n\n");
+  put(f, "cur", "060.V1I6M6.host", "Subject: no info\n\n");
+  {
+    g_autoptr(Pop3Maildir) m = pop3_maildir_open(f->dir, &error);
+    g_assert_cmpstr(msg(m, 0)->uidl, ==, "050.V1I5M5.host");
+    g_assert_cmpstr(msg(m, 1)->uidl, ==, "060.V1I6M6.host");
+    msg(m, 0)->retrieved = TRUE;
+    msg(m, 1)->retrieved = TRUE;
+    msg(m, 2)->retrieved = TRUE;    /* already S: unchanged */
+    g_assert_true(pop3_maildir_commit(m, &error));
+  }
+  g_assert_true(g_file_test(seen, G_FILE_TEST_EXISTS));
+  g_assert_true(g_file_test(bare, G_FILE_TEST_EXISTS));
+  {
+    g_autoptr(Pop3Maildir) m = pop3_maildir_open(f->dir, &error);
+    g_autofree char *one = g_build_filename(f->dir, "cur", "100.V1I1M1.host:2,S", NULL);
+
+    g_assert_cmpstr(msg(m, 0)->uidl, ==, "050.V1I5M5.host");
+    g_assert_true(g_file_test(one, G_FILE_TEST_EXISTS));
+  }
+}
+
 static void
 test_odd_names_and_symlinks(Fixture *f, gconstpointer data)
 {
@@ -151,6 +182,7 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
+  g_test_add("/pop3/maildir/seen-flag-in-cur", Fixture, NULL, setup, test_seen_flag_in_cur, teardown);
   g_test_add("/pop3/maildir/scan-and-read", Fixture, NULL, setup, test_scan_and_read, teardown);
   g_test_add("/pop3/maildir/update", Fixture, NULL, setup, test_update, teardown);
   g_test_add("/pop3/maildir/odd-names-and-symlinks", Fixture, NULL, setup,
