@@ -258,6 +258,66 @@ test_auth(Fixture *f, gconstpointer data)
   g_assert_true(g_str_has_suffix(cmd(f, "CAPA", NULL), "IMPLEMENTATION Postern\r\n.\r\n"));
 }
 
+/* Many random lines before the login (commands, arguments, base64,
+ * garbage): every response is one or more CRLF lines starting with +OK,
+ * -ERR or "+ ", a multi-line one ends with ".", and a login only ever
+ * hands over a user and a password without NUL. */
+static void
+test_random_lines(Fixture *f, gconstpointer data)
+{
+  static const char *const words[] = {
+    "USER", "PASS", "AUTH", "PLAIN", "LOGIN", "CAPA", "STLS", "APOP", "QUIT", "STAT", "LIST",
+    "RETR", "TOP", "UIDL", "NOOP", "RSET", "DELE", "*", "=", "AGFsaWNlAHNlY3JldA==",
+    "YWxpY2U=", "c2VjcmV0", "!!", "alice", "1", "0", "-1", "99999999999", "\t", " ",
+  };
+  GRand *rand = g_rand_new_with_seed(1939);
+
+  f->s.sasl_mechanisms = "PLAIN LOGIN";
+  f->s.bad_command_limit = 0;
+  for (guint round = 0; round < 20000; round++) {
+    GString *line = g_string_new(NULL);
+    guint n = (guint) g_rand_int_range(rand, 0, 5);
+    Pop3Action act;
+
+    f->s.plaintext_ok = g_rand_boolean(rand);
+    f->s.tls_available = g_rand_boolean(rand);
+    for (guint i = 0; i < n; i++) {
+      if (i)
+        g_string_append_c(line, ' ');
+      if (g_rand_int_range(rand, 0, 10) == 0)
+        g_string_append_c(line, (char) g_rand_int_range(rand, 1, 256));
+      else
+        g_string_append(line, words[g_rand_int_range(rand, 0, G_N_ELEMENTS(words))]);
+    }
+    g_string_truncate(f->out, 0);
+    act = pop3_session_line(&f->s, line->str, line->len, f->out);
+    g_assert_true(g_str_has_suffix(f->out->str, "\r\n") || act == POP3_ACTION_LOGIN);
+    g_assert_true(f->out->len == 0 || g_str_has_prefix(f->out->str, "+OK")
+                  || g_str_has_prefix(f->out->str, "-ERR ") || g_str_has_prefix(f->out->str, "+ "));
+    if (g_str_has_prefix(f->out->str, "+OK\r\n") && f->out->len > 5)
+      g_assert_true(g_str_has_suffix(f->out->str, "\r\n.\r\n"));
+    if (act == POP3_ACTION_LOGIN) {
+      g_assert_nonnull(f->s.user);
+      g_assert_nonnull(f->s.password);
+      g_assert_cmpuint(strlen(f->s.user), >, 0);
+      g_string_truncate(f->out, 0);
+      pop3_session_login(&f->s, NULL, "[AUTH] Authentication failed.", f->out);
+      g_assert_null(f->s.password);
+    }
+    if (act == POP3_ACTION_STLS)
+      pop3_session_tls_started(&f->s);
+    if (act == POP3_ACTION_CLOSE) {
+      pop3_session_clear(&f->s);
+      pop3_session_init(&f->s);
+      f->s.sasl_mechanisms = "PLAIN LOGIN";
+      f->s.bad_command_limit = 0;
+    }
+    g_assert_cmpint(f->s.state, ==, POP3_STATE_AUTHORIZATION);
+    g_string_free(line, TRUE);
+  }
+  g_rand_free(rand);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -268,5 +328,6 @@ main(int argc, char **argv)
   ADD("/pop3/session/authorization", test_authorization);
   ADD("/pop3/session/bad-commands", test_bad_commands);
   ADD("/pop3/session/auth", test_auth);
+  ADD("/pop3/session/random-lines", test_random_lines);
   return g_test_run();
 }
