@@ -52,6 +52,7 @@ typedef struct {
   Server *server;
   Pop3dPeer peer;
   pid_t login_pid, auth_pid, mail_pid;
+  guint children;           /* not reaped yet (an earlier auth process may still be exiting) */
   int ctl_fd;
   sd_event_source *ctl_src;
   int auth_fd;
@@ -149,7 +150,7 @@ conn_maybe_free(Conn *c)
 {
   Server *sv = c->server;
 
-  if (c->login_pid || c->auth_pid || c->mail_pid || c->ctl_src || c->auth_src || c->delay_src)
+  if (c->children || c->ctl_src || c->auth_src || c->delay_src)
     return;
   conn_forget_login(c);
   client_release(sv, c->peer.remote);
@@ -208,6 +209,7 @@ static void
 conn_register_pid(Conn *c, pid_t pid)
 {
   g_hash_table_insert(c->server->by_pid, GINT_TO_POINTER(pid), c);
+  c->children++;
 }
 
 /* ---------------------------------------------------------------- a login's outcome */
@@ -388,7 +390,7 @@ conn_on_ctl(sd_event_source *src, int fd, uint32_t revents, void *userdata)
   memcpy(&req, buf, MIN((gsize) n, sizeof req));
   /* One login at a time, well formed, with its descriptor: anything else
    * is a login process that no longer follows the protocol. */
-  if ((gsize) n < sizeof req || req.kind != 'L' || passed < 0 || c->auth_pid || c->mail_pid
+  if ((gsize) n < sizeof req || req.kind != 'L' || passed < 0 || c->auth_src || c->mail_pid
       || c->delay_src || c->client_fd >= 0 || req.user_len == 0
       || sizeof req + req.user_len + req.password_len + (gsize) req.rest_len != (gsize) n
       || memchr(buf + sizeof req, '\0', req.user_len + req.password_len) != NULL) {
@@ -549,6 +551,7 @@ on_sigchld(sd_event_source *src, const struct signalfd_siginfo *si, void *userda
       c->auth_pid = 0;
     if (c->mail_pid == pid)
       c->mail_pid = 0;
+    c->children--;
     conn_maybe_free(c);
   }
   return 0;
