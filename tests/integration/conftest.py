@@ -28,6 +28,7 @@ import pytest
 
 from sasl_fixture import sasl_dir  # noqa: F401  (fixtures, for every test file)
 from tls_fixture import certs  # noqa: F401
+from pop3_fixture import pop3d  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("POSTERN_BUILD_DIR") or ROOT / "build")
