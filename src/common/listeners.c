@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -12,6 +13,7 @@
 
 #include "config.h"
 #include "inet.h"
+#include "log.h"
 
 #define LISTEN_BACKLOG 1024
 
@@ -99,4 +101,16 @@ listeners_collect(char **listen, GError **error)
     g_array_append_val(out, l);
   }
   return g_steal_pointer(&out);
+}
+
+void
+listeners_raise_fd_limit(void)
+{
+  struct rlimit rl;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+      log_warning("cannot raise the descriptor limit: %s, ignoring", g_strerror(errno));
+  }
 }

@@ -23,3 +23,9 @@ void listeners_free(GArray *listeners);
 /* A non-blocking, close-on-exec listening socket on "ADDR:PORT",
  * "[v6]:PORT" or "/path" (a unix socket, mode 0666); -1 and error. */
 int listeners_bind(const char *address, GError **error);
+
+/* A daemon holding many connections: raises the soft descriptor limit to
+ * the hard one (systemd's default hard limit is 524288; the soft 1024
+ * would cap it at about a thousand connections).  Logs a warning when it
+ * cannot. */
+void listeners_raise_fd_limit(void);

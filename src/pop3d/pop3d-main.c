@@ -690,6 +690,7 @@ main(int argc, char **argv)
     return 0;
   }
   log_init("postern-pop3d", FALSE);
+  listeners_raise_fd_limit();
   if (verbose)
     log_set_debug(TRUE);
 

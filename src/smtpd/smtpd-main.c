@@ -13,7 +13,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
@@ -124,20 +123,6 @@ default_listeners(const SmtpdSettings *st, GArray *out)
     if (l.fd < 0)
       die(1, "inet_interfaces: %s", error->message);
     g_array_append_val(out, l);
-  }
-}
-
-/* One process holds every session: raise the soft descriptor limit to
- * the hard one (systemd's default hard limit is 524288; the soft 1024
- * would cap the server at about a thousand sessions). */
-static void
-raise_fd_limit(void)
-{
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-      log_warning("cannot raise the descriptor limit: %s, ignoring", g_strerror(errno));
   }
 }
 
@@ -263,7 +248,7 @@ main(int argc, char **argv)
   }
 
   log_init("postern-smtpd", FALSE);
-  raise_fd_limit();
+  listeners_raise_fd_limit();
   if (verbose)
     log_set_debug(TRUE);
 
