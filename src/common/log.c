@@ -2,7 +2,8 @@
  *
  * The decision is made once in log_init(): journald when stderr already
  * is the journal (JOURNAL_STREAM names it) or the journal socket exists,
- * stderr otherwise or when POSTERN_LOG_STDERR=1.  sd_journal_send()
+ * stderr otherwise or when POSTERN_LOG_STDERR=1 (a forced stderr that is
+ * the journal's stream gets "<priority>" prefixes instead of a stamp).  sd_journal_send()
  * silently drops lines when no journald listens, so we never rely on it
  * blindly.  Every line is a single write(), so threads may log.
  */
@@ -23,6 +24,7 @@
 
 static const char *log_program = "postern";
 static gboolean log_to_journal;
+static gboolean log_stream_prefix;  /* stderr is the journal's stream: "<N>message" */
 static gboolean log_debug_on;
 
 /* TRUE when JOURNAL_STREAM ("dev:ino") describes our stderr. */
@@ -46,8 +48,14 @@ log_init(const char *program, gboolean force_stderr)
   const char *env = g_getenv("POSTERN_LOG_STDERR");
 
   log_program = program;
-  if (force_stderr || (env != NULL && g_strcmp0(env, "0") != 0))
+  log_stream_prefix = FALSE;
+  if (force_stderr || (env != NULL && g_strcmp0(env, "0") != 0)) {
     log_to_journal = FALSE;
+    /* A daemon's child that cannot share the journal connection: its
+     * lines go through the stream with their priority, not a second
+     * time stamp and name. */
+    log_stream_prefix = force_stderr && stderr_is_journal();
+  }
   else
     log_to_journal = stderr_is_journal()
       || access("/run/systemd/journal/socket", W_OK) == 0;
@@ -89,12 +97,17 @@ log_to_stderr(int priority, const char *queue_id, const char *msg)
   struct tm tm;
   int n;
 
-  clock_gettime(CLOCK_REALTIME, &ts);
-  localtime_r(&ts.tv_sec, &tm);
-  strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", &tm);
-  n = snprintf(line, sizeof line - 1, "%s.%03ld %s[%d]: %s%s%s%s", stamp, ts.tv_nsec / 1000000,
-               log_program, (int) getpid(), level_prefix(priority),
-               queue_id ? queue_id : "", queue_id ? ": " : "", msg);
+  if (log_stream_prefix) {
+    n = snprintf(line, sizeof line - 1, "<%d>%s%s%s%s", priority, level_prefix(priority),
+                 queue_id ? queue_id : "", queue_id ? ": " : "", msg);
+  } else {
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", &tm);
+    n = snprintf(line, sizeof line - 1, "%s.%03ld %s[%d]: %s%s%s%s", stamp, ts.tv_nsec / 1000000,
+                 log_program, (int) getpid(), level_prefix(priority),
+                 queue_id ? queue_id : "", queue_id ? ": " : "", msg);
+  }
   if (n < 0)
     return;
   if ((gsize) n > sizeof line - 2)

@@ -324,7 +324,9 @@ pop3_mbox_commit(Pop3Mbox *m, GError **error)
     g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "%s: %s", tmp, g_strerror(errno));
     return FALSE;
   }
-  if (fchown(out, st.st_uid, st.st_gid) < 0 && errno != EPERM)
+  /* The old mode exactly (the umask applied at open), then the owner. */
+  if ((fchown(out, st.st_uid, st.st_gid) < 0 && errno != EPERM)
+      || fchmod(out, st.st_mode & 07777) < 0)
     goto fail_errno;
   for (guint i = 0; i < m->messages->len; i++) {
     const Pop3Message *msg = g_ptr_array_index(m->messages, i);

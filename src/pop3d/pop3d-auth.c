@@ -46,7 +46,7 @@ pop3d_auth_main(const Pop3dSettings *st, const Pop3dPeer *peer, const char *user
 
   pop3d_child_setup(keep, 1);
   if (st->owner_uid != (uid_t) -1
-      && !pop3d_become(st->owner_uid, st->owner_gid, &st->owner_gid, 1)) {
+      && !pop3d_become(st->owner_uid, st->owner_gid, st->owner_groups, st->n_owner_groups)) {
     g_snprintf(res.reason, sizeof res.reason, "cannot become mail_owner %s: %s", st->mail_owner,
                g_strerror(errno));
     auth_finish(keep[0], &res);

@@ -24,7 +24,7 @@ pop3d_child_setup(int *keep, guint n_keep)
 {
   static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE };
   sigset_t none;
-  int high[8];
+  int high[8];                /* above 3 .. 3 + n_keep - 1, the numbers they get */
 
   g_assert(n_keep <= G_N_ELEMENTS(high));
   for (guint i = 0; i < G_N_ELEMENTS(sigs); i++)
@@ -35,7 +35,7 @@ pop3d_child_setup(int *keep, guint n_keep)
 
   /* Out of the way first (3 + i may be another keeper's number), then down. */
   for (guint i = 0; i < n_keep; i++) {
-    high[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 100);
+    high[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 3 + (int) n_keep);
     if (high[i] < 0)
       _exit(1);
   }

@@ -649,8 +649,11 @@ drop_capabilities(void)
 
   if (geteuid() != 0)
     return;
+  /* The bounding set, where it still has more (dropping needs
+   * CAP_SETPCAP; under the unit it is bounded already). */
   for (int cap = 0; cap < 64; cap++)
-    if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+    if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1
+        && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EPERM)
       die(1, "cannot drop capability %d: %s", cap, g_strerror(errno));
   data[0].effective = data[0].permitted = (guint32) keep;
   if (syscall(SYS_capset, &hdr, data) < 0)
@@ -678,6 +681,7 @@ main(int argc, char **argv)
   g_autoptr(GOptionContext) ctx = g_option_context_new("- Postern POP3 server");
   g_autoptr(GError) error = NULL;
   g_autoptr(GArray) listeners = NULL;
+  g_autoptr(GPtrArray) listens = g_ptr_array_new_with_free_func(g_free);
   Server sv = { 0 };
   sigset_t mask;
   int r;
@@ -745,7 +749,8 @@ main(int argc, char **argv)
       log_warning("pop3s listener (fd %d): TLS is not available (set pop3d_tls_cert_file); "
                   "its connections are closed", l->fd);
     fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK);
-    ln = g_new0(Listen, 1);   /* lives as long as the process */
+    ln = g_new0(Listen, 1);
+    g_ptr_array_add(listens, ln);
     ln->sv = &sv;
     ln->implicit_tls = pop3s;
     r = sd_event_add_io(sv.event, &src, l->fd, EPOLLIN, on_accept, ln);
@@ -760,6 +765,9 @@ main(int argc, char **argv)
 
   g_ptr_array_free(sv.listener_srcs, TRUE);
   listeners_free(g_steal_pointer(&listeners));
+  g_hash_table_destroy(sv.by_pid);
+  g_hash_table_destroy(sv.clients);
+  sd_event_unref(sv.event);
   pop3d_settings_free(sv.st);
   log_info("stopped");
   return r < 0 ? 1 : 0;

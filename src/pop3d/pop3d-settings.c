@@ -4,6 +4,7 @@
  */
 #include "pop3d.h"
 
+#include <grp.h>
 #include <pwd.h>
 #include <string.h>
 #include <unistd.h>
@@ -107,6 +108,19 @@ pop3d_settings_load(const char *config_dir, const char *const *overrides, GError
     }
     st->owner_uid = pw->pw_uid;
     st->owner_gid = pw->pw_gid;
+    /* As systemd's User= would give them: the auth process reads the
+     * sasldb or reaches saslauthd through them. */
+    st->n_owner_groups = 32;
+    st->owner_groups = g_new(gid_t, st->n_owner_groups);
+    if (getgrouplist(st->mail_owner, pw->pw_gid, st->owner_groups, &st->n_owner_groups) < 0) {
+      st->owner_groups = g_renew(gid_t, st->owner_groups, st->n_owner_groups);
+      if (getgrouplist(st->mail_owner, pw->pw_gid, st->owner_groups, &st->n_owner_groups) < 0)
+        st->n_owner_groups = 0;
+    }
+    if (st->n_owner_groups == 0) {
+      st->owner_groups[0] = pw->pw_gid;
+      st->n_owner_groups = 1;
+    }
   }
   return g_steal_pointer(&st);
 }
@@ -119,6 +133,7 @@ pop3d_settings_free(Pop3dSettings *st)
   g_clear_pointer(&st->tls, tls_server_unref);
   g_clear_pointer(&st->plaintext_networks, netlist_free);
   g_free(st->sasl_mechanisms);
+  g_free(st->owner_groups);
   g_clear_pointer(&st->config, config_free);
   g_free(st);
 }

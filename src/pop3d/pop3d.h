@@ -37,6 +37,8 @@ typedef struct {
   const char *mail_owner;
   uid_t owner_uid;              /* (uid_t) -1 when not started as root */
   gid_t owner_gid;
+  gid_t *owner_groups;          /* mail_owner's groups (the sasl group for /etc/sasldb2) */
+  int n_owner_groups;
   gint64 timeout_ms, login_timeout_ms;
   gint64 failure_delay_ms;
   guint failure_limit;

@@ -1188,3 +1188,42 @@ def test_mbox_served_as_its_owner_with_group_mail(pop3d):
     for f in os.listdir(pop3d.p.mail):
         s = os.lstat(pop3d.p.mail / f)
         assert s.st_uid == pw.pw_uid, (f, s.st_uid)
+
+
+def test_mbox_keeps_its_mode_through_a_rewrite(pop3d):
+    """A group-readable mbox (0660 user:mail) stays so after DELE + QUIT,
+    whatever the server's umask."""
+    pop3d.mail_spool_as_debian()
+    pop3d.start()
+    pw = pwd.getpwnam("poptest")
+    mail_gid = grp.getgrnam("mail").gr_gid
+    path = pop3d.p.mbox_path("poptest")
+    path.write_bytes(MBOX_1 + MBOX_TWIN)
+    os.chown(path, pw.pw_uid, mail_gid)
+    os.chmod(path, 0o660)
+    c = pop3d.login()
+    assert c.cmd("DELE 1") == "+OK Marked to be deleted."
+    quit_ok(c)
+    st = os.stat(path)
+    assert path.read_bytes() == MBOX_TWIN
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (pw.pw_uid, mail_gid, 0o660), \
+        (st.st_uid, st.st_gid, oct(st.st_mode))
+
+
+def test_sasldb_readable_through_a_group_of_mail_owner(pop3d):
+    """Debian's /etc/sasldb2 is root:sasl 0640 and postern is put in group
+    sasl: the auth process has mail_owner's supplementary groups."""
+    group = "postern-popsasl"
+    if subprocess.run(["getent", "group", group], stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(["groupadd", "-r", group], check=True)
+    subprocess.run(["usermod", "-a", "-G", group, "postern"], check=True)
+    try:
+        pop3d.start(**MAILDIR)
+        pop3d.maildir()
+        os.chown(pop3d.sasldb, 0, grp.getgrnam(group).gr_gid)
+        os.chmod(pop3d.sasldb, 0o640)
+        c = pop3d.connect()
+        assert c.login("poptest", PW) == LOGGED_IN
+        quit_ok(c)
+    finally:
+        subprocess.run(["gpasswd", "-d", "postern", group], stdout=subprocess.DEVNULL)
