@@ -557,17 +557,24 @@ on_sigchld(sd_event_source *src, const struct signalfd_siginfo *si, void *userda
   return 0;
 }
 
+static void
+kill_children(Server *sv, int sig)
+{
+  GHashTableIter it;
+  gpointer pid;
+
+  g_hash_table_iter_init(&it, sv->by_pid);
+  while (g_hash_table_iter_next(&it, &pid, NULL))
+    kill(GPOINTER_TO_INT(pid), sig);
+}
+
 static int
 stop_timeout(sd_event_source *src, uint64_t usec, void *userdata)
 {
   Server *sv = userdata;
-  GHashTableIter it;
-  gpointer pid;
 
   log_warning("%u session(s) still active at shutdown, killing them", sv->n_conns);
-  g_hash_table_iter_init(&it, sv->by_pid);
-  while (g_hash_table_iter_next(&it, &pid, NULL))
-    kill(GPOINTER_TO_INT(pid), SIGKILL);
+  kill_children(sv, SIGKILL);
   sd_event_exit(sv->event, 0);
   return 0;
 }
@@ -576,8 +583,6 @@ static int
 on_sigterm(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata)
 {
   Server *sv = userdata;
-  GHashTableIter it;
-  gpointer pid;
   uint64_t now = 0;
 
   if (sv->stopping)
@@ -588,9 +593,7 @@ on_sigterm(sd_event_source *src, const struct signalfd_siginfo *si, void *userda
   for (guint i = 0; i < sv->listener_srcs->len; i++)
     sd_event_source_set_enabled(sv->listener_srcs->pdata[i], SD_EVENT_OFF);
   /* Mail processes finish the command they run (an UPDATE included). */
-  g_hash_table_iter_init(&it, sv->by_pid);
-  while (g_hash_table_iter_next(&it, &pid, NULL))
-    kill(GPOINTER_TO_INT(pid), SIGTERM);
+  kill_children(sv, SIGTERM);
   if (sv->n_conns == 0) {
     sd_event_exit(sv->event, 0);
     return 0;

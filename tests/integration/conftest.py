@@ -28,6 +28,7 @@ import pytest
 
 from sasl_fixture import sasl_dir  # noqa: F401  (fixtures, for every test file)
 from tls_fixture import certs  # noqa: F401
+from rawsock import RawSocket
 from pop3_fixture import pop3d  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,40 +97,16 @@ class SmtpReply:
         return "SmtpReply(%r)" % "\\r\\n".join(self.lines)
 
 
-class RawSmtp:
+class RawSmtp(RawSocket):
     """A bare socket speaking SMTP: exact bytes out, replies parsed strictly
     (every line must end with CRLF)."""
 
     def __init__(self, sock, timeout=DEFAULT_TIMEOUT):
-        self.sock = sock
-        self.sock.settimeout(timeout)
-        self.buf = b""
-        self.eof = False
+        super().__init__(sock, timeout)
 
     @classmethod
     def connect(cls, port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT):
-        return cls(socket.create_connection((host, port), timeout=timeout), timeout)
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def _fill(self, deadline):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("no complete reply; buffer %r" % self.buf[-500:])
-        self.sock.settimeout(remaining)
-        try:
-            chunk = self.sock.recv(65536)
-        except socket.timeout:
-            raise TimeoutError("no complete reply; buffer %r" % self.buf[-500:]) from None
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            self.eof = True
-            raise EOFError("connection closed; buffer %r" % self.buf[-500:])
-        self.buf += chunk
+        return super().connect(port, host, timeout)
 
     def reply(self, timeout=DEFAULT_TIMEOUT):
         deadline = time.monotonic() + timeout

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from rawsock import RawSocket
+
 TIMEOUT = 10.0
 
 REALM = "example.test"
@@ -113,42 +115,16 @@ def top_of(msg, n):
 
 # ---------------------------------------------------------------- the raw client
 
-class RawPop3:
+class RawPop3(RawSocket):
     """A bare socket speaking POP3: exact bytes out; every line in must end
     with CRLF and status lines must be +OK / -ERR / "+ " continuations."""
 
     def __init__(self, sock, timeout=TIMEOUT):
-        self.sock = sock
-        self.sock.settimeout(timeout)
-        self.buf = b""
+        super().__init__(sock, timeout)
 
     @classmethod
     def connect(cls, port, host="127.0.0.1", timeout=TIMEOUT):
-        return cls(socket.create_connection((host, port), timeout=timeout), timeout)
-
-    @property
-    def local_port(self):
-        return self.sock.getsockname()[1]
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def _fill(self, deadline):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("no complete line; buffer %r" % self.buf[-300:])
-        self.sock.settimeout(remaining)
-        try:
-            chunk = self.sock.recv(65536)
-        except socket.timeout:
-            raise TimeoutError("no complete line; buffer %r" % self.buf[-300:]) from None
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            raise EOFError("connection closed; buffer %r" % self.buf[-300:])
-        self.buf += chunk
+        return super().connect(port, host, timeout)
 
     def raw_line(self, timeout=TIMEOUT):
         """The next line as bytes, without its CRLF."""

@@ -1,0 +1,44 @@
+"""A bare client socket with a receive buffer and deadlines, the base of
+the tests' strict protocol clients (conftest.RawSmtp, pop3_fixture.RawPop3)."""
+
+import socket
+import time
+
+
+class RawSocket:
+    def __init__(self, sock, timeout):
+        self.sock = sock
+        self.sock.settimeout(timeout)
+        self.buf = b""
+        self.eof = False
+
+    @classmethod
+    def connect(cls, port, host="127.0.0.1", timeout=10.0):
+        return cls(socket.create_connection((host, port), timeout=timeout), timeout)
+
+    @property
+    def local_port(self):
+        return self.sock.getsockname()[1]
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def _fill(self, deadline):
+        """More bytes into buf before deadline (monotonic), or
+        TimeoutError / EOFError (a reset counts as the end)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no complete reply; buffer %r" % self.buf[-500:])
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError("no complete reply; buffer %r" % self.buf[-500:]) from None
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            self.eof = True
+            raise EOFError("connection closed; buffer %r" % self.buf[-500:])
+        self.buf += chunk
