@@ -181,11 +181,19 @@ login_proxy(Login *l, int mail_fd)
     if (client_eof && mail_eof)
       login_exit(l, 0);
     if (!progress) {
-      struct pollfd p[2] = { { .fd = l->io.fd, .events = client_events },
-                             { .fd = mail_fd, .events = mail_events } };
+      /* Only what we wait for: a hung-up side we are not reading would
+       * otherwise wake poll at once, again and again. */
+      struct pollfd p[2] = { { .fd = client_events ? l->io.fd : -1, .events = client_events },
+                             { .fd = mail_events ? mail_fd : -1, .events = mail_events } };
 
-      if (poll(p, 2, -1) < 0 && errno != EINTR)
-        login_exit(l, 1);
+      gint64 wait_ms = l->st->timeout_ms + MIN(l->st->timeout_ms, 30 * 1000);
+      int r = poll(p, 2, wait_ms > G_MAXINT ? -1 : (int) wait_ms);
+
+      /* A client that stops reading must not keep us for ever; the mail
+       * process has said "Disconnected for inactivity" and gone on its
+       * own deadline, a little earlier. */
+      if (r == 0 || (r < 0 && errno != EINTR))
+        login_exit(l, r == 0 ? 0 : 1);
     }
   }
 }

@@ -1227,3 +1227,48 @@ def test_sasldb_readable_through_a_group_of_mail_owner(pop3d):
         quit_ok(c)
     finally:
         subprocess.run(["gpasswd", "-d", "postern", group], stdout=subprocess.DEVNULL)
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, or None when it is gone."""
+    try:
+        fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_tls_client_that_stops_reading_is_let_go(pop3d, certs):
+    """Over pop3s a client that asks for a big message and then reads
+    nothing ties up its login (TLS proxy) and mail processes only until
+    pop3d_timeout (and the proxy's margin) has passed."""
+    pop3d.start(pop3s=True, pop3d_tls_cert_file=certs["crt"], pop3d_tls_key_file=certs["key"],
+                pop3d_timeout="3s", **MAILDIR)
+    big = msg("big", (b"y" * 999 + b"\n") * 30000)         # 30 MB: more than the socket buffers
+    pop3d.put(pop3d.maildir(), big, name(1))
+    ctx = client_context(certs)
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)      # before connect: a small window
+    raw.settimeout(DEFAULT_TIMEOUT)
+    raw.connect(("127.0.0.1", pop3d.pop3s_port))
+    s = ctx.wrap_socket(raw, server_hostname=HOST)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"+OK Postern ready.")
+    s.sendall(b"USER poptest\r\nPASS %s\r\n" % PW.encode())
+    assert f.readline() == b"+OK\r\n"
+    assert f.readline() == b"+OK Logged in.\r\n"
+    baseline = len(pop3d.children())
+    assert baseline >= 2                    # the TLS proxy and the mail process
+    s.sendall(b"RETR 1\r\n")
+    time.sleep(0.5)
+    # blocked on the client, not spinning: under 0.3 s of CPU in a second
+    before = {pid: cpu_seconds(pid) for pid in pop3d.children()}
+    time.sleep(1.0)
+    for pid, t in before.items():
+        now = cpu_seconds(pid)
+        assert now is None or t is None or now - t < 0.3, (pid, t, now)
+    deadline = time.monotonic() + 15
+    while pop3d.children() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not pop3d.children(), pop3d.children()
+    s.close()
