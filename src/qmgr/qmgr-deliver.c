@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,36 +79,107 @@ qmgr_deliver_resolver_failure(const QmgrDelivery *d, const GError *error)
   return g_strdup("address resolver failure");
 }
 
+/* A "5.x.x text" (or "4.x.x text") next hop of the error and retry
+ * transports: its code, or the default, and the text after it. */
+static const char *
+qmgr_route_dsn(const char *text, char cls, char *dsn, gsize len)
+{
+  const char *sp = strchr(text, ' ');
+
+  if (text[0] == cls && text[1] == '.' && sp != NULL && sp - text < (gssize) len
+      && strspn(text, "0123456789.") == (gsize) (sp - text)) {
+    g_strlcpy(dsn, text, (gsize) (sp - text) + 1);
+    return sp + 1;
+  }
+  g_snprintf(dsn, len, "%c.0.0", cls);
+  return text;
+}
+
+/* Delivers address by its route (qmgr-route.c): transport_maps, then the
+ * class's transport.  local_rcpt is the recipient to hand local delivery
+ * (NULL from inside an alias expansion, where a table that sends another
+ * domain back to local delivery is not followed: a loop waiting to happen). */
+static DeliveryKind
+qmgr_deliver_route(const QmgrDelivery *d, const QueueRecipient *local_rcpt, const char *address,
+                   const char *orig_to, DomainClass cls, char **reason)
+{
+  const QmgrSettings *s = d->settings;
+  g_autoptr(GError) error = NULL;
+  DeliveryKind kind = DELIVERY_DEFER;
+  const char *dsn = "4.3.5", *text;
+  char code[16];
+  Route route;
+
+  if (s->transport_error != NULL || !route_resolve(&s->route, address, cls, &route, &error)) {
+    gboolean temp = error != NULL && error->code == POSTERN_ERROR_TEMPORARY;
+
+    *reason = g_strdup(s->transport_error ? s->transport_error : error->message);
+    log_qid(LOG_WARNING, d->queue_id, "%s", *reason);
+    qmgr_log_status(d, address, orig_to, "none", g_get_real_time(), DELIVERY_DEFER,
+                    temp ? "4.3.0" : "4.3.5", temp ? "transport_maps lookup failure" : *reason);
+    return DELIVERY_DEFER;
+  }
+  switch (route.kind) {
+  case ROUTE_LOCAL:
+    if (local_rcpt != NULL) {
+      kind = qmgr_local_deliver(d, local_rcpt, reason);
+      route_clear(&route);
+      return kind;
+    }
+    *reason = g_strdup_printf("transport_maps sends %s to local delivery from inside an alias "
+                              "expansion; not followed", address);
+    log_qid(LOG_WARNING, d->queue_id, "%s", *reason);
+    break;
+  case ROUTE_VIRTUAL:
+    route_clear(&route);
+    return qmgr_virtual_deliver(d, address, orig_to, reason);
+  case ROUTE_DISCARD:
+    /* discard(8): accepted, dropped, the next hop as the reason */
+    *reason = g_strdup(*route.nexthop ? route.nexthop : "discarded");
+    kind = DELIVERY_SENT;
+    dsn = "2.0.0";
+    break;
+  case ROUTE_ERROR:
+    text = qmgr_route_dsn(route.nexthop, '5', code, sizeof code);
+    *reason = g_strdup(*text ? text : "mail for this destination is refused");
+    kind = DELIVERY_BOUNCE;
+    dsn = code;
+    break;
+  case ROUTE_RETRY:
+    text = qmgr_route_dsn(route.nexthop, '4', code, sizeof code);
+    *reason = g_strdup(*text ? text : "delivery is postponed");
+    dsn = code;
+    break;
+  case ROUTE_SMTP:
+  default:
+    /* The SMTP client's delivery agent comes next (docs/smtp-client.md). */
+    *reason = g_strdup_printf("delivery via %s to %s is not available yet", route.transport,
+                              route.nexthop);
+    dsn = "4.4.1";
+    break;
+  }
+  qmgr_log_status(d, address, orig_to, "none", g_get_real_time(), kind, dsn, *reason);
+  route_clear(&route);
+  return kind;
+}
+
 DeliveryKind
 qmgr_deliver_nonlocal(const QmgrDelivery *d, const char *address, const char *orig_to,
                       DomainClass cls, char **reason)
 {
-  switch (cls) {
-  case DOMAIN_CLASS_VIRTUAL:
-    return qmgr_virtual_deliver(d, address, orig_to, reason);
-  case DOMAIN_CLASS_ALIAS:
-    *reason = g_strdup("User unknown in virtual alias table");
-    qmgr_log_status(d, address, orig_to, "none", g_get_real_time(), DELIVERY_BOUNCE, "5.1.1",
-                    *reason);
-    return DELIVERY_BOUNCE;
-  default:
-    /* The SMTP client arrives with issue 7; until then remote mail waits. */
-    *reason = g_strdup("delivery to remote domains is not available yet");
-    qmgr_log_status(d, address, orig_to, "none", g_get_real_time(), DELIVERY_DEFER, "4.4.1",
-                    *reason);
-    return DELIVERY_DEFER;
-  }
+  return qmgr_deliver_route(d, NULL, address, orig_to, cls, reason);
 }
 
 /* Delivers one address (after virtual alias rewriting) by its domain
- * class; *reason gets the status text.  A domain list that cannot
- * answer defers the address: never a guess at its class. */
+ * class and route; *reason gets the status text.  A domain list that
+ * cannot answer defers the address: never a guess at its class. */
 static DeliveryKind
 qmgr_deliver_address(const QmgrDelivery *d, const QueueRecipient *rcpt, const char *address,
                      gboolean rewritten, char **reason)
 {
   g_autofree char *domain = address_domain(address);
   const char *orig_to = rcpt->orig_address ? rcpt->orig_address : rcpt->address;
+  QueueRecipient one = { .address = (char *) address, .orig_address = (char *) orig_to };
   g_autoptr(GError) error = NULL;
   DomainClass cls;
 
@@ -117,11 +189,9 @@ qmgr_deliver_address(const QmgrDelivery *d, const QueueRecipient *rcpt, const ch
                     *reason);
     return DELIVERY_DEFER;
   }
-  if (cls == DOMAIN_CLASS_LOCAL) {
-    QueueRecipient one = { .address = (char *) address, .orig_address = (char *) orig_to };
+  if (cls == DOMAIN_CLASS_LOCAL && d->settings->transport_maps == NULL)
     return qmgr_local_deliver(d, rewritten ? &one : rcpt, reason);
-  }
-  return qmgr_deliver_nonlocal(d, address, orig_to, cls, reason);
+  return qmgr_deliver_route(d, rewritten ? &one : rcpt, address, orig_to, cls, reason);
 }
 
 /* Delivers one recipient: virtual_alias_maps first, then each resulting

@@ -215,6 +215,9 @@ route_resolve(const RouteConfig *rc, const char *address, DomainClass cls, Route
   case DOMAIN_CLASS_LOCAL: setting = rc->local_transport; break;
   case DOMAIN_CLASS_VIRTUAL: setting = rc->virtual_transport; break;
   case DOMAIN_CLASS_RELAY: setting = rc->relay_transport; break;
+  /* Postfix's resolver for virtual_alias_domains: an address that is no
+   * alias is unknown. */
+  case DOMAIN_CLASS_ALIAS: setting = "error:5.1.1 User unknown in virtual alias table"; break;
   default: setting = rc->default_transport; break;
   }
   route_split(setting, &def_transport, &def_nexthop);
@@ -248,6 +251,8 @@ route_resolve(const RouteConfig *rc, const char *address, DomainClass cls, Route
     out->nexthop = g_strdup(domain);     /* "example.com smtp:": its own MX */
   else if (*def_nexthop)
     out->nexthop = g_strdup(def_nexthop);
+  else if (out->kind == ROUTE_ERROR || out->kind == ROUTE_RETRY || out->kind == ROUTE_DISCARD)
+    out->nexthop = g_strdup("");        /* a text: none given */
   else if (out->kind == ROUTE_SMTP && *rc->relayhost)
     out->nexthop = g_strdup(rc->relayhost);
   else

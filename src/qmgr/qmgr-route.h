@@ -2,7 +2,8 @@
  * resolver for the transport and next hop (issue 7, docs/smtp-client.md).
  *
  * The domain class picks the default (local_transport, virtual_transport,
- * relay_transport, default_transport); transport_maps overrides it, looked
+ * relay_transport, default_transport; for virtual_alias_domains
+ * "error:5.1.1 User unknown in virtual alias table"); transport_maps overrides it, looked
  * up as transport(5) says: user+extension@domain, user@domain, domain,
  * then each parent as ".parent", then "*".  A result is
  * "transport:nexthop", either part may be empty (":[relay]" changes only

@@ -40,6 +40,8 @@ qmgr_settings_clear(gpointer data)
   table_list_free(s->virtual_uid);
   table_list_free(s->virtual_gid);
   g_free(s->virtual_error);
+  table_list_free(s->transport_maps);
+  g_free(s->transport_error);
   g_free(s->aliases_error);
   config_free(s->config);
 }
@@ -69,6 +71,18 @@ qmgr_settings_new(Config *config)
   s->virtual_mailbox = qmgr_settings_open_virtual(s, "virtual_mailbox_maps");
   s->virtual_uid = qmgr_settings_open_virtual(s, "virtual_uid_maps");
   s->virtual_gid = qmgr_settings_open_virtual(s, "virtual_gid_maps");
+  {
+    const char *const *specs = config_list(config, "transport_maps");
+
+    if (specs != NULL && specs[0] != NULL) {
+      s->transport_maps = table_list_open(specs, TABLE_FOLD_CASE, &error);
+      if (s->transport_maps == NULL) {
+        s->transport_error = g_strdup_printf("transport_maps: %s", error->message);
+        g_clear_error(&error);
+      }
+    }
+    route_config_init(&s->route, config, s->transport_maps);
+  }
   s->default_privs = config_str(config, "default_privs");
   s->allow_mail_to_commands = config_list(config, "allow_mail_to_commands");
   s->allow_mail_to_files = config_list(config, "allow_mail_to_files");
