@@ -95,7 +95,7 @@ qmgr_route_dsn(const char *text, char cls, char *dsn, gsize len)
   return text;
 }
 
-/* Delivers address by its route (qmgr-route.c): transport_maps, then the
+/* Delivers address by its route (src/common/route.c): transport_maps, then the
  * class's transport.  local_rcpt is the recipient to hand local delivery
  * (NULL from inside an alias expansion, where a table that sends another
  * domain back to local delivery is not followed: a loop waiting to happen). */

@@ -15,7 +15,7 @@
 #include "config.h"
 #include "domain-class.h"
 #include "mailbox.h"
-#include "qmgr-route.h"
+#include "route.h"
 #include "queue-file.h"
 #include "table.h"
 #include "workpool.h"
@@ -57,7 +57,7 @@ typedef struct {
   const char *virtual_mailbox_base;
   gint64 virtual_mailbox_limit;
   gint64 virtual_minimum_uid;
-  /* routing (qmgr-route.c) */
+  /* routing (src/common/route.c) */
   TableList *transport_maps;   /* NULL: empty */
   char *transport_error;       /* transport_maps could not be opened */
   RouteConfig route;

@@ -1,5 +1,5 @@
-/* qmgr-route.c - a recipient's transport and next hop (qmgr-route.h). */
-#include "qmgr-route.h"
+/* route.c - a recipient's transport and next hop (route.h). */
+#include "route.h"
 
 #include <netdb.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
-/* test-qmgr-route.c - transport and next hop of a recipient: the next-hop
+/* test-route.c - transport and next hop of a recipient: the next-hop
  * syntax, transport(5)'s search order and empty fields, the precedence of
  * transport_maps, the class's transport setting, relayhost and the
  * domain, and the errors a bad table entry gives. */
-#include "qmgr-route.h"
+#include "route.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -142,7 +142,7 @@ test_defaults(void)
 static void
 test_transport_maps(void)
 {
-  g_autofree char *dir = g_dir_make_tmp("test-qmgr-route-XXXXXX", NULL);
+  g_autofree char *dir = g_dir_make_tmp("test-route-XXXXXX", NULL);
   g_autofree char *file = g_build_filename(dir, "transport", NULL);
   g_autofree char *spec = g_strconcat("texthash:", file, NULL);
   g_assert_true(g_file_set_contents(file,

@@ -1,4 +1,4 @@
-/* qmgr-route.h - where a recipient goes: Postfix's trivial-rewrite
+/* route.h - where a recipient goes: Postfix's trivial-rewrite
  * resolver for the transport and next hop (issue 7, docs/smtp-client.md).
  *
  * The domain class picks the default (local_transport, virtual_transport,

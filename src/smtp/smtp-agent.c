@@ -1,0 +1,613 @@
+/* smtp-agent.c - postern-smtp, the SMTP client's delivery agent
+ * (docs/smtp-client.md).  qmgr starts one per delivery, already running
+ * as mail_owner, with:
+ *
+ *   fd 0   the queue file (read-only; the message is --size bytes at --offset)
+ *   fd 3   the request: "S sender" then one "R recipient" per line, then EOF
+ *   fd 4   the answer: per recipient "INDEX STATUS DSN RELAY TEXT" (STATUS
+ *          S sent, D deferred, B bounced), one line each
+ *
+ *   postern-smtp --config-dir DIR --queue-id ID --nexthop HOPS --offset N --size N
+ *
+ * The next hops are tried in order; an MX hop is looked up (MX records by
+ * preference, equal ones shuffled; the name's own addresses when it has
+ * none; a null MX or a name that does not exist bounces, a lookup that
+ * cannot be answered defers), every address of every host is tried until
+ * one session decides the recipients.  A host that refuses the
+ * connection, greets with 4xx/5xx or drops the session before MAIL is
+ * answered passes the recipients on to the next.  Plain blocking code
+ * with a deadline on every wait.  Exit status 0 when the answer was
+ * written, 1 otherwise (qmgr then defers everything).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/nameser.h>
+
+#include "config.h"
+#include "dns.h"
+#include "inet.h"
+#include "log.h"
+#include "route.h"
+#include "smtp-client-proto.h"
+
+typedef struct {
+  Config *config;
+  const char *queue_id;
+  const char *helo_name;
+  int msg_fd;
+  gint64 offset, size;
+  gboolean eightbit;
+  char *sender;
+  GPtrArray *rcpts;           /* char * */
+  SmtpClientTx *tx;           /* the decisions so far */
+  SmtpClientCaps caps;
+  char *last_error;           /* why the last host did not do: the deferral text */
+  gboolean bounce_all;        /* the destination says no mail (null MX, no such domain) */
+  char *relay;                /* "host[addr]:port" of the session that decided */
+  gboolean v4, v6;
+} Agent;
+
+typedef struct {
+  int fd;
+  char *name;                 /* "mx.example[192.0.2.1]:25" */
+  GString *in;
+} Conn;
+
+static void
+agent_error(Agent *a, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+agent_error(Agent *a, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  g_free(a->last_error);
+  a->last_error = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  log_qid(LOG_INFO, a->queue_id, "%s", a->last_error);
+}
+
+/* ---------------------------------------------------------------- I/O with deadlines */
+
+static gboolean
+wait_fd(int fd, short events, gint64 timeout_s)
+{
+  struct pollfd p = { .fd = fd, .events = events };
+  gint64 ms = timeout_s > G_MAXINT / 1000 ? G_MAXINT : timeout_s * 1000;
+  int r;
+
+  do
+    r = poll(&p, 1, (int) ms);
+  while (r < 0 && errno == EINTR);
+  if (r == 0)
+    errno = ETIMEDOUT;
+  return r > 0;
+}
+
+static gboolean
+conn_write(Conn *c, const char *buf, gsize len, gint64 timeout_s)
+{
+  while (len > 0) {
+    ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == EAGAIN) {
+      if (!wait_fd(c->fd, POLLOUT, timeout_s))
+        return FALSE;
+      continue;
+    }
+    if (n <= 0)
+      return FALSE;
+    buf += n;
+    len -= (gsize) n;
+  }
+  return TRUE;
+}
+
+/* One complete reply; FALSE on timeout, EOF or a malformed reply (errno
+ * EPROTO). */
+static gboolean
+conn_reply(Conn *c, SmtpClientReply *reply, gint64 timeout_s)
+{
+  memset(reply, 0, sizeof *reply);
+  for (;;) {
+    char *lf = memchr(c->in->str, '\n', c->in->len);
+
+    if (lf != NULL) {
+      gsize len = (gsize) (lf - c->in->str);
+      SmtpReplyStep step;
+
+      if (len > 0 && c->in->str[len - 1] == '\r')
+        len--;
+      step = smtp_client_reply_feed(reply, c->in->str, len);
+      g_string_erase(c->in, 0, lf - c->in->str + 1);
+      if (step == SMTP_REPLY_DONE)
+        return TRUE;
+      if (step == SMTP_REPLY_BAD) {
+        smtp_client_reply_clear(reply);
+        errno = EPROTO;
+        return FALSE;
+      }
+      continue;
+    }
+    if (c->in->len > 64 * 1024) {
+      smtp_client_reply_clear(reply);
+      errno = EPROTO;
+      return FALSE;
+    }
+    {
+      char buf[4096];
+      ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+
+      if (n > 0) {
+        g_string_append_len(c->in, buf, n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN) {
+        if (!wait_fd(c->fd, POLLIN, timeout_s)) {
+          smtp_client_reply_clear(reply);
+          return FALSE;
+        }
+        continue;
+      }
+      if (n == 0)
+        errno = ECONNRESET;
+      smtp_client_reply_clear(reply);
+      return FALSE;
+    }
+  }
+}
+
+static int
+conn_open(const struct sockaddr *sa, socklen_t len, gint64 timeout_s)
+{
+  int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int err = 0, one = 1;
+  socklen_t elen = sizeof err;
+
+  if (fd < 0)
+    return -1;
+  if (connect(fd, sa, len) < 0) {
+    if (errno != EINPROGRESS || !wait_fd(fd, POLLOUT, MAX(timeout_s, 1))) {
+      int saved = errno;
+      close(fd);
+      errno = saved;
+      return -1;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err != 0) {
+      close(fd);
+      errno = err ? err : EIO;
+      return -1;
+    }
+  }
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+/* ---------------------------------------------------------------- one session */
+
+typedef enum {
+  SESSION_DONE,               /* the recipients are decided */
+  SESSION_NEXT,               /* this host did not do; try the next */
+} SessionResult;
+
+static const char *
+reply_stage(SmtpTxState s)
+{
+  switch (s) {
+  case SMTP_TX_MAIL: return "MAIL FROM";
+  case SMTP_TX_RCPT: return "RCPT TO";
+  case SMTP_TX_DATA: return "DATA";
+  default: return "end of DATA";
+  }
+}
+
+static gint64
+stage_timeout(const Agent *a, SmtpTxState s)
+{
+  switch (s) {
+  case SMTP_TX_MAIL: return config_time(a->config, "smtp_mail_timeout");
+  case SMTP_TX_RCPT: return config_time(a->config, "smtp_rcpt_timeout");
+  case SMTP_TX_DATA: return config_time(a->config, "smtp_data_init_timeout");
+  default: return config_time(a->config, "smtp_data_done_timeout");
+  }
+}
+
+/* The message from the queue file, dot-stuffed, then ".". */
+static gboolean
+session_body(Agent *a, Conn *c)
+{
+  gint64 timeout = config_time(a->config, "smtp_data_xfer_timeout");
+  g_autoptr(GString) out = g_string_sized_new(64 * 1024);
+  char buf[32 * 1024];
+  gint64 done = 0;
+  SmtpDotStuffer d;
+
+  smtp_dot_stuffer_init(&d);
+  while (done < a->size) {
+    ssize_t n = pread(a->msg_fd, buf, MIN((gint64) sizeof buf, a->size - done), a->offset + done);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      agent_error(a, "cannot read the queue file: %s", n == 0 ? "short file" : g_strerror(errno));
+      return FALSE;
+    }
+    done += n;
+    smtp_dot_stuffer_feed(&d, buf, (gsize) n, out);
+    if (out->len >= 32 * 1024) {
+      if (!conn_write(c, out->str, out->len, timeout))
+        return FALSE;
+      g_string_truncate(out, 0);
+    }
+  }
+  smtp_dot_stuffer_finish(&d, out);
+  return conn_write(c, out->str, out->len, timeout);
+}
+
+static SessionResult
+session_run(Agent *a, Conn *c)
+{
+  gint64 helo_timeout = config_time(a->config, "smtp_helo_timeout");
+  g_autofree char *ehlo = g_strdup_printf("EHLO %s\r\n", a->helo_name);
+  g_autofree char *send = NULL, *text = NULL;
+  SmtpClientReply r;
+  gboolean mail_answered = FALSE;
+
+  if (!conn_reply(c, &r, helo_timeout)) {
+    agent_error(a, "lost connection with %s while receiving the initial server greeting: %s",
+                c->name, g_strerror(errno));
+    return SESSION_NEXT;
+  }
+  if (r.code / 100 != 2) {
+    text = smtp_client_reply_text(&r);
+    agent_error(a, "host %s refused to talk to me: %s", c->name, text);
+    smtp_client_reply_clear(&r);
+    return SESSION_NEXT;
+  }
+  smtp_client_reply_clear(&r);
+  if (!conn_write(c, ehlo, strlen(ehlo), helo_timeout) || !conn_reply(c, &r, helo_timeout)) {
+    agent_error(a, "lost connection with %s while sending EHLO: %s", c->name, g_strerror(errno));
+    return SESSION_NEXT;
+  }
+  if (r.code / 100 == 2) {
+    smtp_client_caps_parse(&r, &a->caps);
+  } else {
+    g_autofree char *helo = g_strdup_printf("HELO %s\r\n", a->helo_name);
+
+    smtp_client_reply_clear(&r);
+    smtp_client_caps_clear(&a->caps);
+    if (!conn_write(c, helo, strlen(helo), helo_timeout) || !conn_reply(c, &r, helo_timeout)) {
+      agent_error(a, "lost connection with %s while sending HELO: %s", c->name,
+                  g_strerror(errno));
+      return SESSION_NEXT;
+    }
+    if (r.code / 100 != 2) {
+      text = smtp_client_reply_text(&r);
+      agent_error(a, "host %s refused to talk to me: %s (in reply to HELO)", c->name, text);
+      smtp_client_reply_clear(&r);
+      return SESSION_NEXT;
+    }
+  }
+  smtp_client_reply_clear(&r);
+
+  a->tx = smtp_client_tx_new(&a->caps, a->sender, (const char *const *) a->rcpts->pdata,
+                             (guint64) a->size, a->eightbit);
+  send = smtp_client_tx_begin(a->tx);
+  while (a->tx->state != SMTP_TX_DONE) {
+    SmtpTxState before = a->tx->state;
+
+    if (send != NULL) {
+      if (!conn_write(c, send, strlen(send), stage_timeout(a, before)))
+        break;
+      g_clear_pointer(&send, g_free);
+    }
+    if (before == SMTP_TX_BODY && !session_body(a, c))
+      break;
+    if (!conn_reply(c, &r, stage_timeout(a, before)))
+      break;
+    if (before == SMTP_TX_MAIL)
+      mail_answered = TRUE;
+    if (r.code == 421) {
+      /* the server is closing: this reply decides what is open, as 4xx */
+      text = smtp_client_reply_text(&r);
+      agent_error(a, "host %s said: %s (in reply to %s command)", c->name, text,
+                  reply_stage(before));
+    }
+    smtp_client_tx_reply(a->tx, &r, &send);
+    smtp_client_reply_clear(&r);
+    if (text != NULL)
+      break;
+  }
+  if (a->tx->state != SMTP_TX_DONE) {
+    if (!mail_answered && text == NULL) {
+      agent_error(a, "lost connection with %s while sending MAIL FROM: %s", c->name,
+                  g_strerror(errno));
+      g_clear_pointer(&a->tx, smtp_client_tx_free);
+      return SESSION_NEXT;
+    }
+    if (text == NULL)
+      agent_error(a, "%s with %s while %s: %s", errno == ETIMEDOUT ? "conversation timed out"
+                  : "lost connection", c->name, a->tx->state == SMTP_TX_BODY
+                  ? "sending message body" : "receiving a reply", g_strerror(errno));
+    smtp_client_tx_abort(a->tx, a->last_error);
+    return SESSION_DONE;
+  }
+  if (conn_write(c, "QUIT\r\n", 6, config_time(a->config, "smtp_quit_timeout"))
+      && conn_reply(c, &r, config_time(a->config, "smtp_quit_timeout")))
+    smtp_client_reply_clear(&r);
+  return SESSION_DONE;
+}
+
+/* ---------------------------------------------------------------- hosts and addresses */
+
+/* Tries every address of host:port; SESSION_DONE when one decided. */
+static SessionResult
+agent_try_host(Agent *a, const char *host, guint16 port)
+{
+  struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+  struct addrinfo *res = NULL;
+  char service[8];
+  int r;
+
+  g_snprintf(service, sizeof service, "%u", port);
+  hints.ai_family = a->v4 && !a->v6 ? AF_INET : a->v6 && !a->v4 ? AF_INET6 : AF_UNSPEC;
+  dns_thread_setup();
+  r = getaddrinfo(host, service, &hints, &res);
+  if (r != 0) {
+    agent_error(a, "Host or domain name not found. Name service error for name=%s type=A: %s",
+                host, gai_strerror(r));
+    return SESSION_NEXT;
+  }
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    char addr[64];
+    Conn c = { 0 };
+    SessionResult sr;
+
+    inet_sockaddr_to_string(ai->ai_addr, addr, sizeof addr);
+    c.name = g_strdup_printf("%s[%s]:%u", host, addr, port);
+    c.fd = conn_open(ai->ai_addr, ai->ai_addrlen, config_time(a->config, "smtp_connect_timeout"));
+    if (c.fd < 0) {
+      agent_error(a, "connect to %s: %s", c.name, g_strerror(errno));
+      g_free(c.name);
+      continue;
+    }
+    c.in = g_string_new(NULL);
+    sr = session_run(a, &c);
+    close(c.fd);
+    g_string_free(c.in, TRUE);
+    if (sr == SESSION_DONE) {
+      a->relay = c.name;
+      freeaddrinfo(res);
+      return SESSION_DONE;
+    }
+    g_free(c.name);
+  }
+  freeaddrinfo(res);
+  return SESSION_NEXT;
+}
+
+static gint
+mx_compare(gconstpointer pa, gconstpointer pb)
+{
+  const DnsRecord *x = *(const DnsRecord *const *) pa, *y = *(const DnsRecord *const *) pb;
+
+  return (int) x->pref - (int) y->pref;
+}
+
+/* The hosts of an MX hop in the order to try; NULL when the destination
+ * is decided without a connection (bounce_all set, or a deferral in
+ * last_error). */
+static GPtrArray *
+agent_mx_hosts(Agent *a, const char *domain)
+{
+  static const int types[] = { ns_t_mx, 0 };
+  g_autoptr(GPtrArray) records = NULL;
+  g_autofree char *why = NULL;
+  GPtrArray *hosts;
+  DnsStatus st;
+
+  dns_thread_setup();
+  st = dns_lookup_types(domain, types, &records, &why);
+  switch (st) {
+  case DNS_OK:
+    break;
+  case DNS_NODATA:
+    /* no MX: the name's own addresses (RFC 5321 5.1) */
+    hosts = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(hosts, g_strdup(domain));
+    return hosts;
+  case DNS_NULLMX:
+    a->bounce_all = TRUE;
+    agent_error(a, "Domain %s does not accept mail (nullMX)", domain);
+    return NULL;
+  case DNS_NOTFOUND:
+    a->bounce_all = TRUE;
+    agent_error(a, "Host or domain name not found. Name service error for name=%s type=MX: %s",
+                domain, why ? why : "Host not found");
+    return NULL;
+  default:
+    agent_error(a, "Host or domain name not found. Name service error for name=%s type=MX: %s",
+                domain, why ? why : "Host not found, try again");
+    return NULL;
+  }
+  g_ptr_array_sort(records, mx_compare);
+  for (guint start = 0; start < records->len;) {
+    guint end = start;
+    guint16 pref = ((DnsRecord *) records->pdata[start])->pref;
+
+    while (end < records->len && ((DnsRecord *) records->pdata[end])->pref == pref)
+      end++;
+    for (guint i = end - 1; i > start; i--) {
+      guint j = start + (guint) g_random_int_range(0, (gint32) (i - start + 1));
+      gpointer t = records->pdata[i];
+      records->pdata[i] = records->pdata[j];
+      records->pdata[j] = t;
+    }
+    start = end;
+  }
+  hosts = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < records->len; i++)
+    g_ptr_array_add(hosts, g_strdup(((DnsRecord *) records->pdata[i])->data));
+  return hosts;
+}
+
+/* ---------------------------------------------------------------- start and answer */
+
+static gboolean
+agent_read_request(Agent *a, int fd)
+{
+  g_autoptr(GString) in = g_string_new(NULL);
+  char buf[8192];
+  ssize_t n;
+  g_auto(GStrv) lines = NULL;
+
+  while ((n = read(fd, buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 || in->len > 16 * 1024 * 1024)
+      return FALSE;
+    g_string_append_len(in, buf, n);
+  }
+  lines = g_strsplit(in->str, "\n", -1);
+  a->rcpts = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; lines[i]; i++) {
+    if (lines[i][0] == 'S' && lines[i][1] == ' ' && a->sender == NULL)
+      a->sender = g_strdup(lines[i] + 2);
+    else if (lines[i][0] == 'R' && lines[i][1] == ' ')
+      g_ptr_array_add(a->rcpts, g_strdup(lines[i] + 2));
+    else if (lines[i][0] == '8')
+      a->eightbit = TRUE;
+  }
+  g_ptr_array_add(a->rcpts, NULL);
+  return a->sender != NULL && a->rcpts->len > 1;
+}
+
+/* Writes the answer: each recipient's decision, or the last error. */
+static gboolean
+agent_answer(Agent *a, int fd)
+{
+  g_autoptr(GString) out = g_string_new(NULL);
+  const char *relay = a->relay ? a->relay : "none";
+
+  for (guint i = 0; i + 1 < a->rcpts->len; i++) {
+    const SmtpClientRcpt *r = a->tx ? a->tx->rcpts->pdata[i] : NULL;
+    char status = 'D';
+    const char *dsn = a->bounce_all ? "5.1.2" : "4.4.1";
+    const char *text = a->last_error ? a->last_error : "no host to deliver to";
+
+    if (r != NULL && r->status != SMTP_RCPT_PENDING) {
+      status = r->status == SMTP_RCPT_SENT ? 'S' : r->status == SMTP_RCPT_BOUNCE ? 'B' : 'D';
+      dsn = r->dsn;
+      text = r->reply;
+    } else if (a->bounce_all) {
+      status = 'B';
+    }
+    {
+      g_autofree char *flat = g_strdup(text ? text : "");
+      g_strdelimit(flat, "\r\n", ' ');
+      g_string_append_printf(out, "%u %c %s %s %s\n", i, status, dsn, relay, flat);
+    }
+  }
+  return write(fd, out->str, out->len) == (ssize_t) out->len;
+}
+
+int
+main(int argc, char **argv)
+{
+  g_autofree char *config_dir = NULL, *queue_id = NULL, *nexthop = NULL;
+  gint64 offset = -1, size = -1;
+  gboolean verbose = FALSE;
+  GOptionEntry entries[] = {
+    { "config-dir", 0, 0, G_OPTION_ARG_FILENAME, &config_dir, "Configuration directory", "DIR" },
+    { "queue-id", 0, 0, G_OPTION_ARG_STRING, &queue_id, "The message's queue id", "ID" },
+    { "nexthop", 0, 0, G_OPTION_ARG_STRING, &nexthop, "Next hops ([host]:port, domain, ...)",
+      "HOPS" },
+    { "offset", 0, 0, G_OPTION_ARG_INT64, &offset, "Where the message starts in fd 0", "N" },
+    { "size", 0, 0, G_OPTION_ARG_INT64, &size, "The message's size", "N" },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages", NULL },
+    { NULL },
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new("- Postern SMTP delivery agent");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) hops = NULL;
+  Agent a = { .msg_fd = 0 };
+
+  g_option_context_add_main_entries(ctx, entries, NULL);
+  if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+    fprintf(stderr, "postern-smtp: %s\n", error->message);
+    return 2;
+  }
+  log_init("postern-smtp", FALSE);
+  if (verbose)
+    log_set_debug(TRUE);
+  signal(SIGPIPE, SIG_IGN);
+  if (nexthop == NULL || offset < 0 || size < 0) {
+    fprintf(stderr, "postern-smtp: --nexthop, --offset and --size are required (it is started "
+            "by postern-qmgr)\n");
+    return 2;
+  }
+  a.queue_id = queue_id;
+  a.offset = offset;
+  a.size = size;
+  a.config = config_load(config_dir_resolve(config_dir), NULL, &error);
+  if (a.config == NULL) {
+    log_error("%s", error->message);
+    return 1;
+  }
+  a.helo_name = config_str(a.config, "smtp_helo_name");
+  for (const char *const *p = config_list(a.config, "inet_protocols"); p && *p; p++) {
+    a.v4 |= g_ascii_strcasecmp(*p, "all") == 0 || g_ascii_strcasecmp(*p, "ipv4") == 0;
+    a.v6 |= g_ascii_strcasecmp(*p, "all") == 0 || g_ascii_strcasecmp(*p, "ipv6") == 0;
+  }
+  if (!a.v4 && !a.v6)
+    a.v4 = a.v6 = TRUE;
+  if (!agent_read_request(&a, 3)) {
+    log_error("%s: bad request from qmgr", queue_id ? queue_id : "?");
+    return 1;
+  }
+  if (!route_nexthop_parse(nexthop, 25, &hops, &error)) {
+    agent_error(&a, "%s", error->message);
+  } else {
+    gboolean done = FALSE;
+
+    for (guint h = 0; h < hops->len && !done && !a.bounce_all; h++) {
+      const RouteHop *hop = hops->pdata[h];
+      g_autoptr(GPtrArray) hosts = NULL;
+
+      if (hop->mx) {
+        hosts = agent_mx_hosts(&a, hop->host);
+        if (hosts == NULL)
+          continue;
+      } else {
+        hosts = g_ptr_array_new_with_free_func(g_free);
+        g_ptr_array_add(hosts, g_strdup(hop->host));
+      }
+      for (guint i = 0; i < hosts->len && !done; i++)
+        done = agent_try_host(&a, hosts->pdata[i], hop->port) == SESSION_DONE;
+    }
+  }
+  if (!agent_answer(&a, 4))
+    return 1;
+  smtp_client_tx_free(a.tx);
+  smtp_client_caps_clear(&a.caps);
+  g_free(a.relay);
+  g_free(a.last_error);
+  g_free(a.sender);
+  g_ptr_array_unref(a.rcpts);
+  config_free(a.config);
+  return 0;
+}
