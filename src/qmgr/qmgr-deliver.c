@@ -151,11 +151,17 @@ qmgr_deliver_route(const QmgrDelivery *d, const QueueRecipient *local_rcpt, cons
     dsn = code;
     break;
   case ROUTE_SMTP:
+    if (s->owner_uid == (uid_t) -1 && geteuid() == 0) {
+      *reason = g_strdup("mail_owner does not exist or is root: the SMTP client does not run "
+                         "as root");
+      log_qid(LOG_WARNING, d->queue_id, "%s", *reason);
+      break;
+    }
+    kind = qmgr_smtp_deliver(d, address, orig_to, &route, reason);
+    route_clear(&route);
+    return kind;
   default:
-    /* The SMTP client's delivery agent comes next (docs/smtp-client.md). */
-    *reason = g_strdup_printf("delivery via %s to %s is not available yet", route.transport,
-                              route.nexthop);
-    dsn = "4.4.1";
+    *reason = g_strdup_printf("transport %s is not supported", route.transport);
     break;
   }
   qmgr_log_status(d, address, orig_to, "none", g_get_real_time(), kind, dsn, *reason);

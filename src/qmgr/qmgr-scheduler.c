@@ -168,6 +168,7 @@ void
 qmgr_scheduler_stop(Qmgr *q, void (*on_idle)(gpointer), gpointer data)
 {
   q->stopping = TRUE;
+  qmgr_smtp_stop();
   q->on_idle = on_idle;
   q->on_idle_data = data;
   if (q->in_flight == 0 && on_idle)

@@ -6,7 +6,9 @@
  */
 #include "qmgr.h"
 
+#include <pwd.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 
@@ -82,6 +84,16 @@ qmgr_settings_new(Config *config)
       }
     }
     route_config_init(&s->route, config, s->transport_maps);
+  }
+  s->owner_uid = (uid_t) -1;
+  s->owner_gid = (gid_t) -1;
+  if (geteuid() == 0) {
+    struct passwd *pw = getpwnam(config_str(config, "mail_owner"));
+
+    if (pw != NULL && pw->pw_uid != 0) {
+      s->owner_uid = pw->pw_uid;
+      s->owner_gid = pw->pw_gid;
+    }
   }
   s->default_privs = config_str(config, "default_privs");
   s->allow_mail_to_commands = config_list(config, "allow_mail_to_commands");

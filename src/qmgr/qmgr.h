@@ -61,6 +61,8 @@ typedef struct {
   TableList *transport_maps;   /* NULL: empty */
   char *transport_error;       /* transport_maps could not be opened */
   RouteConfig route;
+  uid_t owner_uid;             /* mail_owner, whom the SMTP client runs as; -1 when not root */
+  gid_t owner_gid;
 } QmgrSettings;
 
 /* qmgr-settings.c */
@@ -233,6 +235,14 @@ void qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to,
  * results in other domains (qmgr-deliver.c). */
 DeliveryKind qmgr_deliver_nonlocal(const QmgrDelivery *d, const char *address,
                                    const char *orig_to, DomainClass cls, char **reason);
+
+/* qmgr-smtp.c: address through the SMTP client's agent to the route's
+ * next hops; logs the status line.  Blocking (a worker thread). */
+DeliveryKind qmgr_smtp_deliver(const QmgrDelivery *d, const char *address, const char *orig_to,
+                               const Route *route, char **reason);
+
+/* Deliveries through the SMTP client in flight give up (qmgr stops). */
+void qmgr_smtp_stop(void);
 
 /* The text of a deferral when a domain list could not answer (Postfix's
  * qmgr says "address resolver failure"); also logs a warning with the

@@ -436,12 +436,13 @@ agent_mx_hosts(Agent *a, const char *domain)
     return NULL;
   case DNS_NOTFOUND:
     a->bounce_all = TRUE;
-    agent_error(a, "Host or domain name not found. Name service error for name=%s type=MX: %s",
-                domain, why ? why : "Host not found");
-    return NULL;
+    /* fall through */
   default:
-    agent_error(a, "Host or domain name not found. Name service error for name=%s type=MX: %s",
-                domain, why ? why : "Host not found, try again");
+    if (why != NULL)
+      agent_error(a, "%s", why);
+    else
+      agent_error(a, "Host or domain name not found. Name service error for name=%s type=MX: "
+                  "%s", domain, st == DNS_NOTFOUND ? "Host not found" : "Host not found, try again");
     return NULL;
   }
   g_ptr_array_sort(records, mx_compare);

@@ -385,6 +385,10 @@ class Postern:
         self.env = _sanitizer_env(dict(os.environ, POSTERN_LOG_STDERR="1",
                                        POSTERN_CONFIG_DIR=str(self.confdir)))
         self.env.pop("NOTIFY_SOCKET", None)
+        # No test depends on the machine's resolver: DNS goes to a port where
+        # nothing listens (every lookup "try again", at once) unless a test
+        # starts its own server (test_dns.py, and remote delivery tests).
+        self.env.setdefault("POSTERN_DNS_SERVER", "127.0.0.1:9")
         # No test talks to the machine's system bus: qmgr's D-Bus service
         # looks for one here (and keeps retrying) unless a test gives it a
         # private bus (dbus_fixture.py).

@@ -2,14 +2,23 @@
 step; docs/smtp-client.md): discard:, error: and retry: with their texts
 and DSN codes, local: and virtual: for domains of another class, a
 next-hop-only entry, the "*" wildcard, an unusable entry (a deferral with
-the table named, never a guess), and a table that cannot be opened.  The
-SMTP client is not there yet: remote routes are deferred with the next
-hop they would use."""
+the table named, never a guess), and a table that cannot be opened.
+Remote routes reach the SMTP client (test_smtp_client.py delivers through
+it); here their hops lead nowhere and the mail is deferred."""
 
 import os
 import pwd
+import socket
 
 from conftest import split_mbox  # noqa: F401
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def transport_table(p, text):
@@ -25,6 +34,7 @@ def test_transport_maps_routes(postern):
     base = p.tmp / "vmail"
     base.mkdir(mode=0o755)
     os.chown(base, pw.pw_uid, pw.pw_gid)
+    dead = closed_port()
     table = transport_table(p, "\n".join([
         "discarded.test discard:dropped by policy",
         "closed.test error:5.7.1 we do not deliver there",
@@ -32,7 +42,7 @@ def test_transport_maps_routes(postern):
         "later.test retry:4.3.2 come back later",
         "routed-local.test local:",
         "routed-virtual.test virtual:",
-        "relayed.test smtp:[127.0.0.1]:2625",
+        "relayed.test smtp:[127.0.0.1]:%d" % dead,
         "hop-only.test :[smarthost.test]:587",
         "odd.test carrier-pigeon:coop",
         "broken.test smtp:[unclosed",
@@ -66,16 +76,18 @@ def test_transport_maps_routes(postern):
     got = list((base / "routed" / "v" / "new").iterdir())
     assert len(got) == 1 and b"Subject: routed to virtual" in got[0].read_bytes()
 
-    # remote routes wait for the SMTP client, with the hop they would use
+    # remote routes go to the SMTP client, which tries the hop they name
+    # (nothing listens there; the tests' DNS answers nothing)
     p.send("x@relayed.test")
     p.qmgr.wait_log(r"to=<x@relayed\.test>, relay=none, .*dsn=4\.4\.1, status=deferred "
-                    r"\(delivery via smtp to \[127\.0\.0\.1\]:2625 is not available yet\)")
+                    r"\(connect to 127\.0\.0\.1\[127\.0\.0\.1\]:%d: Connection refused\)"
+                    % dead)
     p.send("x@hop-only.test")
-    p.qmgr.wait_log(r"to=<x@hop-only\.test>, .*\(delivery via smtp to \[smarthost\.test\]:587 "
-                    r"is not available yet\)")
+    p.qmgr.wait_log(r"to=<x@hop-only\.test>, .*status=deferred \(Host or domain name not "
+                    r"found\. Name service error for name=smarthost\.test type=A")
     p.send("x@elsewhere.test")          # no entry: relayhost
-    p.qmgr.wait_log(r"to=<x@elsewhere\.test>, .*\(delivery via smtp to \[relayhost\.test\] "
-                    r"is not available yet\)")
+    p.qmgr.wait_log(r"to=<x@elsewhere\.test>, .*status=deferred \(Host or domain name not "
+                    r"found\. Name service error for name=relayhost\.test type=A")
 
     # unusable entries defer with the reason logged
     p.send("x@odd.test")

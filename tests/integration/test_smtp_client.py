@@ -1,0 +1,140 @@
+"""The SMTP client end to end (issue 7, first step; docs/smtp-client.md):
+qmgr hands remote recipients to postern-smtp, which delivers them to a
+second, real Postern (its own smtpd and qmgr on another port, delivering
+into its own spool): the message byte for byte, Postfix's status line
+with the relay, a 5xx RCPT bounced, a 4xx deferred, a refused connection
+deferred, a next-hop list falling over to its second host, and the agent
+running as mail_owner.  DNS (MX) routing and network namespaces come
+with the next steps."""
+
+import os
+import pwd
+import re
+import shutil
+import socket
+import tempfile
+
+import pytest
+
+from conftest import Postern
+
+
+@pytest.fixture
+def peer():
+    """A second Postern: the remote host (mydestination remote.test)."""
+    tmp = tempfile.mkdtemp(prefix="postern-peer-", dir="/tmp")
+    p = Postern(tmp)
+    try:
+        yield p
+    finally:
+        problems = p.stop_all()
+        if not problems:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def start_peer(peer, **params):
+    peer.start(myhostname="mx.remote.test", mydestination="remote.test, $myhostname",
+               **params)
+    return peer
+
+
+def closed_port():
+    """A local port nobody listens on (connections are refused)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_relayhost_delivery_and_per_recipient_results(postern, peer):
+    access = peer.tmp / "rcpt-access"
+    access.write_text("later@remote.test 450 4.7.1 try again later\n")
+    os.chmod(access, 0o644)
+    start_peer(peer, smtpd_recipient_restrictions=(
+        "check_recipient_access texthash:%s, permit_mynetworks, reject_unauth_destination"
+        % access))
+    p = postern
+    p.start(relayhost="[127.0.0.1]:%d" % peer.port)
+    relay = r"127\.0\.0\.1\[127\.0\.0\.1\]:%d" % peer.port
+
+    body = b"line one\r\n.leading dot\r\n..two dots\r\n\r\nlast line\r\n"
+    sent = p.send("mailtest@remote.test", body=body, subject="over smtp")
+    p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=%s, .*dsn=2\.0\.0, status=sent "
+                    r"\(250 2\.0\.0 Ok: queued as [0-9A-F]+\)" % relay)
+    got = peer.wait_mbox("mailtest", 1)[0]
+    # the peer received the message as sent (its own Received: on top)
+    text = got.replace(b"\r\n", b"\n")
+    assert b"Subject: over smtp" in text
+    assert b"\n.leading dot\n..two dots\n\nlast line\n" in text
+    assert text.count(b"Received: ") >= 2
+
+    p.send("nosuchuser@remote.test", subject="unknown there")
+    p.qmgr.wait_log(r"to=<nosuchuser@remote\.test>, relay=%s, .*dsn=5\.1\.1, status=bounced "
+                    r"\(host %s said: 550 5\.1\.1 <nosuchuser@remote\.test>: Recipient "
+                    r"address rejected: User unknown" % (relay, relay))
+    p.send("later@remote.test", subject="greylisted")
+    p.qmgr.wait_log(r"to=<later@remote\.test>, relay=%s, .*dsn=4\.7\.1, status=deferred "
+                    r"\(host %s said: 450 4\.7\.1 " % (relay, relay))
+    assert len(peer.mbox("mailtest")) == 1
+
+
+def test_refused_connection_defers_and_next_hop_list(postern, peer):
+    start_peer(peer)
+    dead = closed_port()
+    p = postern
+    table = p.tmp / "transport"
+    table.write_text("down.test smtp:[127.0.0.1]:%d\n"
+                     "remote.test smtp:[127.0.0.1]:%d, [127.0.0.1]:%d\n" % (dead, dead, peer.port))
+    os.chmod(table, 0o644)
+    p.start(transport_maps="texthash:%s" % table)
+    p.send("x@down.test", subject="nobody listens")
+    p.qmgr.wait_log(r"to=<x@down\.test>, relay=none, .*dsn=4\.4\.1, status=deferred "
+                    r"\(connect to 127\.0\.0\.1\[127\.0\.0\.1\]:%d: Connection refused\)" % dead)
+    p.send("mailtest@remote.test", subject="second hop")
+    p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*"
+                    r"status=sent" % peer.port)
+    assert b"Subject: second hop" in peer.wait_mbox("mailtest", 1)[0]
+
+
+def test_agent_runs_as_mail_owner(postern, peer):
+    """The agent's peer sees a connection from a process of mail_owner:
+    checked through /proc while the peer holds the session open."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    p = postern
+    p.start(relayhost="[127.0.0.1]:%d" % port)
+    p.send("x@far.test", subject="who sends")
+    srv.settimeout(10)
+    conn, addr = srv.accept()
+    # find the process whose socket is the other end of conn
+    inode = None
+    want = "%08X:%04X" % (0x0100007F, addr[1])
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        f = line.split()
+        if f[1] == want:
+            inode = f[9]
+    assert inode, want
+    owner = None
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir("/proc/%s/fd" % pid):
+                if os.readlink("/proc/%s/fd/%s" % (pid, fd)) == "socket:[%s]" % inode:
+                    owner = pid
+        except OSError:
+            continue
+    assert owner, inode
+    status = dict(l.split(":", 1) for l in open("/proc/%s/status" % owner).read().splitlines()
+                  if ":" in l)
+    uid = int(status["Uid"].split()[0])
+    assert uid == pwd.getpwnam("postern").pw_uid, status["Uid"]
+    assert int(status["CapEff"], 16) == 0
+    assert open("/proc/%s/comm" % owner).read().strip() == "postern-smtp"
+    conn.sendall(b"421 4.3.2 not today\r\n")
+    conn.close()
+    srv.close()
+    p.qmgr.wait_log(r"to=<x@far\.test>, relay=none, .*status=deferred \(host "
+                    r"127\.0\.0\.1\[127\.0\.0\.1\]:%d refused to talk to me: 421 4\.3\.2 not today"
+                    % port)
