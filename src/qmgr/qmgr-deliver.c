@@ -282,17 +282,120 @@ qmgr_deliver_notify(const QmgrMessage *msg, const char *recipient, DeliveryKind 
     o->recipient_done(o->data, msg->id, recipient, kind, text ? text : "");
 }
 
+/* The SMTP route of a recipient that goes to the SMTP client as it is
+ * (no virtual alias rewriting, a remote class, an smtp/relay route);
+ * FALSE for anything else, and for any lookup that fails: the
+ * one-by-one path then handles (and logs) it. */
+static gboolean
+qmgr_smtp_route_of(const QmgrDelivery *d, const QueueRecipient *rcpt, Route *route)
+{
+  const QmgrSettings *s = d->settings;
+  g_autoptr(GPtrArray) addresses = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *domain = NULL;
+  DomainClass cls;
+
+  if (s->transport_error != NULL
+      || qmgr_virtual_alias_expand(s, rcpt->address, &addresses, &error) != QMGR_VIRTUAL_ALIAS_NONE)
+    return FALSE;
+  domain = address_domain(rcpt->address);
+  if (!domain_classes_resolve(s->domains, domain, &cls, &error)
+      || (cls != DOMAIN_CLASS_DEFAULT && cls != DOMAIN_CLASS_RELAY)
+      || !route_resolve(&s->route, rcpt->address, cls, route, &error))
+    return FALSE;
+  if (route->kind == ROUTE_SMTP && (s->owner_uid != (uid_t) -1 || geteuid() != 0))
+    return TRUE;
+  route_clear(route);
+  return FALSE;
+}
+
+/* Remote recipients of one route share one SMTP session: delivered here
+ * first, their verdicts left in kinds[] / reasons[] (reasons[i] NULL for
+ * the recipients the one-by-one loop still has to do). */
+static void
+qmgr_deliver_smtp_groups(QmgrDelivery *d, QueueEnvelope *env, DeliveryKind *kinds,
+                         char **reasons)
+{
+  g_autoptr(GHashTable) groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                       (GDestroyNotify) g_array_unref);
+  g_autoptr(GPtrArray) routes = g_ptr_array_new();
+  GHashTableIter it;
+  gpointer key, value;
+
+  if (env->redirect != NULL)
+    return;
+  for (guint i = 0; i < env->recipients->len; i++) {
+    const QueueRecipient *rcpt = env->recipients->pdata[i];
+    Route route;
+    GArray *members;
+
+    if (rcpt->state != RCPT_PENDING || !qmgr_smtp_route_of(d, rcpt, &route))
+      continue;
+    members = g_hash_table_lookup(groups, route.nexthop);
+    if (members == NULL) {
+      members = g_array_new(FALSE, FALSE, sizeof(guint));
+      g_hash_table_insert(groups, g_strdup(route.nexthop), members);
+    }
+    g_array_append_val(members, i);
+    route_clear(&route);
+  }
+  g_hash_table_iter_init(&it, groups);
+  while (g_hash_table_iter_next(&it, &key, &value)) {
+    GArray *members = value;
+    guint n = members->len;
+    g_autofree const char **addrs = g_new0(const char *, n);
+    g_autofree const char **origs = g_new0(const char *, n);
+    g_autofree DeliveryKind *k = g_new0(DeliveryKind, n);
+    g_autofree char **r = g_new0(char *, n);
+    Route route = { .kind = ROUTE_SMTP, .nexthop = key };
+
+    for (guint j = 0; j < n; j++) {
+      const QueueRecipient *rcpt = env->recipients->pdata[g_array_index(members, guint, j)];
+      addrs[j] = rcpt->address;
+      origs[j] = rcpt->orig_address ? rcpt->orig_address : rcpt->address;
+    }
+    qmgr_smtp_deliver_many(d, addrs, origs, n, &route, k, r);
+    for (guint j = 0; j < n; j++) {
+      guint i = g_array_index(members, guint, j);
+      kinds[i] = k[j];
+      reasons[i] = r[j];
+    }
+  }
+}
+
+static gboolean qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env,
+                                  int fd, guint pending, gboolean expired,
+                                  DeliveryKind *pre_kinds, char **pre_reasons);
+
 /* Delivers the pending recipients; returns TRUE when all are final. */
 static gboolean
 qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd)
 {
-  guint pending = 0, deferred = 0;
+  guint pending = 0;
   gboolean expired;
+
+  g_autofree DeliveryKind *pre_kinds = g_new0(DeliveryKind, env->recipients->len + 1);
+  g_autofree char **pre_reasons = g_new0(char *, env->recipients->len + 1);
+  gboolean ok;
 
   for (guint i = 0; i < env->recipients->len; i++)
     pending += ((QueueRecipient *) env->recipients->pdata[i])->state == RCPT_PENDING;
   expired = d->active_us - env->arrival_us
             >= msg->settings->maximal_queue_lifetime * G_USEC_PER_SEC;
+  qmgr_deliver_smtp_groups(d, env, pre_kinds, pre_reasons);
+  ok = qmgr_deliver_each(msg, d, env, fd, pending, expired, pre_kinds, pre_reasons);
+  for (guint i = 0; i < env->recipients->len; i++)
+    g_free(pre_reasons[i]);
+  return ok;
+}
+
+/* The rest of qmgr_deliver_recipients: each pending recipient in turn
+ * (its SMTP verdict from pre_reasons when the group delivery made one). */
+static gboolean
+qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd, guint pending,
+                  gboolean expired, DeliveryKind *pre_kinds, char **pre_reasons)
+{
+  guint deferred = 0;
 
   for (guint i = 0; i < env->recipients->len && pending > 0; i++) {
     QueueRecipient *rcpt = env->recipients->pdata[i];
@@ -304,7 +407,10 @@ qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, i
     if (rcpt->state != RCPT_PENDING)
       continue;
     pending--;
-    if (env->redirect != NULL) {
+    if (pre_reasons[i] != NULL) {
+      kind = pre_kinds[i];
+      reason = g_steal_pointer(&pre_reasons[i]);
+    } else if (env->redirect != NULL) {
       /* access(5) REDIRECT: the recipient is delivered to the redirect
        * address instead, and logged as its orig_to (Postfix's qmgr).  The
        * one-copy-per-destination rule makes that one delivery for all. */

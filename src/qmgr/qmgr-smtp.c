@@ -133,21 +133,26 @@ smtp_read_answer(int fd, gint64 deadline_us)
   return g_string_free(out, FALSE);
 }
 
-DeliveryKind
-qmgr_smtp_deliver(const QmgrDelivery *d, const char *address, const char *orig_to,
-                  const Route *route, char **reason)
+void
+qmgr_smtp_deliver_many(const QmgrDelivery *d, const char *const *addresses,
+                       const char *const *orig_tos, guint n, const Route *route,
+                       DeliveryKind *kinds, char **reasons)
 {
   const QmgrSettings *s = d->settings;
   gint64 start = g_get_real_time();
-  g_autofree char *path_arg = NULL, *offset = NULL, *size = NULL, *request = NULL;
-  g_autofree char *answer = NULL, *relay = NULL, *dsn = NULL;
+  g_autofree char *offset = NULL, *size = NULL, *answer = NULL, *failure = NULL;
   g_autofree char *proc = g_strdup_printf("/proc/self/fd/%d", d->fd);
+  g_autoptr(GString) request = g_string_new(NULL);
+  g_auto(GStrv) lines = NULL;
   const char *agent = qmgr_smtp_agent();
   const char *confdir = config_get_dir(s->config);
   int req[2] = { -1, -1 }, res[2] = { -1, -1 }, msg_fd = -1, status = 0;
-  DeliveryKind kind = DELIVERY_DEFER;
   pid_t pid;
 
+  for (guint i = 0; i < n; i++) {
+    kinds[i] = DELIVERY_DEFER;
+    reasons[i] = NULL;
+  }
   offset = g_strdup_printf("%" G_GINT64_FORMAT, d->env->content_offset);
   size = g_strdup_printf("%" G_GINT64_FORMAT, d->env->content_size);
   {
@@ -159,7 +164,7 @@ qmgr_smtp_deliver(const QmgrDelivery *d, const char *address, const char *orig_t
     /* The agent gets the message read-only, whatever qmgr opened it as. */
     msg_fd = open(proc, O_RDONLY | O_CLOEXEC);
     if (msg_fd < 0 || pipe2(req, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC) < 0) {
-      *reason = g_strdup_printf("cannot start the SMTP client: %s", g_strerror(errno));
+      failure = g_strdup_printf("cannot start the SMTP client: %s", g_strerror(errno));
       goto out;
     }
     /* Above 0-4, so that the child's dup2()s cannot clobber each other. */
@@ -170,7 +175,7 @@ qmgr_smtp_deliver(const QmgrDelivery *d, const char *address, const char *orig_t
         int high = fcntl(*slots[k], F_DUPFD_CLOEXEC, 16);
 
         if (high < 0) {
-          *reason = g_strdup_printf("cannot start the SMTP client: %s", g_strerror(errno));
+          failure = g_strdup_printf("cannot start the SMTP client: %s", g_strerror(errno));
           goto out;
         }
         close(*slots[k]);
@@ -185,39 +190,45 @@ qmgr_smtp_deliver(const QmgrDelivery *d, const char *address, const char *orig_t
   close(res[1]);
   req[0] = res[1] = -1;
   if (pid < 0) {
-    *reason = g_strdup_printf("cannot start the SMTP client: fork: %s", g_strerror(errno));
+    failure = g_strdup_printf("cannot start the SMTP client: fork: %s", g_strerror(errno));
     goto out;
   }
-  request = g_strdup_printf("S %s\nR %s\n", d->env->sender ? d->env->sender : "", address);
-  if (write(req[1], request, strlen(request)) < 0) {
+  g_string_append_printf(request, "S %s\n", d->env->sender ? d->env->sender : "");
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf(request, "R %s\n", addresses[i]);
+  if (write(req[1], request->str, request->len) < 0) {
     /* the agent died at once: its (missing) answer says so below */
   }
   close(req[1]);
   req[1] = -1;
-  answer = smtp_read_answer(res[0], g_get_monotonic_time() + (gint64) QMGR_SMTP_LIMIT_S * G_USEC_PER_SEC);
+  answer = smtp_read_answer(res[0], g_get_monotonic_time()
+                                    + (gint64) QMGR_SMTP_LIMIT_S * G_USEC_PER_SEC);
   kill(pid, SIGKILL);       /* it has answered, or ran out of time */
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
     ;
-  {
-    /* "0 S 2.0.0 mx.example[192.0.2.1]:25 250 2.0.0 Ok" */
-    g_auto(GStrv) f = g_strsplit(answer, " ", 5);
-    char *nl;
+  failure = g_strdup_printf("the SMTP client (%s) ended without an answer (%s %d)", agent,
+                            WIFSIGNALED(status) ? "signal" : "status",
+                            WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+  lines = g_strsplit(answer, "\n", -1);
+  /* "0 S 2.0.0 mx.example[192.0.2.1]:25 250 2.0.0 Ok" */
+  for (guint l = 0; lines[l]; l++) {
+    g_auto(GStrv) f = g_strsplit(lines[l], " ", 5);
+    guint64 i;
+    char *end = NULL;
+    DeliveryKind kind;
+    const char *relay;
 
-    if (g_strv_length(f) == 5 && strcmp(f[0], "0") == 0 && strlen(f[1]) == 1) {
-      if ((nl = strchr(f[4], '\n')) != NULL)
-        *nl = '\0';
-      kind = f[1][0] == 'S' ? DELIVERY_SENT : f[1][0] == 'B' ? DELIVERY_BOUNCE : DELIVERY_DEFER;
-      dsn = g_strdup(f[2]);
-      relay = g_strdup(f[3]);
-      *reason = kind == DELIVERY_SENT || strcmp(relay, "none") == 0
-                ? g_strdup(f[4])
-                : g_strdup_printf("host %s said: %s", relay, f[4]);
-    } else {
-      *reason = g_strdup_printf("the SMTP client (%s) ended without an answer (%s %d)", agent,
-                                WIFSIGNALED(status) ? "signal" : "status",
-                                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-      log_qid(LOG_WARNING, d->queue_id, "%s", *reason);
-    }
+    if (g_strv_length(f) != 5 || strlen(f[1]) != 1)
+      continue;
+    i = g_ascii_strtoull(f[0], &end, 10);
+    if (*end != '\0' || i >= n || reasons[i] != NULL)
+      continue;
+    kind = f[1][0] == 'S' ? DELIVERY_SENT : f[1][0] == 'B' ? DELIVERY_BOUNCE : DELIVERY_DEFER;
+    relay = f[3];
+    kinds[i] = kind;
+    reasons[i] = kind == DELIVERY_SENT || strcmp(relay, "none") == 0
+                 ? g_strdup(f[4]) : g_strdup_printf("host %s said: %s", relay, f[4]);
+    qmgr_log_status(d, addresses[i], orig_tos[i], relay, start, kind, f[2], reasons[i]);
   }
 out:
   {
@@ -227,7 +238,22 @@ out:
       if (fds[k] >= 0)
         close(fds[k]);
   }
-  qmgr_log_status(d, address, orig_to, relay ? relay : "none", start, kind,
-                  dsn ? dsn : "4.3.0", *reason);
+  for (guint i = 0; i < n; i++)
+    if (reasons[i] == NULL) {
+      if (i == 0)
+        log_qid(LOG_WARNING, d->queue_id, "%s", failure);
+      reasons[i] = g_strdup(failure);
+      qmgr_log_status(d, addresses[i], orig_tos[i], "none", start, DELIVERY_DEFER, "4.3.0",
+                      reasons[i]);
+    }
+}
+
+DeliveryKind
+qmgr_smtp_deliver(const QmgrDelivery *d, const char *address, const char *orig_to,
+                  const Route *route, char **reason)
+{
+  DeliveryKind kind;
+
+  qmgr_smtp_deliver_many(d, &address, &orig_to, 1, route, &kind, reason);
   return kind;
 }

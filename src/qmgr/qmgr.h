@@ -240,6 +240,11 @@ DeliveryKind qmgr_deliver_nonlocal(const QmgrDelivery *d, const char *address,
  * next hops; logs the status line.  Blocking (a worker thread). */
 DeliveryKind qmgr_smtp_deliver(const QmgrDelivery *d, const char *address, const char *orig_to,
                                const Route *route, char **reason);
+/* The same for n addresses of one route in one session: kinds[i] and
+ * reasons[i] (allocated) for each. */
+void qmgr_smtp_deliver_many(const QmgrDelivery *d, const char *const *addresses,
+                            const char *const *orig_tos, guint n, const Route *route,
+                            DeliveryKind *kinds, char **reasons);
 
 /* Deliveries through the SMTP client in flight give up (qmgr stops). */
 void qmgr_smtp_stop(void);

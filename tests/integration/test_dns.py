@@ -13,19 +13,14 @@ permit_dnswl_client with reply filters, default_rbl_reply and
 rbl_reply_maps, check_*_mx_access / check_*_ns_access, and temporary
 failures (defer_if_permit, DNSBL benefit of the doubt)."""
 
-import os
 import re
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
-import time
-from pathlib import Path
 
 import pytest
 
-from conftest import DEFAULT_TIMEOUT, RawSmtp, free_port
+from conftest import DEFAULT_TIMEOUT, RawSmtp
+from dnsmasq_fixture import dnsmasq
 
 ZONES = """\
 local=/test/
@@ -90,34 +85,12 @@ class ServfailResponder:
 @pytest.fixture(scope="module")
 def dns():
     """dnsmasq with the test zones; yields its "127.0.0.1:PORT"."""
-    if shutil.which("dnsmasq") is None:
-        pytest.fail("dnsmasq is not installed (tools/test installs dnsmasq-base)")
     sf = ServfailResponder()
-    d = Path(tempfile.mkdtemp(prefix="postern-dns-", dir="/tmp"))
-    port = free_port()
-    conf = d / "dnsmasq.conf"
-    conf.write_text("port=%d\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
-                    "log-queries\n" % port + ZONES.format(servfail=sf.port))
-    proc = subprocess.Popen(["dnsmasq", "--keep-in-foreground", "--conf-file=%s" % conf,
-                             "--user=root", "--pid-file=%s" % (d / "pid"),
-                             "--log-facility=%s" % (d / "dnsmasq.log")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + DEFAULT_TIMEOUT
-        while True:
-            r = subprocess.run(["dig", "+short", "+tries=1", "+time=1", "@127.0.0.1", "-p",
-                                str(port), "good.test", "A"], capture_output=True, text=True)
-            if r.stdout.strip() == "127.0.0.5":
-                break
-            assert proc.poll() is None, "dnsmasq exited: %s" % proc.stderr.read()
-            assert time.monotonic() < deadline, "dnsmasq does not answer"
-            time.sleep(0.05)
-        yield "127.0.0.1:%d" % port
+        with dnsmasq(ZONES.format(servfail=sf.port), "good.test", "127.0.0.5") as server:
+            yield server
     finally:
-        proc.terminate()
-        proc.wait(5)
         sf.stop()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def start(p, dns, **params):

@@ -17,6 +17,7 @@ import tempfile
 import pytest
 
 from conftest import Postern
+from dnsmasq_fixture import dnsmasq
 
 
 @pytest.fixture
@@ -33,8 +34,8 @@ def peer():
 
 
 def start_peer(peer, **params):
-    peer.start(myhostname="mx.remote.test", mydestination="remote.test, $myhostname",
-               **params)
+    params.setdefault("mydestination", "remote.test, $myhostname")
+    peer.start(myhostname="mx.remote.test", **params)
     return peer
 
 
@@ -138,3 +139,83 @@ def test_agent_runs_as_mail_owner(postern, peer):
     p.qmgr.wait_log(r"to=<x@far\.test>, relay=none, .*status=deferred \(host "
                     r"127\.0\.0\.1\[127\.0\.0\.1\]:%d refused to talk to me: 421 4\.3\.2 not today"
                     % port)
+
+
+MX_ZONES = """\
+local=/test/
+mx-host=multi.test,mx1.multi.test,10
+mx-host=multi.test,mx2.multi.test,20
+host-record=mx1.multi.test,127.0.0.3
+host-record=mx2.multi.test,127.0.0.1
+host-record=aonly.test,127.0.0.1
+mx-host=nullmx.test,.,0
+host-record=probe.test,127.0.0.9
+"""
+
+
+@pytest.fixture(scope="module")
+def mx_dns():
+    with dnsmasq(MX_ZONES, "probe.test", "127.0.0.9") as server:
+        yield server
+
+
+def test_mx_routing(postern, peer, mx_dns):
+    """The best MX refuses connections: the next one gets the mail; a name
+    without MX is reached at its address; null MX and a name that does not
+    exist bounce at once, without a connection."""
+    start_peer(peer, mydestination="multi.test, aonly.test, $myhostname")
+    p = postern
+    p.env["POSTERN_DNS_SERVER"] = mx_dns
+    table = p.tmp / "transport"
+    table.write_text("multi.test smtp:multi.test:%d\naonly.test smtp:aonly.test:%d\n"
+                     "nullmx.test smtp:nullmx.test:%d\nnowhere.test smtp:nowhere.test:%d\n"
+                     % ((peer.port,) * 4))
+    os.chmod(table, 0o644)
+    p.start(transport_maps="texthash:%s" % table)
+
+    p.send("mailtest@multi.test", subject="via the second mx")
+    p.qmgr.wait_log(r"connect to mx1\.multi\.test\[127\.0\.0\.3\]:%d: Connection refused"
+                    % peer.port)
+    p.qmgr.wait_log(r"to=<mailtest@multi\.test>, relay=mx2\.multi\.test\[127\.0\.0\.1\]:%d, "
+                    r".*dsn=2\.0\.0, status=sent" % peer.port)
+    p.send("mailtest@aonly.test", subject="no mx")
+    p.qmgr.wait_log(r"to=<mailtest@aonly\.test>, relay=aonly\.test\[127\.0\.0\.1\]:%d, "
+                    r".*status=sent" % peer.port)
+    subjects = [m for m in peer.wait_mbox("mailtest", 2)]
+    assert any(b"Subject: via the second mx" in m for m in subjects)
+    assert any(b"Subject: no mx" in m for m in subjects)
+
+    p.send("x@nullmx.test", subject="null mx")
+    p.qmgr.wait_log(r"to=<x@nullmx\.test>, relay=none, .*dsn=5\.1\.2, status=bounced "
+                    r"\(Domain nullmx\.test does not accept mail \(nullMX\)\)")
+    p.send("x@nowhere.test", subject="no such domain")
+    p.qmgr.wait_log(r"to=<x@nowhere\.test>, relay=none, .*dsn=5\.1\.2, status=bounced "
+                    r"\(Host or domain name not found")
+
+
+def test_one_session_for_the_recipients_of_a_destination(postern, peer):
+    """Four recipients at one destination: one SMTP session with four RCPTs
+    (PIPELINING), each with its own verdict; the accepted ones get one copy."""
+    access = peer.tmp / "rcpt-access"
+    access.write_text("later@remote.test 450 4.7.1 try again later\n")
+    os.chmod(access, 0o644)
+    start_peer(peer, smtpd_recipient_restrictions=(
+        "check_recipient_access texthash:%s, permit_mynetworks, reject_unauth_destination"
+        % access))
+    p = postern
+    p.start(relayhost="[127.0.0.1]:%d" % peer.port)
+    rcpts = ["mailtest@remote.test", "nosuchuser@remote.test", "later@remote.test",
+             "mailtest2@remote.test"]
+    p.send(rcpts, subject="four at once")
+    relay = r"127\.0\.0\.1\[127\.0\.0\.1\]:%d" % peer.port
+    p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=%s, .*status=sent" % relay)
+    p.qmgr.wait_log(r"to=<mailtest2@remote\.test>, relay=%s, .*status=sent" % relay)
+    p.qmgr.wait_log(r"to=<nosuchuser@remote\.test>, relay=%s, .*dsn=5\.1\.1, status=bounced"
+                    % relay)
+    p.qmgr.wait_log(r"to=<later@remote\.test>, relay=%s, .*dsn=4\.7\.1, status=deferred" % relay)
+    assert b"Subject: four at once" in peer.wait_mbox("mailtest", 1)[0]
+    assert b"Subject: four at once" in peer.wait_mbox("mailtest2", 1)[0]
+    # the first attempt was one session: MAIL once, four RCPTs, two accepted
+    peer.smtpd.wait_log(r"disconnect from .* ehlo=1 mail=1 rcpt=2/4 data=1 quit=1")
+    sessions = re.findall(r"disconnect from .* mail=1 rcpt=\d+/4", peer.smtpd.log())
+    assert len(sessions) == 1, sessions

@@ -97,6 +97,8 @@ fixture_setup(Fixture *f, gconstpointer data)
                             "mydestination = localhost, $myhostname\n"
                             "myorigin = localhost\n"
                             "recipient_delimiter = +\n"
+                            /* remote mail: no SMTP client in a unit test */
+                            "default_transport = retry:4.4.1 remote delivery is off here\n"
                             "mail_spool_directory = %s\n"
                             "alias_maps = texthash:%s\n", spool, alias_path);
   path = g_build_filename(f->dir, "main.cf", NULL);
@@ -296,7 +298,7 @@ test_deferred(Fixture *f, gconstpointer data)
   g_autofree char *r1 = NULL, *r2 = NULL, *r3 = NULL;
 
   g_assert_cmpint(deliver(f, "remote@localhost", NULL, &r1), ==, DELIVERY_DEFER);
-  g_assert_cmpstr(r1, ==, "delivery via smtp to example.com is not available yet");
+  g_assert_cmpstr(r1, ==, "remote delivery is off here");
   g_assert_cmpint(deliver(f, "cmdtemp@localhost", NULL, &r2), ==, DELIVERY_DEFER);
   g_assert_cmpstr(r2, ==, "Command died with status 75: \"exit 75\"");
   g_assert_cmpuint(mbox_count(f), ==, 0);
