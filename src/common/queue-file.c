@@ -407,6 +407,17 @@ queue_writer_new(const char *queue_directory, GError **error)
   return w;
 }
 
+gboolean
+queue_writer_chown(QueueWriter *writer, uid_t uid, gid_t gid, GError **error)
+{
+  if (fchown(writer->fd, uid, gid) < 0) {
+    g_set_error(error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "chown %s: %s", writer->tmpname,
+                g_strerror(errno));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 const char *
 queue_writer_id(const QueueWriter *writer)
 {

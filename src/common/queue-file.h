@@ -100,6 +100,10 @@ typedef struct _QueueWriter QueueWriter;
 QueueWriter *queue_writer_new(const char *queue_directory, GError **error);
 const char *queue_writer_id(const QueueWriter *writer);
 
+/* Gives the temp file to uid/gid (qmgr, as root, writing a bounce for
+ * mail_owner's queue). */
+gboolean queue_writer_chown(QueueWriter *writer, uid_t uid, gid_t gid, GError **error);
+
 /* Writes the envelope records (env->queue_id and content fields are
  * ignored); must come first, once. */
 gboolean queue_writer_envelope(QueueWriter *writer, const QueueEnvelope *env, GError **error);

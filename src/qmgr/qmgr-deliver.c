@@ -67,6 +67,8 @@ qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to, cons
     { "POSTERN_DELAY", delay },
     { "POSTERN_SENDER", d->env->sender },
   };
+  if (kind == DELIVERY_BOUNCE && d->bounce_dsn != NULL)
+    g_strlcpy(d->bounce_dsn, dsn, 16);
   log_send(LOG_INFO, d->queue_id, fields, G_N_ELEMENTS(fields),
            "to=<%s>%s, relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)", to,
            orig ? orig : "", relay, delay, a, b, c, e, dsn, status, text);
@@ -395,6 +397,9 @@ static gboolean
 qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd, guint pending,
                   gboolean expired, DeliveryKind *pre_kinds, char **pre_reasons)
 {
+  g_autoptr(GPtrArray) bounced = g_ptr_array_new_with_free_func(qmgr_bounced_free);
+  g_autoptr(GArray) bounced_at = g_array_new(FALSE, FALSE, sizeof(guint));
+  g_autoptr(GError) notice_error = NULL;
   guint deferred = 0;
 
   for (guint i = 0; i < env->recipients->len && pending > 0; i++) {
@@ -407,6 +412,8 @@ qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
     if (rcpt->state != RCPT_PENDING)
       continue;
     pending--;
+    if (d->bounce_dsn)
+      d->bounce_dsn[0] = '\0';
     if (pre_reasons[i] != NULL) {
       kind = pre_kinds[i];
       reason = g_steal_pointer(&pre_reasons[i]);
@@ -422,8 +429,9 @@ qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
     } else {
       kind = qmgr_deliver_recipient(d, rcpt, &reason);
     }
-    if (kind == DELIVERY_DEFER && expired) {
-      /* The RFC 3464 bounce to the sender comes with issue 7. */
+    gboolean now_expired = kind == DELIVERY_DEFER && expired;
+
+    if (now_expired) {
       g_autofree char *text = g_strdup_printf("message expired in queue: %s",
                                               reason ? reason : "");
       qmgr_log_status(d, rcpt->address, rcpt->orig_address, "none", d->active_us,
@@ -438,9 +446,24 @@ qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
     default: msg->n_deferred++; deferred++; state = RCPT_PENDING; break;
     }
     rcpt->state = state;
+    if (kind == DELIVERY_BOUNCE) {
+      /* recorded once the notice to the sender is queued (below) */
+      QmgrBounced *b = g_new0(QmgrBounced, 1);
+
+      b->address = g_strdup(rcpt->address);
+      b->orig = g_strdup(rcpt->orig_address);
+      b->text = g_steal_pointer(&reason);
+      /* the code logged for it in this iteration (a grouped SMTP verdict
+       * was logged before: its code is taken from the reply text) */
+      b->dsn = g_strdup(now_expired ? "5.4.7" : d->bounce_dsn && d->bounce_dsn[0]
+                                                ? d->bounce_dsn : NULL);
+      g_ptr_array_add(bounced, b);
+      g_array_append_val(bounced_at, i);
+      continue;
+    }
     /* The last recipient of a message that is about to be removed needs
      * no record: unlinking the file says it all. */
-    if (pending == 0 && deferred == 0) {
+    if (pending == 0 && deferred == 0 && bounced->len == 0) {
       qmgr_deliver_notify(msg, rcpt->address, kind, reason);
       break;
     }
@@ -452,6 +475,31 @@ qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
       return FALSE;
     }
     qmgr_deliver_notify(msg, rcpt->address, kind, reason);
+  }
+  if (bounced->len == 0)
+    return pending == 0 && deferred == 0;
+  if (!qmgr_bounce_notify(d, bounced, &notice_error)) {
+    /* No notice, no bounce: the recipients stay pending for the next attempt. */
+    log_warning("%s: cannot queue the non-delivery notice: %s; the bounced recipients are "
+                "tried again later", msg->id, notice_error->message);
+    for (guint k = 0; k < bounced_at->len; k++)
+      ((QueueRecipient *) env->recipients->pdata[g_array_index(bounced_at, guint, k)])->state =
+          RCPT_PENDING;
+    msg->n_bounced -= bounced_at->len;
+    msg->n_deferred += bounced_at->len;
+    return FALSE;
+  }
+  for (guint k = 0; k < bounced_at->len; k++) {
+    guint i = g_array_index(bounced_at, guint, k);
+    const QmgrBounced *b = bounced->pdata[k];
+    g_autoptr(GError) error = NULL;
+
+    if (!queue_file_record(fd, i, RCPT_BOUNCED, b->text, &error)) {
+      log_warning("%s: cannot record the state of <%s>: %s", msg->id, b->address,
+                  error->message);
+      return FALSE;
+    }
+    qmgr_deliver_notify(msg, b->address, DELIVERY_BOUNCE, b->text);
   }
   return pending == 0 && deferred == 0;
 }
@@ -485,7 +533,9 @@ qmgr_deliver_message(QmgrMessage *msg)
   g_autoptr(QueueEnvelope) env = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  QmgrDelivery d = { .queue_id = msg->id, .settings = msg->settings, .done = done };
+  char bounce_dsn[16] = "";
+  QmgrDelivery d = { .queue_id = msg->id, .settings = msg->settings, .done = done,
+                     .bounce_dsn = bounce_dsn };
   int fd;
 
   /* Delivered where it is (incoming/, deferred/ or active/): being

@@ -221,6 +221,7 @@ typedef struct {
   gint64 active_us;           /* when this attempt took the message */
   GHashTable *done;           /* final destination (lower case) -> DeliveryKind + 1, so an
                                * address reached through two recipients gets one copy */
+  char *bounce_dsn;           /* [16]: the DSN code of the last bounce logged (for the notice) */
 } QmgrDelivery;
 
 /* Logs one "to=<...>, relay=..., status=..." line with its fields. */
@@ -245,6 +246,18 @@ DeliveryKind qmgr_smtp_deliver(const QmgrDelivery *d, const char *address, const
 void qmgr_smtp_deliver_many(const QmgrDelivery *d, const char *const *addresses,
                             const char *const *orig_tos, guint n, const Route *route,
                             DeliveryKind *kinds, char **reasons);
+
+/* qmgr-bounce.c: a recipient that bounced in this attempt. */
+typedef struct {
+  char *address, *orig;
+  char *text;                  /* the reason, as logged */
+  char *dsn;                   /* the status when known, else taken from text */
+} QmgrBounced;
+void qmgr_bounced_free(gpointer bounced);
+/* Queues the non-delivery notice for bounced (QmgrBounced *); TRUE when it
+ * is queued, or discarded because the message was itself an undeliverable
+ * postmaster notice. */
+gboolean qmgr_bounce_notify(const QmgrDelivery *d, const GPtrArray *bounced, GError **error);
 
 /* Deliveries through the SMTP client in flight give up (qmgr stops). */
 void qmgr_smtp_stop(void);

@@ -65,10 +65,15 @@ def test_command_failure_bounces_with_output(postern, outdir):
     p = postern.configure()
     p.write_aliases('fail: "|echo no such list here; exit 1"\n')
     p.start()
-    p.send("fail@example.test")
+    p.send("fail@example.test", sender="mailtest2@example.test")
     p.qmgr.wait_log(r"to=<fail@example\.test>, relay=local, .*dsn=5\.3\.0, status=bounced "
                     r"\(Command died with status 1: \"echo no such list here; exit 1\"\. "
                     r"Command output: no such list here\)")
+    # the sender (local here) gets the notice with the command's output
+    notice = p.wait_mbox("mailtest2", 1)[0]
+    assert b"Subject: Undelivered Mail Returned to Sender" in notice
+    assert b"Command output: no such list here" in notice
+    assert b"Status: 5.3.0" in notice
     p.wait_queue_empty()
 
 

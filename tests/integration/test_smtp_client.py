@@ -219,3 +219,78 @@ def test_one_session_for_the_recipients_of_a_destination(postern, peer):
     peer.smtpd.wait_log(r"disconnect from .* ehlo=1 mail=1 rcpt=2/4 data=1 quit=1")
     sessions = re.findall(r"disconnect from .* mail=1 rcpt=\d+/4", peer.smtpd.log())
     assert len(sessions) == 1, sessions
+
+
+def _report(msg_bytes):
+    """The parts of a delivered notice (mbox message bytes)."""
+    import email
+    from email import policy
+    m = email.message_from_bytes(msg_bytes, policy=policy.compat32)
+    return m
+
+
+def test_bounce_notice_to_the_sender(postern, peer):
+    """A recipient refused with 5xx: the sender (a local user here) gets an
+    RFC 3464 multipart/report from MAILER-DAEMON with the null sender."""
+    start_peer(peer)
+    p = postern
+    p.start(relayhost="[127.0.0.1]:%d" % peer.port)
+    sent = p.send(["nosuchuser@remote.test", "mailtest@remote.test"],
+                  sender="mailtest2@example.test", subject="partly undeliverable",
+                  body="the original body\r\n")
+    p.qmgr.wait_log(r"to=<nosuchuser@remote\.test>, .*status=bounced")
+    p.qmgr.wait_log(r"sender non-delivery notification: [0-9A-F]+")
+    notice = p.wait_mbox("mailtest2", 1)[0]
+    m = _report(notice)
+    assert m["From"] == "MAILER-DAEMON@mail.example.test (Mail Delivery System)"
+    assert m["Subject"] == "Undelivered Mail Returned to Sender"
+    assert m["To"] == "mailtest2@example.test"
+    assert m["Auto-Submitted"] == "auto-replied"
+    assert m.get_content_type() == "multipart/report"
+    assert m.get_param("report-type") == "delivery-status"
+    parts = m.get_payload()
+    assert [x.get_content_type() for x in parts] == ["text/plain", "message/delivery-status",
+                                                     "message/rfc822"]
+    human = parts[0].get_payload()
+    assert "This is the mail system at host mail.example.test." in human
+    assert "<nosuchuser@remote.test>: host 127.0.0.1[127.0.0.1]:%d said: 550 5.1.1" % peer.port \
+        in human
+    assert "mailtest@remote.test" not in human           # delivered: not in the notice
+    status = parts[1].get_payload()
+    per_message, per_rcpt = status[0], status[1:]
+    assert per_message["Reporting-MTA"] == "dns; mail.example.test"
+    assert per_message["X-Postfix-Sender"] == "rfc822; mailtest2@example.test"
+    assert len(per_rcpt) == 1
+    assert per_rcpt[0]["Final-Recipient"] == "rfc822; nosuchuser@remote.test"
+    assert per_rcpt[0]["Action"] == "failed"
+    assert per_rcpt[0]["Status"] == "5.1.1"
+    assert per_rcpt[0]["Diagnostic-Code"].startswith("smtp; 550 5.1.1 <nosuchuser@remote.test>")
+    original = parts[2].get_payload()[0]
+    assert original["Subject"] == "partly undeliverable"
+    assert "the original body" in original.get_payload()
+    # the notice came with the null sender (the mbox's From_ line and Return-Path)
+    assert notice.startswith(b"From MAILER-DAEMON ")
+    assert b"Return-Path: <>" in notice
+
+
+def test_expired_message_and_double_bounce(postern):
+    """No retries (maximal_queue_lifetime = 0): the unreachable recipient
+    bounces at once, with a notice to the sender; a message with the null
+    sender that bounces makes a postmaster notice from double-bounce, and
+    that one, undeliverable in turn, is discarded: no loop."""
+    dead = closed_port()
+    p = postern
+    p.start(relayhost="[127.0.0.1]:%d" % dead, maximal_queue_lifetime="0")
+    p.send("x@far.test", sender="mailtest2@example.test", subject="too late")
+    p.qmgr.wait_log(r"to=<x@far\.test>, relay=none, .*dsn=5\.4\.7, status=bounced "
+                    r"\(message expired in queue: connect to")
+    notice = p.wait_mbox("mailtest2", 1)[0]
+    assert b"Subject: Undelivered Mail Returned to Sender" in notice
+    assert b"Status: 5.4.7" in notice
+
+    # a bounce of a bounce: null sender, undeliverable recipient
+    p.send("y@far.test", sender="", subject="a bounce that bounces")
+    copy = p.wait_mbox("root", 1)[0]            # postmaster: root (the tests' aliases)
+    assert b"Subject: Postmaster Copy: Undelivered Mail" in copy
+    assert copy.startswith(b"From double-bounce@")
+    assert b"<y@far.test>: message expired in queue" in copy
