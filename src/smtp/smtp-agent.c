@@ -32,11 +32,16 @@
 #include <unistd.h>
 #include <arpa/nameser.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "config.h"
 #include "dns.h"
 #include "inet.h"
 #include "log.h"
 #include "route.h"
+#include "tls.h"
 #include "smtp-client-proto.h"
 
 typedef struct {
@@ -59,7 +64,11 @@ typedef struct {
 typedef struct {
   int fd;
   char *name;                 /* "mx.example[192.0.2.1]:25" */
+  const char *host;           /* the name we looked up (for TLS: SNI, verification) */
+  const char *addr;           /* its numeric address */
   GString *in;
+  SSL *ssl;                   /* after STARTTLS */
+  gboolean no_tls;            /* a second try in plaintext after a failed handshake (may) */
 } Conn;
 
 static void
@@ -94,16 +103,45 @@ wait_fd(int fd, short events, gint64 timeout_s)
   return r > 0;
 }
 
+/* One send or receive, plain or through TLS: bytes moved, or -1 with
+ * errno (EAGAIN with *events: what to wait for). */
+static ssize_t
+conn_io(Conn *c, gboolean out, void *buf, gsize len, short *events)
+{
+  int n, err;
+
+  *events = out ? POLLOUT : POLLIN;
+  if (c->ssl == NULL)
+    return out ? send(c->fd, buf, len, MSG_NOSIGNAL) : recv(c->fd, buf, len, 0);
+  ERR_clear_error();
+  n = out ? SSL_write(c->ssl, buf, (int) MIN(len, G_MAXINT))
+          : SSL_read(c->ssl, buf, (int) MIN(len, G_MAXINT));
+  if (n > 0)
+    return n;
+  err = SSL_get_error(c->ssl, n);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+    *events = err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+    errno = EAGAIN;
+    return -1;
+  }
+  if (err == SSL_ERROR_ZERO_RETURN)
+    return 0;
+  if (err != SSL_ERROR_SYSCALL || errno == 0)
+    errno = EPROTO;
+  return err == SSL_ERROR_SYSCALL && n == 0 ? 0 : -1;
+}
+
 static gboolean
 conn_write(Conn *c, const char *buf, gsize len, gint64 timeout_s)
 {
   while (len > 0) {
-    ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+    short events;
+    ssize_t n = conn_io(c, TRUE, (void *) buf, len, &events);
 
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0 && errno == EAGAIN) {
-      if (!wait_fd(c->fd, POLLOUT, timeout_s))
+      if (!wait_fd(c->fd, events, timeout_s))
         return FALSE;
       continue;
     }
@@ -148,7 +186,8 @@ conn_reply(Conn *c, SmtpClientReply *reply, gint64 timeout_s)
     }
     {
       char buf[4096];
-      ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+      short events;
+      ssize_t n = conn_io(c, FALSE, buf, sizeof buf, &events);
 
       if (n > 0) {
         g_string_append_len(c->in, buf, n);
@@ -157,7 +196,7 @@ conn_reply(Conn *c, SmtpClientReply *reply, gint64 timeout_s)
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0 && errno == EAGAIN) {
-        if (!wait_fd(c->fd, POLLIN, timeout_s)) {
+        if (!wait_fd(c->fd, events, timeout_s)) {
           smtp_client_reply_clear(reply);
           return FALSE;
         }
@@ -202,6 +241,7 @@ conn_open(const struct sockaddr *sa, socklen_t len, gint64 timeout_s)
 typedef enum {
   SESSION_DONE,               /* the recipients are decided */
   SESSION_NEXT,               /* this host did not do; try the next */
+  SESSION_RETRY_PLAIN,        /* the TLS handshake failed under "may": again without TLS */
 } SessionResult;
 
 static const char *
@@ -258,6 +298,123 @@ session_body(Agent *a, Conn *c)
   return conn_write(c, out->str, out->len, timeout);
 }
 
+/* ---------------------------------------------------------------- STARTTLS */
+
+typedef enum {
+  TLS_LEVEL_C_NONE, TLS_LEVEL_C_MAY, TLS_LEVEL_C_ENCRYPT, TLS_LEVEL_C_VERIFY, TLS_LEVEL_C_SECURE,
+} ClientTlsLevel;
+
+static ClientTlsLevel
+agent_tls_level(const Agent *a)
+{
+  const char *v = config_str(a->config, "smtp_tls_security_level");
+  static const char *const names[] = { "none", "may", "encrypt", "verify", "secure" };
+
+  if (*v == '\0')
+    return TLS_LEVEL_C_MAY;       /* Postern's default: opportunistic (docs/smtp-client.md) */
+  for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+    if (g_ascii_strcasecmp(v, names[i]) == 0)
+      return (ClientTlsLevel) i;
+  return TLS_LEVEL_C_ENCRYPT;     /* an unknown word: the safe reading */
+}
+
+static SSL_CTX *agent_tls_ctx;
+
+static SSL_CTX *
+agent_tls_context(Agent *a, ClientTlsLevel level)
+{
+  const char *cafile = config_str(a->config, "smtp_tls_CAfile");
+  const char *capath = config_str(a->config, "smtp_tls_CApath");
+  int min_version = 0, max_version = 0;
+  guint64 no_options = 0;
+  g_autoptr(GError) error = NULL;
+
+  if (agent_tls_ctx != NULL)
+    return agent_tls_ctx;
+  agent_tls_ctx = SSL_CTX_new(TLS_client_method());
+  if (agent_tls_ctx == NULL)
+    return NULL;
+  if (tls_protocols_parse(config_str(a->config, "smtp_tls_protocols"), &min_version,
+                          &max_version, &no_options, &error)) {
+    SSL_CTX_set_min_proto_version(agent_tls_ctx, MAX(min_version, TLS1_VERSION));
+    if (max_version)
+      SSL_CTX_set_max_proto_version(agent_tls_ctx, max_version);
+    SSL_CTX_set_options(agent_tls_ctx, (long) no_options);
+  } else {
+    log_warning("%s; using >=TLSv1.2", error->message);
+    SSL_CTX_set_min_proto_version(agent_tls_ctx, TLS1_2_VERSION);
+  }
+  if (level >= TLS_LEVEL_C_VERIFY) {
+    if ((*cafile || *capath)
+        ? SSL_CTX_load_verify_locations(agent_tls_ctx, *cafile ? cafile : NULL,
+                                        *capath ? capath : NULL) != 1
+        : SSL_CTX_set_default_verify_paths(agent_tls_ctx) != 1)
+      log_warning("smtp_tls_CAfile/smtp_tls_CApath: cannot load the trusted CAs");
+    SSL_CTX_set_verify(agent_tls_ctx, SSL_VERIFY_PEER, NULL);
+  } else {
+    SSL_CTX_set_verify(agent_tls_ctx, SSL_VERIFY_NONE, NULL);
+  }
+  return agent_tls_ctx;
+}
+
+/* The handshake after "220 Ready to start TLS"; FALSE with last_error. */
+static gboolean
+session_tls(Agent *a, Conn *c, ClientTlsLevel level)
+{
+  SSL_CTX *ctx = agent_tls_context(a, level);
+  gint64 timeout = config_time(a->config, "smtp_helo_timeout");
+  gboolean ip = strcmp(c->host, c->addr) == 0;
+
+  if (ctx == NULL || (c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+    agent_error(a, "cannot start TLS with %s: out of memory", c->name);
+    return FALSE;
+  }
+  if (!ip)
+    SSL_set_tlsext_host_name(c->ssl, c->host);
+  if (level >= TLS_LEVEL_C_VERIFY) {
+    X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+    if (ip)
+      X509_VERIFY_PARAM_set1_ip_asc(vp, c->addr);
+    else
+      X509_VERIFY_PARAM_set1_host(vp, c->host, 0);
+  }
+  for (;;) {
+    int r, err;
+
+    ERR_clear_error();
+    r = SSL_connect(c->ssl);
+    if (r == 1)
+      break;
+    err = SSL_get_error(c->ssl, r);
+    if ((err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+        && wait_fd(c->fd, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, timeout))
+      continue;
+    {
+      long v = SSL_get_verify_result(c->ssl);
+      char why[256];
+
+      if (v != X509_V_OK)
+        g_strlcpy(why, X509_verify_cert_error_string(v), sizeof why);
+      else
+        ERR_error_string_n(ERR_peek_last_error(), why, sizeof why);
+      agent_error(a, "TLS handshake with %s failed: %s%s", c->name,
+                  v != X509_V_OK ? "server certificate not verified: " : "", why);
+    }
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    return FALSE;
+  }
+  {
+    const SSL_CIPHER *cipher = SSL_get_current_cipher(c->ssl);
+    int alg = 0, bits = SSL_CIPHER_get_bits(cipher, &alg);
+
+    log_qid(LOG_INFO, a->queue_id, "%s TLS connection established to %s: %s with cipher %s "
+            "(%d/%d bits)", level >= TLS_LEVEL_C_VERIFY ? "Verified" : "Anonymous", c->name,
+            SSL_get_version(c->ssl), SSL_CIPHER_get_name(cipher), bits, alg);
+  }
+  return TRUE;
+}
+
 static SessionResult
 session_run(Agent *a, Conn *c)
 {
@@ -303,6 +460,43 @@ session_run(Agent *a, Conn *c)
     }
   }
   smtp_client_reply_clear(&r);
+
+  {
+    ClientTlsLevel level = agent_tls_level(a);
+
+    if (level != TLS_LEVEL_C_NONE && a->caps.starttls && !c->no_tls) {
+      if (!conn_write(c, "STARTTLS\r\n", 10, helo_timeout) || !conn_reply(c, &r, helo_timeout)) {
+        agent_error(a, "lost connection with %s while sending STARTTLS: %s", c->name,
+                    g_strerror(errno));
+        return SESSION_NEXT;
+      }
+      if (r.code == 220) {
+        smtp_client_reply_clear(&r);
+        g_string_truncate(c->in, 0);      /* nothing read in the clear counts inside TLS */
+        if (!session_tls(a, c, level))
+          return level == TLS_LEVEL_C_MAY ? SESSION_RETRY_PLAIN : SESSION_NEXT;
+        if (!conn_write(c, ehlo, strlen(ehlo), helo_timeout) || !conn_reply(c, &r, helo_timeout)
+            || r.code / 100 != 2) {
+          agent_error(a, "lost connection with %s while sending EHLO after STARTTLS: %s",
+                      c->name, g_strerror(errno));
+          smtp_client_reply_clear(&r);
+          return SESSION_NEXT;
+        }
+        smtp_client_caps_parse(&r, &a->caps);
+      } else if (level >= TLS_LEVEL_C_ENCRYPT) {
+        text = smtp_client_reply_text(&r);
+        agent_error(a, "TLS is required, but host %s refused to start TLS: %s", c->name, text);
+        smtp_client_reply_clear(&r);
+        return SESSION_NEXT;
+      }
+      smtp_client_reply_clear(&r);
+    } else if (level >= TLS_LEVEL_C_ENCRYPT) {
+      agent_error(a, "TLS is required, but was not offered by host %s", c->name);
+      if (conn_write(c, "QUIT\r\n", 6, helo_timeout) && conn_reply(c, &r, helo_timeout))
+        smtp_client_reply_clear(&r);
+      return SESSION_NEXT;
+    }
+  }
 
   a->tx = smtp_client_tx_new(&a->caps, a->sender, (const char *const *) a->rcpts->pdata,
                              (guint64) a->size, a->eightbit);
@@ -379,16 +573,32 @@ agent_try_host(Agent *a, const char *host, guint16 port)
 
     inet_sockaddr_to_string(ai->ai_addr, addr, sizeof addr);
     c.name = g_strdup_printf("%s[%s]:%u", host, addr, port);
-    c.fd = conn_open(ai->ai_addr, ai->ai_addrlen, config_time(a->config, "smtp_connect_timeout"));
-    if (c.fd < 0) {
-      agent_error(a, "connect to %s: %s", c.name, g_strerror(errno));
-      g_free(c.name);
-      continue;
+    c.host = host;
+    c.addr = addr;
+    for (;;) {
+      c.fd = conn_open(ai->ai_addr, ai->ai_addrlen,
+                       config_time(a->config, "smtp_connect_timeout"));
+      if (c.fd < 0) {
+        agent_error(a, "connect to %s: %s", c.name, g_strerror(errno));
+        sr = SESSION_NEXT;
+        break;
+      }
+      c.in = g_string_new(NULL);
+      sr = session_run(a, &c);
+      if (c.ssl != NULL) {
+        SSL_shutdown(c.ssl);
+        SSL_free(c.ssl);
+        c.ssl = NULL;
+      }
+      close(c.fd);
+      g_string_free(c.in, TRUE);
+      if (sr != SESSION_RETRY_PLAIN || c.no_tls)
+        break;
+      c.no_tls = TRUE;      /* Postfix's way under "may": the same host in plaintext */
+      smtp_client_caps_clear(&a->caps);
     }
-    c.in = g_string_new(NULL);
-    sr = session_run(a, &c);
-    close(c.fd);
-    g_string_free(c.in, TRUE);
+    if (sr == SESSION_RETRY_PLAIN)
+      sr = SESSION_NEXT;
     if (sr == SESSION_DONE) {
       a->relay = c.name;
       freeaddrinfo(res);

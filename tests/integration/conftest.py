@@ -136,29 +136,7 @@ class RawSmtp(RawSocket):
         return r
 
     def read_to_eof(self, timeout=DEFAULT_TIMEOUT):
-        """Everything until the server closes; returns (data, closed)."""
-        deadline = time.monotonic() + timeout
-        data, self.buf = self.buf, b""
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return data, False
-            self.sock.settimeout(remaining)
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                return data, False
-            except ConnectionResetError:
-                return data, True
-            if not chunk:
-                return data, True
-            data += chunk
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        return super().read_to_eof(timeout)
 
 
 def queue_id_of(reply):

@@ -24,7 +24,6 @@ import pwd
 import grp
 import re
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -191,33 +190,7 @@ class RawPop3(RawSocket):
         self.sock.settimeout(TIMEOUT)
 
     def read_to_eof(self, timeout=TIMEOUT):
-        """Everything until the server closes: (data, closed)."""
-        deadline = time.monotonic() + timeout
-        data, self.buf = self.buf, b""
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return data, False
-            self.sock.settimeout(remaining)
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                return data, False
-            except (ConnectionResetError, BrokenPipeError):
-                return data, True
-            except OSError as e:      # ssl errors at close
-                if "EOF" in str(e) or "closed" in str(e).lower():
-                    return data, True
-                raise
-            if not chunk:
-                return data, True
-            data += chunk
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        return super().read_to_eof(timeout)
 
     def __enter__(self):
         return self

@@ -42,3 +42,32 @@ class RawSocket:
             self.eof = True
             raise EOFError("connection closed; buffer %r" % self.buf[-500:])
         self.buf += chunk
+
+    def read_to_eof(self, timeout=10.0):
+        """Everything until the server closes: (data, closed)."""
+        deadline = time.monotonic() + timeout
+        data, self.buf = self.buf, b""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return data, False
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return data, False
+            except (ConnectionResetError, BrokenPipeError):
+                return data, True
+            except OSError as e:      # ssl errors at close
+                if "EOF" in str(e) or "closed" in str(e).lower():
+                    return data, True
+                raise
+            if not chunk:
+                return data, True
+            data += chunk
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass

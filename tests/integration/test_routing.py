@@ -8,17 +8,8 @@ it); here their hops lead nowhere and the mail is deferred."""
 
 import os
 import pwd
-import socket
 
-from conftest import split_mbox  # noqa: F401
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from conftest import free_port
 
 
 def transport_table(p, text):
@@ -34,7 +25,7 @@ def test_transport_maps_routes(postern):
     base = p.tmp / "vmail"
     base.mkdir(mode=0o755)
     os.chown(base, pw.pw_uid, pw.pw_gid)
-    dead = closed_port()
+    dead = free_port()
     table = transport_table(p, "\n".join([
         "discarded.test discard:dropped by policy",
         "closed.test error:5.7.1 we do not deliver there",

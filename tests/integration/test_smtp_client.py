@@ -16,7 +16,7 @@ import tempfile
 
 import pytest
 
-from conftest import Postern
+from conftest import Postern, free_port
 from dnsmasq_fixture import dnsmasq
 
 
@@ -39,15 +39,6 @@ def start_peer(peer, **params):
     return peer
 
 
-def closed_port():
-    """A local port nobody listens on (connections are refused)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_relayhost_delivery_and_per_recipient_results(postern, peer):
     access = peer.tmp / "rcpt-access"
     access.write_text("later@remote.test 450 4.7.1 try again later\n")
@@ -60,7 +51,7 @@ def test_relayhost_delivery_and_per_recipient_results(postern, peer):
     relay = r"127\.0\.0\.1\[127\.0\.0\.1\]:%d" % peer.port
 
     body = b"line one\r\n.leading dot\r\n..two dots\r\n\r\nlast line\r\n"
-    sent = p.send("mailtest@remote.test", body=body, subject="over smtp")
+    p.send("mailtest@remote.test", body=body, subject="over smtp")
     p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=%s, .*dsn=2\.0\.0, status=sent "
                     r"\(250 2\.0\.0 Ok: queued as [0-9A-F]+\)" % relay)
     got = peer.wait_mbox("mailtest", 1)[0]
@@ -82,7 +73,7 @@ def test_relayhost_delivery_and_per_recipient_results(postern, peer):
 
 def test_refused_connection_defers_and_next_hop_list(postern, peer):
     start_peer(peer)
-    dead = closed_port()
+    dead = free_port()
     p = postern
     table = p.tmp / "transport"
     table.write_text("down.test smtp:[127.0.0.1]:%d\n"
@@ -235,7 +226,7 @@ def test_bounce_notice_to_the_sender(postern, peer):
     start_peer(peer)
     p = postern
     p.start(relayhost="[127.0.0.1]:%d" % peer.port)
-    sent = p.send(["nosuchuser@remote.test", "mailtest@remote.test"],
+    p.send(["nosuchuser@remote.test", "mailtest@remote.test"],
                   sender="mailtest2@example.test", subject="partly undeliverable",
                   body="the original body\r\n")
     p.qmgr.wait_log(r"to=<nosuchuser@remote\.test>, .*status=bounced")
@@ -278,7 +269,7 @@ def test_expired_message_and_double_bounce(postern):
     bounces at once, with a notice to the sender; a message with the null
     sender that bounces makes a postmaster notice from double-bounce, and
     that one, undeliverable in turn, is discarded: no loop."""
-    dead = closed_port()
+    dead = free_port()
     p = postern
     p.start(relayhost="[127.0.0.1]:%d" % dead, maximal_queue_lifetime="0")
     p.send("x@far.test", sender="mailtest2@example.test", subject="too late")
@@ -294,3 +285,54 @@ def test_expired_message_and_double_bounce(postern):
     assert b"Subject: Postmaster Copy: Undelivered Mail" in copy
     assert copy.startswith(b"From double-bounce@")
     assert b"<y@far.test>: message expired in queue" in copy
+
+
+def test_starttls_levels(postern, peer, certs):
+    """may (the default): STARTTLS when offered, the peer records ESMTPS;
+    verify with the fixture's CA: a verified session; verify without it:
+    deferred, the certificate not verified; encrypt against a peer without
+    TLS: deferred, never sent in the clear."""
+    start_peer(peer, smtpd_tls_cert_file=certs["crt"], smtpd_tls_key_file=certs["key"],
+               smtpd_tls_security_level="may")
+    p = postern
+    p.start(relayhost="[127.0.0.1]:%d" % peer.port)
+    relay = r"127\.0\.0\.1\[127\.0\.0\.1\]:%d" % peer.port
+    p.send("mailtest@remote.test", subject="opportunistic")
+    p.qmgr.wait_log(r"Anonymous TLS connection established to %s: TLSv1\.[23] with cipher "
+                    % relay)
+    p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=%s, .*status=sent" % relay)
+    got = peer.wait_mbox("mailtest", 1)[0]
+    assert re.search(rb"by mx\.remote\.test \(Postern\) with ESMTPS id", got), got[:600]
+
+    p.stop_all()
+    q = Postern(tempfile.mkdtemp(prefix="postern-it-", dir="/tmp"))
+    try:
+        q.start(relayhost="[127.0.0.1]:%d" % peer.port, smtp_tls_security_level="verify",
+                smtp_tls_CAfile=certs["ca"])
+        q.send("mailtest2@remote.test", subject="verified")
+        q.qmgr.wait_log(r"Verified TLS connection established to %s" % relay)
+        q.qmgr.wait_log(r"to=<mailtest2@remote\.test>, relay=%s, .*status=sent" % relay)
+    finally:
+        q.stop_all()
+        shutil.rmtree(q.tmp, ignore_errors=True)
+    q = Postern(tempfile.mkdtemp(prefix="postern-it-", dir="/tmp"))
+    try:
+        q.start(relayhost="[127.0.0.1]:%d" % peer.port, smtp_tls_security_level="verify")
+        q.send("mailtest2@remote.test", subject="not verifiable")
+        q.qmgr.wait_log(r"to=<mailtest2@remote\.test>, relay=none, .*status=deferred \(TLS "
+                        r"handshake with %s failed: server certificate not verified" % relay)
+    finally:
+        q.stop_all()
+        shutil.rmtree(q.tmp, ignore_errors=True)
+
+
+def test_encrypt_refuses_a_peer_without_tls(postern, peer):
+    start_peer(peer)                      # no certificate: no STARTTLS
+    p = postern
+    p.start(relayhost="[127.0.0.1]:%d" % peer.port, smtp_tls_security_level="encrypt")
+    p.send("mailtest@remote.test", subject="must be encrypted")
+    p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=none, .*status=deferred \(TLS is "
+                    r"required, but was not offered by host 127\.0\.0\.1\[127\.0\.0\.1\]:%d\)"
+                    % peer.port)
+    peer.smtpd.wait_log(r"disconnect from .* ehlo=1 quit=1")
+    assert peer.mbox("mailtest") == []
