@@ -133,6 +133,49 @@ smtp_read_answer(int fd, gint64 deadline_us)
   return g_string_free(out, FALSE);
 }
 
+/* smtp_sasl_password_maps, read here (as root: Postfix's sasl_passwd is
+ * root's alone) and handed to the agent: "A HOP user:password" for each
+ * hop of the route that has an entry, looked up by the hop as written
+ * ("[relay.example]:587"), then by its host name. */
+static void
+qmgr_smtp_credentials(const QmgrSettings *s, const Route *route, GString *request)
+{
+  const char *const *specs = config_list(s->config, "smtp_sasl_password_maps");
+  g_auto(GStrv) items = NULL;
+  g_autoptr(TableList) maps = NULL;
+  g_autoptr(GError) error = NULL;
+  guint hop = 0;
+
+  if (!config_bool(s->config, "smtp_sasl_auth_enable") || specs == NULL || specs[0] == NULL)
+    return;
+  maps = table_list_open(specs, TABLE_FOLD_CASE, &error);
+  if (maps == NULL) {
+    log_warning("smtp_sasl_password_maps: %s", error->message);
+    return;
+  }
+  items = g_strsplit_set(route->nexthop, ", \t", -1);
+  for (guint i = 0; items[i]; i++) {
+    g_autofree char *value = NULL, *host = NULL;
+    g_autoptr(GPtrArray) hops = NULL;
+    TableResult r;
+
+    if (*items[i] == '\0')
+      continue;
+    if (route_nexthop_parse(items[i], 25, &hops, NULL))
+      host = g_strdup(((RouteHop *) hops->pdata[0])->host);
+    r = table_list_lookup(maps, items[i], &value, &error);
+    if (r == TABLE_NOTFOUND && host != NULL)
+      r = table_list_lookup(maps, host, &value, &error);
+    if (r == TABLE_TEMPFAIL) {
+      log_warning("smtp_sasl_password_maps: %s", error->message);
+      g_clear_error(&error);
+    }
+    if (r == TABLE_FOUND && strchr(value, '\n') == NULL)
+      g_string_append_printf(request, "A %u %s\n", hop, g_strstrip(value));
+    hop++;
+  }
+}
+
 void
 qmgr_smtp_deliver_many(const QmgrDelivery *d, const char *const *addresses,
                        const char *const *orig_tos, guint n, const Route *route,
@@ -194,6 +237,7 @@ qmgr_smtp_deliver_many(const QmgrDelivery *d, const char *const *addresses,
     goto out;
   }
   g_string_append_printf(request, "S %s\n", d->env->sender ? d->env->sender : "");
+  qmgr_smtp_credentials(s, route, request);
   for (guint i = 0; i < n; i++)
     g_string_append_printf(request, "R %s\n", addresses[i]);
   if (write(req[1], request->str, request->len) < 0) {

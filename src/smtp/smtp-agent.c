@@ -58,6 +58,8 @@ typedef struct {
   char *last_error;           /* why the last host did not do: the deferral text */
   gboolean bounce_all;        /* the destination says no mail (null MX, no such domain) */
   char *relay;                /* "host[addr]:port" of the session that decided */
+  GHashTable *auth;           /* hop index -> "user:password" (smtp_sasl_password_maps, from qmgr) */
+  const char *cur_auth;       /* the current hop's */
   gboolean v4, v6;
 } Agent;
 
@@ -415,6 +417,79 @@ session_tls(Agent *a, Conn *c, ClientTlsLevel level)
   return TRUE;
 }
 
+/* ---------------------------------------------------------------- AUTH */
+
+/* smtp_sasl_security_options: "noplaintext" (the default) keeps PLAIN and
+ * LOGIN, the only mechanisms here, to TLS sessions. */
+static gboolean
+agent_plaintext_ok(const Agent *a, const Conn *c)
+{
+  const char *const *opts = config_list(a->config, "smtp_sasl_security_options");
+
+  if (c->ssl != NULL)
+    return TRUE;
+  for (; opts && *opts; opts++)
+    if (g_ascii_strcasecmp(*opts, "noplaintext") == 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* AUTH PLAIN (or LOGIN) with the hop's credentials; FALSE with last_error. */
+static gboolean
+session_auth(Agent *a, Conn *c)
+{
+  gint64 timeout = config_time(a->config, "smtp_helo_timeout");
+  g_auto(GStrv) mechs = g_strsplit(a->caps.auth, " ", -1);
+  const char *colon = strchr(a->cur_auth, ':');
+  g_autofree char *user = g_strndup(a->cur_auth, colon - a->cur_auth);
+  const char *pass = colon + 1;
+  gboolean plain = g_strv_contains((const char *const *) mechs, "PLAIN");
+  gboolean login = g_strv_contains((const char *const *) mechs, "LOGIN");
+  g_autofree char *cmd = NULL, *text = NULL;
+  SmtpClientReply r;
+
+  if ((!plain && !login) || !agent_plaintext_ok(a, c)) {
+    agent_error(a, "SASL authentication failed; cannot authenticate to server %s: no mechanism "
+                "available%s", c->name, plain || login ? " (noplaintext without TLS)" : "");
+    return FALSE;
+  }
+  if (plain) {
+    g_autofree char *raw = g_strdup_printf("%c%s%c%s", 0, user, 0, pass);
+    gsize len = 2 + strlen(user) + strlen(pass);
+    g_autofree char *b64 = g_base64_encode((const guchar *) raw, len);
+
+    memset(raw, 0, len);
+    cmd = g_strdup_printf("AUTH PLAIN %s\r\n", b64);
+  } else {
+    cmd = g_strdup("AUTH LOGIN\r\n");
+  }
+  if (!conn_write(c, cmd, strlen(cmd), timeout) || !conn_reply(c, &r, timeout))
+    goto lost;
+  if (!plain) {
+    const char *answers[2] = { user, pass };
+
+    for (guint i = 0; i < 2 && r.code == 334; i++) {
+      g_autofree char *b64 = g_base64_encode((const guchar *) answers[i], strlen(answers[i]));
+      g_autofree char *line = g_strdup_printf("%s\r\n", b64);
+
+      smtp_client_reply_clear(&r);
+      if (!conn_write(c, line, strlen(line), timeout) || !conn_reply(c, &r, timeout))
+        goto lost;
+    }
+  }
+  if (r.code != 235) {
+    text = smtp_client_reply_text(&r);
+    agent_error(a, "SASL authentication failed; server %s said: %s", c->name, text);
+    smtp_client_reply_clear(&r);
+    return FALSE;
+  }
+  smtp_client_reply_clear(&r);
+  return TRUE;
+lost:
+  agent_error(a, "lost connection with %s while authenticating: %s", c->name, g_strerror(errno));
+  return FALSE;
+}
+
 static SessionResult
 session_run(Agent *a, Conn *c)
 {
@@ -496,6 +571,12 @@ session_run(Agent *a, Conn *c)
         smtp_client_reply_clear(&r);
       return SESSION_NEXT;
     }
+  }
+
+  if (a->cur_auth != NULL && a->caps.auth != NULL && !session_auth(a, c)) {
+    if (conn_write(c, "QUIT\r\n", 6, helo_timeout) && conn_reply(c, &r, helo_timeout))
+      smtp_client_reply_clear(&r);
+    return SESSION_NEXT;
   }
 
   a->tx = smtp_client_tx_new(&a->caps, a->sender, (const char *const *) a->rcpts->pdata,
@@ -702,6 +783,13 @@ agent_read_request(Agent *a, int fd)
       g_ptr_array_add(a->rcpts, g_strdup(lines[i] + 2));
     else if (lines[i][0] == '8')
       a->eightbit = TRUE;
+    else if (lines[i][0] == 'A' && lines[i][1] == ' ') {
+      char *end = NULL;
+      guint64 hop = g_ascii_strtoull(lines[i] + 2, &end, 10);
+
+      if (end && *end == ' ' && strchr(end + 1, ':'))
+        g_hash_table_replace(a->auth, GUINT_TO_POINTER((guint) hop), g_strdup(end + 1));
+    }
   }
   g_ptr_array_add(a->rcpts, NULL);
   return a->sender != NULL && a->rcpts->len > 1;
@@ -780,6 +868,7 @@ main(int argc, char **argv)
     return 1;
   }
   a.helo_name = config_str(a.config, "smtp_helo_name");
+  a.auth = g_hash_table_new_full(NULL, NULL, NULL, g_free);
   for (const char *const *p = config_list(a.config, "inet_protocols"); p && *p; p++) {
     a.v4 |= g_ascii_strcasecmp(*p, "all") == 0 || g_ascii_strcasecmp(*p, "ipv4") == 0;
     a.v6 |= g_ascii_strcasecmp(*p, "all") == 0 || g_ascii_strcasecmp(*p, "ipv6") == 0;
@@ -799,6 +888,7 @@ main(int argc, char **argv)
       const RouteHop *hop = hops->pdata[h];
       g_autoptr(GPtrArray) hosts = NULL;
 
+      a.cur_auth = g_hash_table_lookup(a.auth, GUINT_TO_POINTER(h));
       if (hop->mx) {
         hosts = agent_mx_hosts(&a, hop->host);
         if (hosts == NULL)
@@ -819,6 +909,7 @@ main(int argc, char **argv)
   g_free(a.last_error);
   g_free(a.sender);
   g_ptr_array_unref(a.rcpts);
+  g_hash_table_destroy(a.auth);
   config_free(a.config);
   return 0;
 }

@@ -18,6 +18,7 @@ import pytest
 
 from conftest import Postern, free_port
 from dnsmasq_fixture import dnsmasq
+from sasl_fixture import PASSWORD, REALM, USER, make_sasldb
 
 
 @pytest.fixture
@@ -336,3 +337,55 @@ def test_encrypt_refuses_a_peer_without_tls(postern, peer):
                     % peer.port)
     peer.smtpd.wait_log(r"disconnect from .* ehlo=1 quit=1")
     assert peer.mbox("mailtest") == []
+
+
+def test_relayhost_with_auth(postern, peer, certs, sasl_dir):
+    """A smarthost that takes mail only from authenticated clients: the
+    credentials of smtp_sasl_password_maps (a root-only table: qmgr reads
+    it) go over TLS with AUTH PLAIN; a wrong password defers with the
+    server's words; without TLS (noplaintext) no password is sent."""
+    make_sasldb(sasl_dir)
+    params = dict(smtpd_tls_cert_file=certs["crt"], smtpd_tls_key_file=certs["key"],
+                  smtpd_tls_security_level="may", smtpd_sasl_auth_enable="yes",
+                  cyrus_sasl_config_path=str(sasl_dir), smtpd_sasl_local_domain=REALM,
+                  mynetworks="192.0.2.0/24",
+                  smtpd_recipient_restrictions="permit_sasl_authenticated, reject")
+    start_peer(peer, **params)
+    passwd = postern.tmp / "sasl_passwd"
+    passwd.write_text("[127.0.0.1]:%d %s@%s:%s\n" % (peer.port, USER, REALM, PASSWORD))
+    os.chmod(passwd, 0o600)
+    p = postern
+    p.start(relayhost="[127.0.0.1]:%d" % peer.port, smtp_sasl_auth_enable="yes",
+            smtp_sasl_password_maps="texthash:%s" % passwd)
+    p.send("mailtest@remote.test", subject="authenticated relay")
+    p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*"
+                    r"status=sent" % peer.port)
+    peer.smtpd.wait_log(r"client=.*, sasl_method=PLAIN, sasl_username=%s@%s" % (USER, REALM))
+    got = peer.wait_mbox("mailtest", 1)[0]
+    assert re.search(rb"with ESMTPSA id", got), got[:600]
+
+    passwd.write_text("[127.0.0.1]:%d %s@%s:wrong\n" % (peer.port, USER, REALM))
+    p.send("mailtest@remote.test", subject="wrong password")
+    p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=none, .*status=deferred \(SASL "
+                    r"authentication failed; server 127\.0\.0\.1\[127\.0\.0\.1\]:%d said: 535 "
+                    % peer.port, timeout=20)
+
+
+def test_no_password_over_plaintext(postern, peer, sasl_dir):
+    make_sasldb(sasl_dir)
+    start_peer(peer, smtpd_sasl_auth_enable="yes", cyrus_sasl_config_path=str(sasl_dir),
+               smtpd_sasl_local_domain=REALM, smtpd_tls_auth_only="no",
+               mynetworks="192.0.2.0/24",
+               smtpd_recipient_restrictions="permit_sasl_authenticated, reject")
+    passwd = postern.tmp / "sasl_passwd"
+    passwd.write_text("[127.0.0.1]:%d %s@%s:%s\n" % (peer.port, USER, REALM, PASSWORD))
+    p = postern
+    p.start(relayhost="[127.0.0.1]:%d" % peer.port, smtp_sasl_auth_enable="yes",
+            smtp_sasl_password_maps="texthash:%s" % passwd)
+    p.send("mailtest@remote.test", subject="would be plaintext")
+    p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=none, .*status=deferred \(SASL "
+                    r"authentication failed; cannot authenticate to server .*no mechanism "
+                    r"available \(noplaintext without TLS\)\)")
+    # no AUTH, no mail: EHLO and QUIT only
+    peer.smtpd.wait_log(r"disconnect from .* ehlo=1 quit=1 commands=2")
+    assert not re.search(r"disconnect from .* auth=", peer.smtpd.log())
