@@ -1163,7 +1163,9 @@ def test_maildir_served_as_its_owner(pop3d):
     c.close()
 
 
-def test_mbox_served_as_its_owner_with_group_mail(pop3d):
+def debian_spool_mbox(pop3d, mode):
+    """poptest's mbox in a spool laid out as Debian's /var/mail (root:mail
+    2775), owned poptest:mail with mode; the server started."""
     pop3d.mail_spool_as_debian()
     pop3d.start()
     pw = pwd.getpwnam("poptest")
@@ -1171,7 +1173,12 @@ def test_mbox_served_as_its_owner_with_group_mail(pop3d):
     path = pop3d.p.mbox_path("poptest")
     path.write_bytes(MBOX_1 + MBOX_TWIN)
     os.chown(path, pw.pw_uid, mail_gid)
-    os.chmod(path, 0o600)
+    os.chmod(path, mode)
+    return pw, mail_gid, path
+
+
+def test_mbox_served_as_its_owner_with_group_mail(pop3d):
+    pw, mail_gid, path = debian_spool_mbox(pop3d, 0o600)
     c = pop3d.login()
     assert c.cmd("STAT").startswith("+OK 2 ")
     holders = [proc_status(pid) for pid in socket_owners(c.local_port)]
@@ -1193,14 +1200,7 @@ def test_mbox_served_as_its_owner_with_group_mail(pop3d):
 def test_mbox_keeps_its_mode_through_a_rewrite(pop3d):
     """A group-readable mbox (0660 user:mail) stays so after DELE + QUIT,
     whatever the server's umask."""
-    pop3d.mail_spool_as_debian()
-    pop3d.start()
-    pw = pwd.getpwnam("poptest")
-    mail_gid = grp.getgrnam("mail").gr_gid
-    path = pop3d.p.mbox_path("poptest")
-    path.write_bytes(MBOX_1 + MBOX_TWIN)
-    os.chown(path, pw.pw_uid, mail_gid)
-    os.chmod(path, 0o660)
+    pw, mail_gid, path = debian_spool_mbox(pop3d, 0o660)
     c = pop3d.login()
     assert c.cmd("DELE 1") == "+OK Marked to be deleted."
     quit_ok(c)

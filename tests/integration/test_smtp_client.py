@@ -40,13 +40,18 @@ def start_peer(peer, **params):
     return peer
 
 
-def test_relayhost_delivery_and_per_recipient_results(postern, peer):
+def start_greylisting_peer(peer):
+    """A peer that answers later@remote.test with 450."""
     access = peer.tmp / "rcpt-access"
     access.write_text("later@remote.test 450 4.7.1 try again later\n")
     os.chmod(access, 0o644)
-    start_peer(peer, smtpd_recipient_restrictions=(
+    return start_peer(peer, smtpd_recipient_restrictions=(
         "check_recipient_access texthash:%s, permit_mynetworks, reject_unauth_destination"
         % access))
+
+
+def test_relayhost_delivery_and_per_recipient_results(postern, peer):
+    start_greylisting_peer(peer)
     p = postern
     p.start(relayhost="[127.0.0.1]:%d" % peer.port)
     relay = r"127\.0\.0\.1\[127\.0\.0\.1\]:%d" % peer.port
@@ -188,12 +193,7 @@ def test_mx_routing(postern, peer, mx_dns):
 def test_one_session_for_the_recipients_of_a_destination(postern, peer):
     """Four recipients at one destination: one SMTP session with four RCPTs
     (PIPELINING), each with its own verdict; the accepted ones get one copy."""
-    access = peer.tmp / "rcpt-access"
-    access.write_text("later@remote.test 450 4.7.1 try again later\n")
-    os.chmod(access, 0o644)
-    start_peer(peer, smtpd_recipient_restrictions=(
-        "check_recipient_access texthash:%s, permit_mynetworks, reject_unauth_destination"
-        % access))
+    start_greylisting_peer(peer)
     p = postern
     p.start(relayhost="[127.0.0.1]:%d" % peer.port)
     rcpts = ["mailtest@remote.test", "nosuchuser@remote.test", "later@remote.test",
