@@ -197,8 +197,6 @@ qmgr_deliver_address(const QmgrDelivery *d, const QueueRecipient *rcpt, const ch
                     *reason);
     return DELIVERY_DEFER;
   }
-  if (cls == DOMAIN_CLASS_LOCAL && d->settings->transport_maps == NULL)
-    return qmgr_local_deliver(d, rewritten ? &one : rcpt, reason);
   return qmgr_deliver_route(d, rewritten ? &one : rcpt, address, orig_to, cls, reason);
 }
 
@@ -297,12 +295,12 @@ qmgr_smtp_route_of(const QmgrDelivery *d, const QueueRecipient *rcpt, Route *rou
   g_autofree char *domain = NULL;
   DomainClass cls;
 
-  if (s->transport_error != NULL
-      || qmgr_virtual_alias_expand(s, rcpt->address, &addresses, &error) != QMGR_VIRTUAL_ALIAS_NONE)
-    return FALSE;
+  /* The domain class first: local and virtual recipients (the common
+   * case) leave after one in-memory list lookup, before any table. */
   domain = address_domain(rcpt->address);
-  if (!domain_classes_resolve(s->domains, domain, &cls, &error)
+  if (s->transport_error != NULL || !domain_classes_resolve(s->domains, domain, &cls, &error)
       || (cls != DOMAIN_CLASS_DEFAULT && cls != DOMAIN_CLASS_RELAY)
+      || qmgr_virtual_alias_expand(s, rcpt->address, &addresses, &error) != QMGR_VIRTUAL_ALIAS_NONE
       || !route_resolve(&s->route, rcpt->address, cls, route, &error))
     return FALSE;
   if (route->kind == ROUTE_SMTP && (s->owner_uid != (uid_t) -1 || geteuid() != 0))
@@ -315,16 +313,17 @@ qmgr_smtp_route_of(const QmgrDelivery *d, const QueueRecipient *rcpt, Route *rou
  * first, their verdicts left in kinds[] / reasons[] (reasons[i] NULL for
  * the recipients the one-by-one loop still has to do). */
 static void
-qmgr_deliver_smtp_groups(QmgrDelivery *d, QueueEnvelope *env, DeliveryKind *kinds,
-                         char **reasons)
+qmgr_deliver_smtp_groups(QmgrDelivery *d, QueueEnvelope *env, guint pending,
+                         DeliveryKind *kinds, char **reasons)
 {
   g_autoptr(GHashTable) groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                        (GDestroyNotify) g_array_unref);
-  g_autoptr(GPtrArray) routes = g_ptr_array_new();
   GHashTableIter it;
   gpointer key, value;
 
-  if (env->redirect != NULL)
+  /* One recipient has nothing to share a session with: the one-by-one
+   * path routes it once. */
+  if (env->redirect != NULL || pending < 2)
     return;
   for (guint i = 0; i < env->recipients->len; i++) {
     const QueueRecipient *rcpt = env->recipients->pdata[i];
@@ -384,7 +383,7 @@ qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, i
     pending += ((QueueRecipient *) env->recipients->pdata[i])->state == RCPT_PENDING;
   expired = d->active_us - env->arrival_us
             >= msg->settings->maximal_queue_lifetime * G_USEC_PER_SEC;
-  qmgr_deliver_smtp_groups(d, env, pre_kinds, pre_reasons);
+  qmgr_deliver_smtp_groups(d, env, pending, pre_kinds, pre_reasons);
   ok = qmgr_deliver_each(msg, d, env, fd, pending, expired, pre_kinds, pre_reasons);
   for (guint i = 0; i < env->recipients->len; i++)
     g_free(pre_reasons[i]);
