@@ -167,6 +167,7 @@ queue_recipient_free(gpointer p)
   g_free(r->address);
   g_free(r->orig_address);
   g_free(r->status);
+  g_free(r->orcpt);
   g_free(r);
 }
 
@@ -191,6 +192,7 @@ queue_envelope_free(QueueEnvelope *env)
   g_free(env->protocol);
   g_free(env->auth_user);
   g_free(env->redirect);
+  g_free(env->envid);
   g_ptr_array_unref(env->recipients);
   g_free(env);
 }
@@ -203,6 +205,55 @@ queue_envelope_add_recipient(QueueEnvelope *env, const char *address, const char
   if (orig && strcmp(orig, address) != 0)
     r->orig_address = g_strdup(orig);
   g_ptr_array_add(env->recipients, r);
+}
+
+static const struct {
+  const char *name;
+  guint bit;
+} queue_notify_words[] = {
+  { "NEVER", QUEUE_NOTIFY_NEVER },
+  { "SUCCESS", QUEUE_NOTIFY_SUCCESS },
+  { "FAILURE", QUEUE_NOTIFY_FAILURE },
+  { "DELAY", QUEUE_NOTIFY_DELAY },
+};
+
+const char *
+queue_notify_string(guint notify)
+{
+  static const char *const strings[16] = {
+    "", "NEVER", "SUCCESS", "NEVER,SUCCESS", "FAILURE", "NEVER,FAILURE", "SUCCESS,FAILURE",
+    "NEVER,SUCCESS,FAILURE", "DELAY", "NEVER,DELAY", "SUCCESS,DELAY", "NEVER,SUCCESS,DELAY",
+    "FAILURE,DELAY", "NEVER,FAILURE,DELAY", "SUCCESS,FAILURE,DELAY", "NEVER,SUCCESS,FAILURE,DELAY",
+  };
+  return strings[notify & 15u];
+}
+
+gboolean
+queue_notify_parse(const char *text, guint *notify)
+{
+  guint mask = 0;
+  const char *p = text;
+
+  for (;;) {
+    const char *end = strchr(p, ',');
+    gsize len = end ? (gsize) (end - p) : strlen(p);
+    gsize i;
+    for (i = 0; i < G_N_ELEMENTS(queue_notify_words); i++) {
+      if (strlen(queue_notify_words[i].name) == len
+          && g_ascii_strncasecmp(p, queue_notify_words[i].name, len) == 0)
+        break;
+    }
+    if (i == G_N_ELEMENTS(queue_notify_words))
+      return FALSE;
+    mask |= queue_notify_words[i].bit;
+    if (!end)
+      break;
+    p = end + 1;
+  }
+  if ((mask & QUEUE_NOTIFY_NEVER) && mask != QUEUE_NOTIFY_NEVER)
+    return FALSE;
+  *notify = mask;
+  return TRUE;
 }
 
 /* ---- writer ---- */
@@ -551,12 +602,23 @@ queue_writer_envelope(QueueWriter *writer, const QueueEnvelope *env, GError **er
     return FALSE;
   if (env->redirect && !queue_writer_record(writer, '>', env->redirect, error))
     return FALSE;
+  if (env->smtputf8 && !queue_writer_record(writer, 'L', "smtputf8", error))
+    return FALSE;
+  if (env->envid && !queue_writer_record(writer, 'e', env->envid, error))
+    return FALSE;
+  if (env->ret != QUEUE_RET_DEFAULT
+      && !queue_writer_record(writer, 'r', env->ret == QUEUE_RET_FULL ? "FULL" : "HDRS", error))
+    return FALSE;
   for (guint i = 0; i < env->recipients->len; i++) {
     const QueueRecipient *r = env->recipients->pdata[i];
     if (!queue_writer_record(writer, 'R', r->address, error))
       return FALSE;
     if (r->orig_address && strcmp(r->orig_address, r->address) != 0
         && !queue_writer_record(writer, 'O', r->orig_address, error))
+      return FALSE;
+    if (r->notify != 0 && !queue_writer_record(writer, 'n', queue_notify_string(r->notify), error))
+      return FALSE;
+    if (r->orcpt && !queue_writer_record(writer, 'o', r->orcpt, error))
       return FALSE;
   }
   if (!queue_writer_put(writer, "X\n", 2, error))

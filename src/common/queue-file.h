@@ -56,12 +56,35 @@ typedef enum {
   RCPT_BOUNCED,     /* final */
 } RcptState;
 
+/* RFC 3461 NOTIFY= of a recipient, as a bit mask; 0: not given (a
+ * notice is then sent on failure and delay, as if FAILURE,DELAY). */
+#define QUEUE_NOTIFY_NEVER   (1u << 0)
+#define QUEUE_NOTIFY_SUCCESS (1u << 1)
+#define QUEUE_NOTIFY_FAILURE (1u << 2)
+#define QUEUE_NOTIFY_DELAY   (1u << 3)
+
+/* RFC 3461 RET= of the message. */
+typedef enum {
+  QUEUE_RET_DEFAULT = 0,   /* not given: the notice carries what bounce_size_limit allows */
+  QUEUE_RET_FULL,
+  QUEUE_RET_HDRS,
+} QueueRet;
+
 typedef struct {
   char *address;        /* as accepted (after $myorigin completion) */
   char *orig_address;   /* as the client wrote it; NULL if same */
   RcptState state;
   char *status;         /* last status text (deferral reason or final), may be NULL */
+  guint notify;         /* QUEUE_NOTIFY_* bits, 0 when not given ("n" record) */
+  char *orcpt;          /* ORCPT= xtext-decoded, "type;address" ("o" record); NULL: none */
 } QueueRecipient;
+
+/* "NEVER", "SUCCESS,FAILURE,DELAY" ...: the NOTIFY= keywords of a mask
+ * (never empty for a mask other than 0; "" for 0).  Static storage. */
+const char *queue_notify_string(guint notify);
+/* Parses that list (case-insensitive); FALSE for an unknown keyword, an
+ * empty list or NEVER combined with another (RFC 3461 section 4.1). */
+gboolean queue_notify_parse(const char *text, guint *notify);
 
 /* The envelope as the writer gives it and the reader returns it. */
 typedef struct {
@@ -82,6 +105,9 @@ typedef struct {
                             * a message released from hold/ is delivered */
   char *redirect;          /* access(5) REDIRECT: every recipient is delivered to this
                             * address instead (">" record); NULL: none */
+  char *envid;             /* RFC 3461 ENVID= xtext-decoded ("e" record); NULL: none */
+  QueueRet ret;            /* RFC 3461 RET= ("r" record: FULL or HDRS) */
+  gboolean smtputf8;       /* RFC 6531: MAIL FROM had SMTPUTF8 ("Lsmtputf8") */
   gint64 content_offset;   /* where the content starts in the file */
   gint64 content_size;     /* bytes of content */
 } QueueEnvelope;

@@ -100,17 +100,39 @@ queue_envelope_line(QueueEnvelope *env, const char *line, gboolean *have_time,
     /* Flags; unknown ones are ignored so that later versions can add some. */
     if (strcmp(v, "hold") == 0)
       env->hold = TRUE;
+    else if (strcmp(v, "smtputf8") == 0)
+      env->smtputf8 = TRUE;
     return TRUE;
   case '>':
     return queue_set_once(&env->redirect, v, error);
+  case 'e':
+    return queue_set_once(&env->envid, v, error);
+  case 'r':
+    if (env->ret != QUEUE_RET_DEFAULT)
+      return queue_corrupt(error, "duplicate envelope record");
+    if (strcmp(v, "FULL") == 0)
+      env->ret = QUEUE_RET_FULL;
+    else if (strcmp(v, "HDRS") == 0)
+      env->ret = QUEUE_RET_HDRS;
+    else
+      return queue_corrupt(error, "bad RET record");
+    return TRUE;
   case 'R':
     queue_envelope_add_recipient(env, v, NULL);
     return TRUE;
   case 'O':
+  case 'n':
+  case 'o':
     if (env->recipients->len == 0)
-      return queue_corrupt(error, "original recipient without recipient");
+      return queue_corrupt(error, "recipient attribute without recipient");
     last = env->recipients->pdata[env->recipients->len - 1];
-    return queue_set_once(&last->orig_address, v, error);
+    if (line[0] == 'O')
+      return queue_set_once(&last->orig_address, v, error);
+    if (line[0] == 'o')
+      return queue_set_once(&last->orcpt, v, error);
+    if (last->notify != 0 || !queue_notify_parse(v, &last->notify))
+      return queue_corrupt(error, "bad NOTIFY record");
+    return TRUE;
   default:
     return queue_corrupt(error, "unknown envelope record");
   }

@@ -205,6 +205,52 @@ test_null_sender_and_auth(Fixture *f, gconstpointer data)
   close(fd);
 }
 
+/* RFC 3461/6531 attributes survive the round trip; NOTIFY lists parse
+ * and print canonically. */
+static void
+test_dsn_attributes(Fixture *f, gconstpointer data)
+{
+  g_autoptr(QueueEnvelope) env = sample_envelope();
+  g_autoptr(GError) error = NULL;
+  QueueRecipient *r;
+  guint mask = 0;
+
+  env->envid = g_strdup("QQ314159 x=y");
+  env->ret = QUEUE_RET_HDRS;
+  env->smtputf8 = TRUE;
+  r = env->recipients->pdata[0];
+  r->notify = QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_DELAY;
+  r->orcpt = g_strdup("rfc822;Alice+x@example.com");
+  r = env->recipients->pdata[2];
+  r->notify = QUEUE_NOTIFY_NEVER;
+  g_autofree char *id = write_message(f, env, (const guchar *) "x\n", 2, 2);
+  int fd = open_message(f, id, O_RDONLY);
+  g_autoptr(QueueEnvelope) got = queue_file_read(fd, &error);
+  g_assert_no_error(error);
+  close(fd);
+  g_assert_cmpstr(got->envid, ==, "QQ314159 x=y");
+  g_assert_cmpint(got->ret, ==, QUEUE_RET_HDRS);
+  g_assert_true(got->smtputf8);
+  r = got->recipients->pdata[0];
+  g_assert_cmpuint(r->notify, ==, QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_DELAY);
+  g_assert_cmpstr(r->orcpt, ==, "rfc822;Alice+x@example.com");
+  r = got->recipients->pdata[1];
+  g_assert_cmpuint(r->notify, ==, 0);
+  g_assert_null(r->orcpt);
+  r = got->recipients->pdata[2];
+  g_assert_cmpuint(r->notify, ==, QUEUE_NOTIFY_NEVER);
+
+  g_assert_true(queue_notify_parse("failure,Success", &mask));
+  g_assert_cmpuint(mask, ==, QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE);
+  g_assert_cmpstr(queue_notify_string(mask), ==, "SUCCESS,FAILURE");
+  g_assert_true(queue_notify_parse("NEVER", &mask));
+  g_assert_cmpstr(queue_notify_string(mask), ==, "NEVER");
+  g_assert_false(queue_notify_parse("NEVER,DELAY", &mask));
+  g_assert_false(queue_notify_parse("", &mask));
+  g_assert_false(queue_notify_parse("SUCCESS,", &mask));
+  g_assert_false(queue_notify_parse("ALWAYS", &mask));
+}
+
 static void
 test_field_with_newline(Fixture *f, gconstpointer data)
 {
@@ -863,6 +909,7 @@ main(int argc, char **argv)
   ADD("/queue-file/round-trip/big-chunks", test_round_trip_big_chunks);
   ADD("/queue-file/round-trip/empty", test_round_trip_empty);
   ADD("/queue-file/null-sender-auth", test_null_sender_and_auth);
+  ADD("/queue-file/dsn-attributes", test_dsn_attributes);
   ADD("/queue-file/field-newline", test_field_with_newline);
   ADD("/queue-file/state-records", test_state_records);
   ADD("/queue-file/attempts", test_attempt_counting);
