@@ -144,6 +144,8 @@ rcpt_free(gpointer p)
   SmtpClientRcpt *r = p;
 
   g_free(r->address);
+  g_free(r->notify);
+  g_free(r->orcpt);
   g_free(r->reply);
   g_free(r->dsn);
   g_free(r);
@@ -174,6 +176,8 @@ smtp_client_tx_free(SmtpClientTx *tx)
   if (tx == NULL)
     return;
   g_free(tx->sender);
+  g_free(tx->envid);
+  g_free(tx->ret);
   g_free(tx->mail_reply);
   g_ptr_array_unref(tx->rcpts);
   g_free(tx);
@@ -214,12 +218,56 @@ tx_decide_open(SmtpClientTx *tx, const SmtpClientReply *reply, SmtpRcptStatus ok
   }
 }
 
+char *
+smtp_xtext_encode(const char *text)
+{
+  GString *out = g_string_new(NULL);
+
+  for (const guchar *p = (const guchar *) text; *p; p++) {
+    if (*p >= 33 && *p <= 126 && *p != '+' && *p != '=')
+      g_string_append_c(out, (char) *p);
+    else
+      g_string_append_printf(out, "+%02X", *p);
+  }
+  return g_string_free(out, FALSE);
+}
+
+static gboolean
+is_ascii(const char *s)
+{
+  for (; s && *s; s++)
+    if ((guchar) *s >= 0x80)
+      return FALSE;
+  return TRUE;
+}
+
 static void
 tx_append_rcpt(SmtpClientTx *tx, guint i, GString *out)
 {
   const SmtpClientRcpt *r = tx->rcpts->pdata[i];
 
-  g_string_append_printf(out, "RCPT TO:<%s>\r\n", r->address);
+  g_string_append_printf(out, "RCPT TO:<%s>", r->address);
+  if (tx->caps->dsn && r->notify && *r->notify)
+    g_string_append_printf(out, " NOTIFY=%s", r->notify);
+  if (tx->caps->dsn && r->orcpt && strchr(r->orcpt, ';') && is_ascii(r->orcpt)) {
+    const char *semi = strchr(r->orcpt, ';');
+    g_autofree char *x = smtp_xtext_encode(semi + 1);
+
+    g_string_append_printf(out, " ORCPT=%.*s;%s", (int) (semi - r->orcpt), r->orcpt, x);
+  }
+  g_string_append(out, "\r\n");
+}
+
+/* A non-ASCII address in the envelope needs SMTPUTF8 at the server. */
+static gboolean
+tx_needs_smtputf8(const SmtpClientTx *tx)
+{
+  if (!is_ascii(tx->sender))
+    return TRUE;
+  for (guint i = 0; i < tx->rcpts->len; i++)
+    if (!is_ascii(((const SmtpClientRcpt *) tx->rcpts->pdata[i])->address))
+      return TRUE;
+  return FALSE;
 }
 
 char *
@@ -238,11 +286,28 @@ smtp_client_tx_begin(SmtpClientTx *tx)
     g_string_free(out, TRUE);
     return NULL;
   }
+  if (!caps->smtputf8 && tx_needs_smtputf8(tx)) {
+    g_autofree char *text = g_strdup_printf("SMTPUTF8 is required, but was not offered by host "
+                                            "%s", tx->peer ? tx->peer : "the server");
+    for (guint i = 0; i < tx->rcpts->len; i++)
+      rcpt_decide(tx->rcpts->pdata[i], SMTP_RCPT_BOUNCE, text, "5.6.7");
+    tx->state = SMTP_TX_DONE;
+    g_string_free(out, TRUE);
+    return NULL;
+  }
   g_string_append_printf(out, "MAIL FROM:<%s>", tx->sender);
   if (caps->size && tx->size > 0)
     g_string_append_printf(out, " SIZE=%" G_GUINT64_FORMAT, tx->size);
   if (caps->eightbitmime && tx->eightbit)
     g_string_append(out, " BODY=8BITMIME");
+  if (caps->smtputf8 && tx->smtputf8)
+    g_string_append(out, " SMTPUTF8");
+  if (caps->dsn && tx->ret)
+    g_string_append_printf(out, " RET=%s", tx->ret);
+  if (caps->dsn && tx->envid && is_ascii(tx->envid)) {
+    g_autofree char *x = smtp_xtext_encode(tx->envid);
+    g_string_append_printf(out, " ENVID=%s", x);
+  }
   g_string_append(out, "\r\n");
   if (caps->pipelining) {
     for (guint i = 0; i < tx->rcpts->len; i++)

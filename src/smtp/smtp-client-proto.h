@@ -59,6 +59,8 @@ typedef enum {
 
 typedef struct {
   char *address;
+  char *notify;           /* RFC 3461 NOTIFY= keywords, sent when the server says DSN; may be NULL */
+  char *orcpt;            /* ORCPT= "type;address" (decoded), likewise; may be NULL */
   SmtpRcptStatus status;
   char *reply;            /* the server's reply that decided, for the log */
   char *dsn;              /* "2.0.0", "4.x.x", "5.1.1": the reply's or a default */
@@ -78,6 +80,10 @@ typedef struct {
   char *sender;           /* "" for the null sender */
   guint64 size;           /* message size for SIZE= (0: not sent) */
   gboolean eightbit;      /* BODY=8BITMIME when the server offers it */
+  char *envid;            /* RFC 3461 ENVID= (decoded), sent when the server says DSN; may be NULL */
+  char *ret;              /* RET= "FULL" or "HDRS", likewise; may be NULL */
+  gboolean smtputf8;      /* RFC 6531: the message was received with SMTPUTF8 */
+  const char *peer;       /* "host[addr]:port" for the texts; may be NULL (not owned) */
   GPtrArray *rcpts;       /* SmtpClientRcpt * */
   SmtpTxState state;
   guint next_reply_rcpt;  /* the RCPT whose reply comes next */
@@ -91,11 +97,19 @@ SmtpClientTx *smtp_client_tx_new(SmtpClientCaps *caps, const char *sender,
 void smtp_client_tx_free(SmtpClientTx *tx);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SmtpClientTx, smtp_client_tx_free)
 
+/* RFC 3461 xtext of text (printable ASCII but "+" and "=" as is, the
+ * rest as "+XX"). */
+char *smtp_xtext_encode(const char *text);
+
 /* The commands to send now, CRLF-terminated: with PIPELINING MAIL, every
  * RCPT and DATA at once; without, MAIL alone (then one command per reply,
- * from smtp_client_tx_reply()).  NULL when the server refuses SIZE first:
+ * from smtp_client_tx_reply()).  MAIL carries SIZE=, BODY=8BITMIME,
+ * SMTPUTF8, RET= and ENVID=, RCPT NOTIFY= and ORCPT= where the server
+ * offers them.  NULL when the transaction is decided before it starts:
  * a message larger than the server's SIZE limit is not offered at all
- * (every recipient bounces 5.3.4, as Postfix does). */
+ * (every recipient bounces 5.3.4, as Postfix does), nor one that needs
+ * SMTPUTF8 (a non-ASCII envelope address) from a server without it
+ * (5.6.7, no downgrade). */
 char *smtp_client_tx_begin(SmtpClientTx *tx);
 
 /* One reply of the transaction; *send (may be NULL) gets the next commands

@@ -137,6 +137,66 @@ test_pipelined(void)
   g_assert_cmpstr(rcpt(tx, 2)->dsn, ==, "5.1.1");
 }
 
+/* DSN and SMTPUTF8 parameters go only to a server that offers them; a
+ * non-ASCII envelope never goes to one without SMTPUTF8. */
+static void
+test_dsn_and_smtputf8(void)
+{
+  SmtpClientCaps caps = { .esmtp = TRUE, .pipelining = TRUE, .dsn = TRUE, .smtputf8 = TRUE };
+  SmtpClientCaps plain = { .esmtp = TRUE, .pipelining = TRUE };
+  const char *rcpts[] = { "a@x.example", "b@x.example", NULL };
+  const char *utf8[] = { "j\xc3\xb6rg@x.example", NULL };
+
+  {
+    g_autoptr(SmtpClientTx) tx = smtp_client_tx_new(&caps, "s@h", rcpts, 0, FALSE);
+    g_autofree char *begin = NULL;
+
+    tx->envid = g_strdup("id+1 =x");
+    tx->ret = g_strdup("HDRS");
+    tx->smtputf8 = TRUE;
+    ((SmtpClientRcpt *) tx->rcpts->pdata[0])->notify = g_strdup("SUCCESS,FAILURE");
+    ((SmtpClientRcpt *) tx->rcpts->pdata[0])->orcpt = g_strdup("rfc822;A+b@x.example");
+    begin = smtp_client_tx_begin(tx);
+    g_assert_cmpstr(begin, ==, "MAIL FROM:<s@h> SMTPUTF8 RET=HDRS ENVID=id+2B1+20+3Dx\r\n"
+                               "RCPT TO:<a@x.example> NOTIFY=SUCCESS,FAILURE "
+                               "ORCPT=rfc822;A+2Bb@x.example\r\n"
+                               "RCPT TO:<b@x.example>\r\nDATA\r\n");
+  }
+  {
+    g_autoptr(SmtpClientTx) tx = smtp_client_tx_new(&plain, "s@h", rcpts, 0, FALSE);
+    g_autofree char *begin = NULL;
+
+    tx->envid = g_strdup("id");
+    tx->ret = g_strdup("FULL");
+    tx->smtputf8 = TRUE;
+    ((SmtpClientRcpt *) tx->rcpts->pdata[0])->notify = g_strdup("NEVER");
+    begin = smtp_client_tx_begin(tx);
+    g_assert_cmpstr(begin, ==, "MAIL FROM:<s@h>\r\nRCPT TO:<a@x.example>\r\n"
+                               "RCPT TO:<b@x.example>\r\nDATA\r\n");
+  }
+  {
+    g_autoptr(SmtpClientTx) tx = smtp_client_tx_new(&plain, "s@h", utf8, 0, FALSE);
+
+    tx->smtputf8 = TRUE;
+    tx->peer = "mx.example[192.0.2.1]:25";
+    g_assert_null(smtp_client_tx_begin(tx));
+    g_assert_cmpint(tx->state, ==, SMTP_TX_DONE);
+    g_assert_cmpint(rcpt(tx, 0)->status, ==, SMTP_RCPT_BOUNCE);
+    g_assert_cmpstr(rcpt(tx, 0)->dsn, ==, "5.6.7");
+    g_assert_cmpstr(rcpt(tx, 0)->reply, ==, "SMTPUTF8 is required, but was not offered by host "
+                                            "mx.example[192.0.2.1]:25");
+  }
+  {
+    g_autoptr(SmtpClientTx) tx = smtp_client_tx_new(&caps, "s@h", utf8, 0, FALSE);
+    g_autofree char *begin = NULL;
+
+    tx->smtputf8 = TRUE;
+    begin = smtp_client_tx_begin(tx);
+    g_assert_cmpstr(begin, ==, "MAIL FROM:<s@h> SMTPUTF8\r\n"
+                               "RCPT TO:<j\xc3\xb6rg@x.example>\r\nDATA\r\n");
+  }
+}
+
 static void
 test_pipelined_failures(void)
 {
@@ -308,6 +368,7 @@ main(int argc, char **argv)
   g_test_add_func("/smtp/client/ehlo", test_ehlo);
   g_test_add_func("/smtp/client/pipelined", test_pipelined);
   g_test_add_func("/smtp/client/pipelined-failures", test_pipelined_failures);
+  g_test_add_func("/smtp/client/dsn-smtputf8", test_dsn_and_smtputf8);
   g_test_add_func("/smtp/client/lockstep", test_lockstep);
   g_test_add_func("/smtp/client/lockstep-nobody-and-size", test_lockstep_nobody_accepted_and_size);
   g_test_add_func("/smtp/client/dot-stuffing", test_dot_stuffing);
