@@ -159,7 +159,7 @@ qmgr_deliver_route(const QmgrDelivery *d, const QueueRecipient *local_rcpt, cons
       log_qid(LOG_WARNING, d->queue_id, "%s", *reason);
       break;
     }
-    kind = qmgr_smtp_deliver(d, address, orig_to, &route, reason);
+    kind = qmgr_smtp_deliver(d, local_rcpt, address, orig_to, &route, reason);
     route_clear(&route);
     return kind;
   default:
@@ -187,7 +187,8 @@ qmgr_deliver_address(const QmgrDelivery *d, const QueueRecipient *rcpt, const ch
 {
   g_autofree char *domain = address_domain(address);
   const char *orig_to = rcpt->orig_address ? rcpt->orig_address : rcpt->address;
-  QueueRecipient one = { .address = (char *) address, .orig_address = (char *) orig_to };
+  QueueRecipient one = { .address = (char *) address, .orig_address = (char *) orig_to,
+                         .notify = rcpt->notify, .orcpt = rcpt->orcpt };
   g_autoptr(GError) error = NULL;
   DomainClass cls;
 
@@ -343,23 +344,32 @@ qmgr_deliver_smtp_groups(QmgrDelivery *d, QueueEnvelope *env, guint pending,
   g_hash_table_iter_init(&it, groups);
   while (g_hash_table_iter_next(&it, &key, &value)) {
     GArray *members = value;
-    guint n = members->len;
-    g_autofree const char **addrs = g_new0(const char *, n);
-    g_autofree const char **origs = g_new0(const char *, n);
-    g_autofree DeliveryKind *k = g_new0(DeliveryKind, n);
-    g_autofree char **r = g_new0(char *, n);
+    guint limit = (guint) config_int(d->settings->config, "smtp_destination_recipient_limit");
     Route route = { .kind = ROUTE_SMTP, .nexthop = key };
 
-    for (guint j = 0; j < n; j++) {
-      const QueueRecipient *rcpt = env->recipients->pdata[g_array_index(members, guint, j)];
-      addrs[j] = rcpt->address;
-      origs[j] = rcpt->orig_address ? rcpt->orig_address : rcpt->address;
-    }
-    qmgr_smtp_deliver_many(d, addrs, origs, n, &route, k, r);
-    for (guint j = 0; j < n; j++) {
-      guint i = g_array_index(members, guint, j);
-      kinds[i] = k[j];
-      reasons[i] = r[j];
+    /* At most smtp_destination_recipient_limit recipients per transaction. */
+    for (guint first = 0; first < members->len; first += limit) {
+      guint n = MIN(limit, members->len - first);
+      g_autofree QmgrSmtpRcpt *rcpts = g_new0(QmgrSmtpRcpt, n);
+      g_autofree DeliveryKind *k = g_new0(DeliveryKind, n);
+      g_autofree char **r = g_new0(char *, n);
+
+      for (guint j = 0; j < n; j++) {
+        const QueueRecipient *rcpt = env->recipients->pdata[g_array_index(members, guint,
+                                                                          first + j)];
+        rcpts[j] = (QmgrSmtpRcpt) {
+          .address = rcpt->address,
+          .orig_to = rcpt->orig_address ? rcpt->orig_address : rcpt->address,
+          .notify = rcpt->notify,
+          .orcpt = rcpt->orcpt,
+        };
+      }
+      qmgr_smtp_deliver_many(d, rcpts, n, &route, k, r);
+      for (guint j = 0; j < n; j++) {
+        guint i = g_array_index(members, guint, first + j);
+        kinds[i] = k[j];
+        reasons[i] = r[j];
+      }
     }
   }
 }

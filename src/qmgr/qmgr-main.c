@@ -87,6 +87,7 @@ qmgr_main_reload(gpointer data, GError **error)
     if (g_strcmp0(config_str(settings->config, "queue_directory"), m->qmgr->queue_directory))
       log_warning("queue_directory changed; it takes effect at the next start");
     qmgr_scheduler_set_settings(m->qmgr, settings);
+    qmgr_smtp_reload();
     if (m->dbus)
       qmgr_dbus_set_settings(m->dbus, settings);
     log_info("reload -- configuration %s", config_get_dir(settings->config));
@@ -116,6 +117,7 @@ qmgr_main_on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
                " delivered, %" G_GUINT64_FORMAT " deferred, %" G_GUINT64_FORMAT " bounced",
                g_hash_table_size(q->messages), q->in_flight, q->n_delivered, q->n_deferred,
                q->n_bounced);
+  qmgr_smtp_expire(q->settings);
   sd_event_source_set_time_relative(s, (guint64) QMGR_STATUS_INTERVAL * G_USEC_PER_SEC);
   return 0;
 }

@@ -237,15 +237,23 @@ void qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to,
 DeliveryKind qmgr_deliver_nonlocal(const QmgrDelivery *d, const char *address,
                                    const char *orig_to, DomainClass cls, char **reason);
 
-/* qmgr-smtp.c: address through the SMTP client's agent to the route's
- * next hops; logs the status line.  Blocking (a worker thread). */
-DeliveryKind qmgr_smtp_deliver(const QmgrDelivery *d, const char *address, const char *orig_to,
-                               const Route *route, char **reason);
-/* The same for n addresses of one route in one session: kinds[i] and
+/* qmgr-smtp.c: address through the SMTP client's agents to the route's
+ * next hops; logs the status line.  Blocking (a worker thread).  dsn_from
+ * (may be NULL): the queue recipient whose NOTIFY/ORCPT go along. */
+DeliveryKind qmgr_smtp_deliver(const QmgrDelivery *d, const QueueRecipient *dsn_from,
+                               const char *address, const char *orig_to, const Route *route,
+                               char **reason);
+/* One recipient of a session. */
+typedef struct {
+  const char *address;
+  const char *orig_to;
+  guint notify;               /* QUEUE_NOTIFY_* (0: not given) */
+  const char *orcpt;          /* RFC 3461 ORCPT "type;address", or NULL */
+} QmgrSmtpRcpt;
+/* The same for n recipients of one route in one session: kinds[i] and
  * reasons[i] (allocated) for each. */
-void qmgr_smtp_deliver_many(const QmgrDelivery *d, const char *const *addresses,
-                            const char *const *orig_tos, guint n, const Route *route,
-                            DeliveryKind *kinds, char **reasons);
+void qmgr_smtp_deliver_many(const QmgrDelivery *d, const QmgrSmtpRcpt *rcpts, guint n,
+                            const Route *route, DeliveryKind *kinds, char **reasons);
 
 /* qmgr-bounce.c: a recipient that bounced in this attempt. */
 typedef struct {
@@ -259,8 +267,15 @@ void qmgr_bounced_free(gpointer bounced);
  * postmaster notice. */
 gboolean qmgr_bounce_notify(const QmgrDelivery *d, const GPtrArray *bounced, GError **error);
 
-/* Deliveries through the SMTP client in flight give up (qmgr stops). */
+/* Deliveries through the SMTP client in flight give up and idle agents
+ * exit (qmgr stops). */
 void qmgr_smtp_stop(void);
+/* The configuration changed: agents still running the old one exit once
+ * idle. */
+void qmgr_smtp_reload(void);
+/* Idle agents older than max_idle exit; exited ones are reaped (the main
+ * loop's timer). */
+void qmgr_smtp_expire(const QmgrSettings *s);
 
 /* The text of a deferral when a domain list could not answer (Postfix's
  * qmgr says "address resolver failure"); also logs a warning with the

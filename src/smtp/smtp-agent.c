@@ -1,13 +1,20 @@
 /* smtp-agent.c - postern-smtp, the SMTP client's delivery agent
- * (docs/smtp-client.md).  qmgr starts one per delivery, already running
- * as mail_owner, with:
+ * (docs/smtp-client.md).  qmgr keeps a pool of them, each already
+ * running as mail_owner, and talks to each over a SOCK_SEQPACKET socket
+ * on fd 3: one datagram per request, carrying the queue file (read-only)
+ * as SCM_RIGHTS and these lines:
  *
- *   fd 0   the queue file (read-only; the message is --size bytes at --offset)
- *   fd 3   the request: "S sender" then one "R recipient" per line, then EOF
- *   fd 4   the answer: per recipient "INDEX STATUS DSN RELAY TEXT" (STATUS
- *          S sent, D deferred, B bounced), one line each
+ *   Q queue-id          H next-hops          M offset size
+ *   S sender            8 (8BITMIME body)    U (received with SMTPUTF8)
+ *   E envid             T FULL|HDRS          A hop-index user:password
+ *   R recipient         N notify-keywords    O orcpt   (N, O: of the R before)
+ *   P hop-index smtp_tls_policy_maps-entry     F smtp_fallback_relay hops
  *
- *   postern-smtp --config-dir DIR --queue-id ID --nexthop HOPS --offset N --size N
+ * and one datagram back: per recipient "INDEX STATUS DSN RELAY TEXT"
+ * (STATUS S sent, D deferred, B bounced), then "T" when no host of the
+ * destination could be reached at all (qmgr throttles it).
+ *
+ *   postern-smtp --config-dir DIR
  *
  * The next hops are tried in order; an MX hop is looked up (MX records by
  * preference, equal ones shuffled; the name's own addresses when it has
@@ -15,9 +22,13 @@
  * cannot be answered defers), every address of every host is tried until
  * one session decides the recipients.  A host that refuses the
  * connection, greets with 4xx/5xx or drops the session before MAIL is
- * answered passes the recipients on to the next.  Plain blocking code
- * with a deadline on every wait.  Exit status 0 when the answer was
- * written, 1 otherwise (qmgr then defers everything).
+ * answered passes the recipients on to the next.  After a transaction the
+ * connection is kept for smtp_connection_cache_time_limit: the next
+ * request for the same next hops uses it without a new greeting, EHLO,
+ * TLS handshake or AUTH (a cached connection that turns out dead before
+ * MAIL is answered costs nothing: the request starts over).  Plain
+ * blocking code with a deadline on every wait.  The agent exits when qmgr
+ * closes the socket.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,36 +56,69 @@
 #include "smtp-client-proto.h"
 
 typedef struct {
+  int fd;
+  char *name;                 /* "mx.example[192.0.2.1]:25" */
+  char *host;                 /* the name we looked up (for TLS: SNI, verification) */
+  char *addr;                 /* its numeric address */
+  GString *in;
+  SSL *ssl;                   /* after STARTTLS */
+  gboolean no_tls;            /* a second try in plaintext after a failed handshake (may) */
+} Conn;
+
+typedef struct {
+  /* the process */
   Config *config;
-  const char *queue_id;
   const char *helo_name;
+  gboolean v4, v6;
+  Conn *cached;               /* the last session, kept for the next request */
+  char *cached_nexthop;       /* ... for these next hops and credentials (agent_cache_key) */
+  SmtpClientCaps cached_caps;
+  gint64 cached_idle_since, cached_born;   /* monotonic microseconds */
+
+  /* one request */
+  char *queue_id;
+  char *nexthop;
   int msg_fd;
   gint64 offset, size;
-  gboolean eightbit;
-  char *sender;
-  GPtrArray *rcpts;           /* char * */
+  gboolean eightbit, smtputf8;
+  char *sender, *envid, *ret;
+  GPtrArray *rcpts;           /* char *, NULL-terminated */
+  GPtrArray *notify, *orcpt;  /* char * or NULL, one per recipient */
   SmtpClientTx *tx;           /* the decisions so far */
   SmtpClientCaps caps;
   char *last_error;           /* why the last host did not do: the deferral text */
   gboolean bounce_all;        /* the destination says no mail (null MX, no such domain) */
   char *relay;                /* "host[addr]:port" of the session that decided */
   GHashTable *auth;           /* hop index -> "user:password" (smtp_sasl_password_maps, from qmgr) */
+  GHashTable *policy;         /* hop index -> smtp_tls_policy_maps entry (from qmgr) */
+  char *fallback;             /* smtp_fallback_relay hops, or NULL */
+  gboolean null_mx;           /* bounce_all because of a null MX: no fallback */
   const char *cur_auth;       /* the current hop's */
-  gboolean v4, v6;
+  const char *cur_policy;     /* the current hop's, or NULL: smtp_tls_security_level */
+  const char *cur_hop_host;   /* the current hop's host or domain ("nexthop" for match=) */
 } Agent;
-
-typedef struct {
-  int fd;
-  char *name;                 /* "mx.example[192.0.2.1]:25" */
-  const char *host;           /* the name we looked up (for TLS: SNI, verification) */
-  const char *addr;           /* its numeric address */
-  GString *in;
-  SSL *ssl;                   /* after STARTTLS */
-  gboolean no_tls;            /* a second try in plaintext after a failed handshake (may) */
-} Conn;
 
 static void
 agent_error(Agent *a, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+conn_free(Conn *c)
+{
+  if (c == NULL)
+    return;
+  if (c->ssl != NULL) {
+    SSL_shutdown(c->ssl);
+    SSL_free(c->ssl);
+  }
+  if (c->fd >= 0)
+    close(c->fd);
+  if (c->in != NULL)
+    g_string_free(c->in, TRUE);
+  g_free(c->name);
+  g_free(c->host);
+  g_free(c->addr);
+  g_free(c);
+}
 
 static void
 agent_error(Agent *a, const char *fmt, ...)
@@ -306,13 +350,23 @@ typedef enum {
   TLS_LEVEL_C_NONE, TLS_LEVEL_C_MAY, TLS_LEVEL_C_ENCRYPT, TLS_LEVEL_C_VERIFY, TLS_LEVEL_C_SECURE,
 } ClientTlsLevel;
 
+/* The level of the current hop: its smtp_tls_policy_maps entry's first
+ * word, else smtp_tls_security_level.  "dane" is "may" here (no DNSSEC
+ * validation: Postfix falls back the same way); an unknown word is read
+ * as "encrypt", the safe side. */
 static ClientTlsLevel
 agent_tls_level(const Agent *a)
 {
-  const char *v = config_str(a->config, "smtp_tls_security_level");
   static const char *const names[] = { "none", "may", "encrypt", "verify", "secure" };
+  const char *v = config_str(a->config, "smtp_tls_security_level");
+  g_autofree char *word = NULL;
 
-  if (*v == '\0')
+  if (a->cur_policy != NULL) {
+    gsize n = strcspn(a->cur_policy, " \t");
+    word = g_strndup(a->cur_policy, n);
+    v = word;
+  }
+  if (*v == '\0' || g_ascii_strcasecmp(v, "dane") == 0)
     return TLS_LEVEL_C_MAY;       /* Postern's default: opportunistic (docs/smtp-client.md) */
   for (guint i = 0; i < G_N_ELEMENTS(names); i++)
     if (g_ascii_strcasecmp(v, names[i]) == 0)
@@ -320,7 +374,24 @@ agent_tls_level(const Agent *a)
   return TLS_LEVEL_C_ENCRYPT;     /* an unknown word: the safe reading */
 }
 
+/* An attribute "name=value" of the current hop's policy entry, or NULL. */
+static char *
+agent_policy_attr(const Agent *a, const char *name)
+{
+  g_auto(GStrv) words = NULL;
+  gsize len = strlen(name);
+
+  if (a->cur_policy == NULL)
+    return NULL;
+  words = g_strsplit_set(a->cur_policy, " \t", -1);
+  for (guint i = 1; words[i]; i++)
+    if (g_ascii_strncasecmp(words[i], name, len) == 0 && words[i][len] == '=')
+      return g_strdup(words[i] + len + 1);
+  return NULL;
+}
+
 static SSL_CTX *agent_tls_ctx;
+static gboolean agent_tls_cas_loaded;
 
 static SSL_CTX *
 agent_tls_context(Agent *a, ClientTlsLevel level)
@@ -332,7 +403,7 @@ agent_tls_context(Agent *a, ClientTlsLevel level)
   g_autoptr(GError) error = NULL;
 
   if (agent_tls_ctx != NULL)
-    return agent_tls_ctx;
+    goto cas;
   agent_tls_ctx = SSL_CTX_new(TLS_client_method());
   if (agent_tls_ctx == NULL)
     return NULL;
@@ -346,15 +417,17 @@ agent_tls_context(Agent *a, ClientTlsLevel level)
     log_warning("%s; using >=TLSv1.2", error->message);
     SSL_CTX_set_min_proto_version(agent_tls_ctx, TLS1_2_VERSION);
   }
-  if (level >= TLS_LEVEL_C_VERIFY) {
+  SSL_CTX_set_verify(agent_tls_ctx, SSL_VERIFY_NONE, NULL);
+cas:
+  /* The trusted CAs once a destination needs them (the agent serves
+   * many, each with its own level: the verify mode is per connection). */
+  if (level >= TLS_LEVEL_C_VERIFY && !agent_tls_cas_loaded) {
+    agent_tls_cas_loaded = TRUE;
     if ((*cafile || *capath)
         ? SSL_CTX_load_verify_locations(agent_tls_ctx, *cafile ? cafile : NULL,
                                         *capath ? capath : NULL) != 1
         : SSL_CTX_set_default_verify_paths(agent_tls_ctx) != 1)
       log_warning("smtp_tls_CAfile/smtp_tls_CApath: cannot load the trusted CAs");
-    SSL_CTX_set_verify(agent_tls_ctx, SSL_VERIFY_PEER, NULL);
-  } else {
-    SSL_CTX_set_verify(agent_tls_ctx, SSL_VERIFY_NONE, NULL);
   }
   return agent_tls_ctx;
 }
@@ -373,12 +446,63 @@ session_tls(Agent *a, Conn *c, ClientTlsLevel level)
   }
   if (!ip)
     SSL_set_tlsext_host_name(c->ssl, c->host);
+  SSL_set_verify(c->ssl, level >= TLS_LEVEL_C_VERIFY ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+  {
+    g_autofree char *protocols = agent_policy_attr(a, "protocols");
+    int min_version = 0, max_version = 0;
+    guint64 no_options = 0;
+    g_autoptr(GError) perr = NULL;
+
+    if (protocols != NULL) {
+      g_strdelimit(protocols, ":", ' ');
+      if (tls_protocols_parse(protocols, &min_version, &max_version, &no_options, &perr)) {
+        SSL_set_min_proto_version(c->ssl, MAX(min_version, TLS1_VERSION));
+        if (max_version)
+          SSL_set_max_proto_version(c->ssl, max_version);
+        SSL_set_options(c->ssl, (long) no_options);
+      } else {
+        log_warning("smtp_tls_policy_maps: %s", perr->message);
+      }
+    }
+  }
   if (level >= TLS_LEVEL_C_VERIFY) {
     X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
-    if (ip)
+    /* Postfix's smtp_tls_verify_cert_match (hostname) and
+     * smtp_tls_secure_cert_match (nexthop, dot-nexthop), or the entry's
+     * match= list; a [address] hop: its address */
+    g_autofree char *match = agent_policy_attr(a, "match");
+    g_auto(GStrv) names = g_strsplit_set(match ? match : level == TLS_LEVEL_C_SECURE
+                                         ? config_str(a->config, "smtp_tls_secure_cert_match")
+                                         : config_str(a->config, "smtp_tls_verify_cert_match"),
+                                         ":, \t", -1);
+    gboolean any = FALSE;
+
+    if (ip) {
       X509_VERIFY_PARAM_set1_ip_asc(vp, c->addr);
-    else
-      X509_VERIFY_PARAM_set1_host(vp, c->host, 0);
+    } else {
+      for (guint i = 0; names[i]; i++) {
+        const char *n = names[i];
+        g_autofree char *dot = NULL;
+
+        if (*n == '\0')
+          continue;
+        if (g_ascii_strcasecmp(n, "hostname") == 0) {
+          n = c->host;
+        } else if (g_ascii_strcasecmp(n, "nexthop") == 0) {
+          n = a->cur_hop_host ? a->cur_hop_host : c->host;
+        } else if (g_ascii_strcasecmp(n, "dot-nexthop") == 0) {
+          dot = g_strconcat(".", a->cur_hop_host ? a->cur_hop_host : c->host, NULL);
+          n = dot;
+        }
+        if (any)
+          X509_VERIFY_PARAM_add1_host(vp, n, 0);
+        else
+          X509_VERIFY_PARAM_set1_host(vp, n, 0);
+        any = TRUE;
+      }
+      if (!any)
+        X509_VERIFY_PARAM_set1_host(vp, c->host, 0);
+    }
   }
   for (;;) {
     int r, err;
@@ -490,18 +614,40 @@ lost:
   return FALSE;
 }
 
+/* Why a session ended while waiting, in Postfix's words: "conversation
+ * with HOST timed out while STAGE" or "lost connection with HOST while
+ * STAGE". */
+static void
+agent_lost(Agent *a, const Conn *c, const char *stage)
+{
+  if (errno == ETIMEDOUT)
+    agent_error(a, "conversation with %s timed out while %s", c->name, stage);
+  else
+    agent_error(a, "lost connection with %s while %s", c->name, stage);
+}
+
+static void
+session_quit(Agent *a, Conn *c)
+{
+  gint64 timeout = config_time(a->config, "smtp_quit_timeout");
+  SmtpClientReply r;
+
+  if (conn_write(c, "QUIT\r\n", 6, timeout) && conn_reply(c, &r, timeout))
+    smtp_client_reply_clear(&r);
+}
+
+/* Greeting, EHLO (HELO), STARTTLS and AUTH: SESSION_DONE when the
+ * connection is ready for a transaction. */
 static SessionResult
-session_run(Agent *a, Conn *c)
+session_open(Agent *a, Conn *c)
 {
   gint64 helo_timeout = config_time(a->config, "smtp_helo_timeout");
   g_autofree char *ehlo = g_strdup_printf("EHLO %s\r\n", a->helo_name);
-  g_autofree char *send = NULL, *text = NULL;
+  g_autofree char *text = NULL;
   SmtpClientReply r;
-  gboolean mail_answered = FALSE;
 
   if (!conn_reply(c, &r, helo_timeout)) {
-    agent_error(a, "lost connection with %s while receiving the initial server greeting: %s",
-                c->name, g_strerror(errno));
+    agent_lost(a, c, "receiving the initial server greeting");
     return SESSION_NEXT;
   }
   if (r.code / 100 != 2) {
@@ -512,7 +658,7 @@ session_run(Agent *a, Conn *c)
   }
   smtp_client_reply_clear(&r);
   if (!conn_write(c, ehlo, strlen(ehlo), helo_timeout) || !conn_reply(c, &r, helo_timeout)) {
-    agent_error(a, "lost connection with %s while sending EHLO: %s", c->name, g_strerror(errno));
+    agent_lost(a, c, "sending EHLO");
     return SESSION_NEXT;
   }
   if (r.code / 100 == 2) {
@@ -523,8 +669,7 @@ session_run(Agent *a, Conn *c)
     smtp_client_reply_clear(&r);
     smtp_client_caps_clear(&a->caps);
     if (!conn_write(c, helo, strlen(helo), helo_timeout) || !conn_reply(c, &r, helo_timeout)) {
-      agent_error(a, "lost connection with %s while sending HELO: %s", c->name,
-                  g_strerror(errno));
+      agent_lost(a, c, "sending HELO");
       return SESSION_NEXT;
     }
     if (r.code / 100 != 2) {
@@ -541,8 +686,7 @@ session_run(Agent *a, Conn *c)
 
     if (level != TLS_LEVEL_C_NONE && a->caps.starttls && !c->no_tls) {
       if (!conn_write(c, "STARTTLS\r\n", 10, helo_timeout) || !conn_reply(c, &r, helo_timeout)) {
-        agent_error(a, "lost connection with %s while sending STARTTLS: %s", c->name,
-                    g_strerror(errno));
+        agent_lost(a, c, "sending STARTTLS");
         return SESSION_NEXT;
       }
       if (r.code == 220) {
@@ -552,8 +696,7 @@ session_run(Agent *a, Conn *c)
           return level == TLS_LEVEL_C_MAY ? SESSION_RETRY_PLAIN : SESSION_NEXT;
         if (!conn_write(c, ehlo, strlen(ehlo), helo_timeout) || !conn_reply(c, &r, helo_timeout)
             || r.code / 100 != 2) {
-          agent_error(a, "lost connection with %s while sending EHLO after STARTTLS: %s",
-                      c->name, g_strerror(errno));
+          agent_lost(a, c, "sending EHLO after STARTTLS");
           smtp_client_reply_clear(&r);
           return SESSION_NEXT;
         }
@@ -567,21 +710,48 @@ session_run(Agent *a, Conn *c)
       smtp_client_reply_clear(&r);
     } else if (level >= TLS_LEVEL_C_ENCRYPT) {
       agent_error(a, "TLS is required, but was not offered by host %s", c->name);
-      if (conn_write(c, "QUIT\r\n", 6, helo_timeout) && conn_reply(c, &r, helo_timeout))
-        smtp_client_reply_clear(&r);
+      session_quit(a, c);
       return SESSION_NEXT;
     }
   }
 
   if (a->cur_auth != NULL && a->caps.auth != NULL && !session_auth(a, c)) {
-    if (conn_write(c, "QUIT\r\n", 6, helo_timeout) && conn_reply(c, &r, helo_timeout))
-      smtp_client_reply_clear(&r);
+    session_quit(a, c);
     return SESSION_NEXT;
   }
+  return SESSION_DONE;
+}
 
+/* One mail transaction on a ready connection: SESSION_NEXT when it was
+ * lost before MAIL was answered (nothing happened: another host, or a
+ * new connection, may do it), else SESSION_DONE with the recipients
+ * decided.  *reusable: the server is ready for the next transaction. */
+static SessionResult
+session_tx(Agent *a, Conn *c, gboolean *reusable)
+{
+  g_autofree char *send = NULL, *text = NULL;
+  SmtpClientReply r;
+  gboolean mail_answered = FALSE, dot_answered = FALSE;
+
+  *reusable = FALSE;
+  g_clear_pointer(&a->tx, smtp_client_tx_free);
   a->tx = smtp_client_tx_new(&a->caps, a->sender, (const char *const *) a->rcpts->pdata,
                              (guint64) a->size, a->eightbit);
+  a->tx->smtputf8 = a->smtputf8;
+  a->tx->envid = g_strdup(a->envid);
+  a->tx->ret = g_strdup(a->ret);
+  a->tx->peer = c->name;
+  for (guint i = 0; i < a->tx->rcpts->len; i++) {
+    SmtpClientRcpt *rc = a->tx->rcpts->pdata[i];
+
+    rc->notify = g_strdup(a->notify->pdata[i]);
+    rc->orcpt = g_strdup(a->orcpt->pdata[i]);
+  }
   send = smtp_client_tx_begin(a->tx);
+  if (send == NULL && a->tx->state == SMTP_TX_DONE) {
+    *reusable = TRUE;     /* decided before a command was sent */
+    return SESSION_DONE;
+  }
   while (a->tx->state != SMTP_TX_DONE) {
     SmtpTxState before = a->tx->state;
 
@@ -596,6 +766,8 @@ session_run(Agent *a, Conn *c)
       break;
     if (before == SMTP_TX_MAIL)
       mail_answered = TRUE;
+    if (before == SMTP_TX_DOT)
+      dot_answered = TRUE;
     if (r.code == 421) {
       /* the server is closing: this reply decides what is open, as 4xx */
       text = smtp_client_reply_text(&r);
@@ -609,22 +781,123 @@ session_run(Agent *a, Conn *c)
   }
   if (a->tx->state != SMTP_TX_DONE) {
     if (!mail_answered && text == NULL) {
-      agent_error(a, "lost connection with %s while sending MAIL FROM: %s", c->name,
-                  g_strerror(errno));
+      agent_lost(a, c, "sending MAIL FROM");
       g_clear_pointer(&a->tx, smtp_client_tx_free);
       return SESSION_NEXT;
     }
     if (text == NULL)
-      agent_error(a, "%s with %s while %s: %s", errno == ETIMEDOUT ? "conversation timed out"
-                  : "lost connection", c->name, a->tx->state == SMTP_TX_BODY
-                  ? "sending message body" : "receiving a reply", g_strerror(errno));
+      agent_lost(a, c, a->tx->state == SMTP_TX_BODY ? "sending message body"
+                       : a->tx->state == SMTP_TX_DOT ? "sending end of data -- message may be "
+                       "sent more than once" : "receiving a reply");
     smtp_client_tx_abort(a->tx, a->last_error);
     return SESSION_DONE;
   }
-  if (conn_write(c, "QUIT\r\n", 6, config_time(a->config, "smtp_quit_timeout"))
-      && conn_reply(c, &r, config_time(a->config, "smtp_quit_timeout")))
+  if (!dot_answered) {
+    /* MAIL, every RCPT or DATA refused: the server may still hold the
+     * transaction open; RSET before the connection serves another */
+    gint64 timeout = config_time(a->config, "smtp_rset_timeout");
+
+    if (!conn_write(c, "RSET\r\n", 6, timeout) || !conn_reply(c, &r, timeout))
+      return SESSION_DONE;
+    *reusable = r.code / 100 == 2;
     smtp_client_reply_clear(&r);
+    return SESSION_DONE;
+  }
+  *reusable = TRUE;
   return SESSION_DONE;
+}
+
+/* What a cached connection must match: the next hops and the credentials
+ * it may have logged in with. */
+static char *
+agent_cache_key(const Agent *a)
+{
+  GString *key = g_string_new(a->nexthop);
+
+  for (guint h = 0; h < g_hash_table_size(a->auth) + 1; h++) {
+    const char *cred = g_hash_table_lookup(a->auth, GUINT_TO_POINTER(h));
+
+    g_string_append_printf(key, "\n%s", cred ? cred : "");
+  }
+  return g_string_free(key, FALSE);
+}
+
+/* Keeps the connection for the next request (smtp_connection_cache_time_limit
+ * > 0), else says QUIT and closes it. */
+static void
+agent_cache_or_quit(Agent *a, Conn *c, gboolean reusable, gboolean fresh)
+{
+  gint64 now = g_get_monotonic_time();
+
+  if (reusable && config_time(a->config, "smtp_connection_cache_time_limit") > 0) {
+    if (fresh) {
+      a->cached_born = now;
+      a->cached_nexthop = agent_cache_key(a);
+    }
+    a->cached = c;
+    a->cached_caps = a->caps;
+    memset(&a->caps, 0, sizeof a->caps);
+    a->cached_idle_since = now;
+    return;
+  }
+  if (reusable)
+    session_quit(a, c);
+  conn_free(c);
+  if (!fresh)
+    g_clear_pointer(&a->cached_nexthop, g_free);
+}
+
+/* Closes the cached connection (with QUIT when polite). */
+static void
+agent_cache_drop(Agent *a, gboolean polite)
+{
+  if (a->cached == NULL)
+    return;
+  if (polite)
+    session_quit(a, a->cached);
+  conn_free(a->cached);
+  a->cached = NULL;
+  smtp_client_caps_clear(&a->cached_caps);
+  g_clear_pointer(&a->cached_nexthop, g_free);
+}
+
+/* The request on the cached connection when it is for the same next hops
+ * and still fresh; TRUE when that decided the recipients. */
+static gboolean
+agent_try_cached(Agent *a)
+{
+  gint64 reuse_limit = config_time(a->config, "smtp_connection_reuse_time_limit");
+  struct pollfd p;
+  Conn *c = a->cached;
+  gboolean reusable;
+  g_autofree char *key = NULL;
+
+  if (c == NULL)
+    return FALSE;
+  key = agent_cache_key(a);
+  p = (struct pollfd) { .fd = c->fd, .events = POLLIN };
+  if (strcmp(a->cached_nexthop, key) != 0
+      || g_get_monotonic_time() - a->cached_born >= reuse_limit * G_USEC_PER_SEC
+      || c->in->len > 0 || poll(&p, 1, 0) != 0) {
+    /* another destination, too old, or the server spoke first (421, EOF) */
+    agent_cache_drop(a, p.revents == 0 && c->in->len == 0);
+    return FALSE;
+  }
+  a->cached = NULL;
+  a->caps = a->cached_caps;
+  memset(&a->cached_caps, 0, sizeof a->cached_caps);
+  if (session_tx(a, c, &reusable) != SESSION_DONE) {
+    /* gone while idle: nothing was said, start over */
+    log_qid(LOG_DEBUG, a->queue_id, "cached connection to %s is gone", c->name);
+    conn_free(c);
+    smtp_client_caps_clear(&a->caps);
+    g_clear_pointer(&a->cached_nexthop, g_free);
+    g_clear_pointer(&a->last_error, g_free);
+    return FALSE;
+  }
+  a->relay = g_strdup(c->name);
+  agent_cache_or_quit(a, c, reusable, FALSE);
+  return TRUE;
 }
 
 /* ---------------------------------------------------------------- hosts and addresses */
@@ -649,43 +922,45 @@ agent_try_host(Agent *a, const char *host, guint16 port)
   }
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
     char addr[64];
-    Conn c = { 0 };
+    gboolean no_tls = FALSE;
     SessionResult sr;
 
     inet_sockaddr_to_string(ai->ai_addr, addr, sizeof addr);
-    c.name = g_strdup_printf("%s[%s]:%u", host, addr, port);
-    c.host = host;
-    c.addr = addr;
     for (;;) {
-      c.fd = conn_open(ai->ai_addr, ai->ai_addrlen,
-                       config_time(a->config, "smtp_connect_timeout"));
-      if (c.fd < 0) {
-        agent_error(a, "connect to %s: %s", c.name, g_strerror(errno));
+      Conn *c = g_new0(Conn, 1);
+      gboolean reusable = FALSE;
+
+      c->name = g_strdup_printf("%s[%s]:%u", host, addr, port);
+      c->host = g_strdup(host);
+      c->addr = g_strdup(addr);
+      c->no_tls = no_tls;
+      c->fd = conn_open(ai->ai_addr, ai->ai_addrlen,
+                        config_time(a->config, "smtp_connect_timeout"));
+      if (c->fd < 0) {
+        if (errno == ETIMEDOUT)
+          agent_error(a, "connect to %s: Connection timed out", c->name);
+        else
+          agent_error(a, "connect to %s: %s", c->name, g_strerror(errno));
+        conn_free(c);
         sr = SESSION_NEXT;
         break;
       }
-      c.in = g_string_new(NULL);
-      sr = session_run(a, &c);
-      if (c.ssl != NULL) {
-        SSL_shutdown(c.ssl);
-        SSL_free(c.ssl);
-        c.ssl = NULL;
+      c->in = g_string_new(NULL);
+      sr = session_open(a, c);
+      if (sr == SESSION_DONE)
+        sr = session_tx(a, c, &reusable);
+      if (sr == SESSION_DONE) {
+        a->relay = g_strdup(c->name);
+        agent_cache_or_quit(a, c, reusable, TRUE);
+        freeaddrinfo(res);
+        return SESSION_DONE;
       }
-      close(c.fd);
-      g_string_free(c.in, TRUE);
-      if (sr != SESSION_RETRY_PLAIN || c.no_tls)
-        break;
-      c.no_tls = TRUE;      /* Postfix's way under "may": the same host in plaintext */
+      conn_free(c);
       smtp_client_caps_clear(&a->caps);
+      if (sr != SESSION_RETRY_PLAIN || no_tls)
+        break;
+      no_tls = TRUE;      /* Postfix's way under "may": the same host in plaintext */
     }
-    if (sr == SESSION_RETRY_PLAIN)
-      sr = SESSION_NEXT;
-    if (sr == SESSION_DONE) {
-      a->relay = c.name;
-      freeaddrinfo(res);
-      return SESSION_DONE;
-    }
-    g_free(c.name);
   }
   freeaddrinfo(res);
   return SESSION_NEXT;
@@ -723,6 +998,7 @@ agent_mx_hosts(Agent *a, const char *domain)
     return hosts;
   case DNS_NULLMX:
     a->bounce_all = TRUE;
+    a->null_mx = TRUE;
     agent_error(a, "Domain %s does not accept mail (nullMX)", domain);
     return NULL;
   case DNS_NOTFOUND:
@@ -757,52 +1033,107 @@ agent_mx_hosts(Agent *a, const char *domain)
   return hosts;
 }
 
-/* ---------------------------------------------------------------- start and answer */
+/* ---------------------------------------------------------------- requests */
 
-static gboolean
-agent_read_request(Agent *a, int fd)
+#define AGENT_DATAGRAM_MAX (1024 * 1024)
+
+static void
+agent_request_clear(Agent *a)
 {
-  g_autoptr(GString) in = g_string_new(NULL);
-  char buf[8192];
-  ssize_t n;
-  g_auto(GStrv) lines = NULL;
+  if (a->msg_fd >= 0)
+    close(a->msg_fd);
+  a->msg_fd = -1;
+  g_clear_pointer(&a->queue_id, g_free);
+  g_clear_pointer(&a->nexthop, g_free);
+  g_clear_pointer(&a->sender, g_free);
+  g_clear_pointer(&a->envid, g_free);
+  g_clear_pointer(&a->ret, g_free);
+  g_clear_pointer(&a->rcpts, g_ptr_array_unref);
+  g_clear_pointer(&a->notify, g_ptr_array_unref);
+  g_clear_pointer(&a->orcpt, g_ptr_array_unref);
+  g_clear_pointer(&a->tx, smtp_client_tx_free);
+  smtp_client_caps_clear(&a->caps);
+  g_clear_pointer(&a->last_error, g_free);
+  g_clear_pointer(&a->relay, g_free);
+  g_hash_table_remove_all(a->auth);
+  g_hash_table_remove_all(a->policy);
+  g_clear_pointer(&a->fallback, g_free);
+  a->cur_auth = a->cur_policy = a->cur_hop_host = NULL;
+  a->null_mx = FALSE;
+  a->offset = a->size = 0;
+  a->eightbit = a->smtputf8 = a->bounce_all = FALSE;
+}
 
-  while ((n = read(fd, buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0 || in->len > 16 * 1024 * 1024)
-      return FALSE;
-    g_string_append_len(in, buf, n);
-  }
-  lines = g_strsplit(in->str, "\n", -1);
+/* Parses one request (text, NUL-terminated); FALSE when it is not one. */
+static gboolean
+agent_parse_request(Agent *a, char *text)
+{
+  g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
   a->rcpts = g_ptr_array_new_with_free_func(g_free);
+  a->notify = g_ptr_array_new_with_free_func(g_free);
+  a->orcpt = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; lines[i]; i++) {
-    if (lines[i][0] == 'S' && lines[i][1] == ' ' && a->sender == NULL)
-      a->sender = g_strdup(lines[i] + 2);
-    else if (lines[i][0] == 'R' && lines[i][1] == ' ')
-      g_ptr_array_add(a->rcpts, g_strdup(lines[i] + 2));
-    else if (lines[i][0] == '8')
-      a->eightbit = TRUE;
-    else if (lines[i][0] == 'A' && lines[i][1] == ' ') {
-      char *end = NULL;
-      guint64 hop = g_ascii_strtoull(lines[i] + 2, &end, 10);
+    char *l = lines[i], *v = l[0] && l[1] == ' ' ? l + 2 : NULL;
+    char *end = NULL;
+    guint last = a->notify->len;
 
-      if (end && *end == ' ' && strchr(end + 1, ':'))
-        g_hash_table_replace(a->auth, GUINT_TO_POINTER((guint) hop), g_strdup(end + 1));
+    if (l[0] == '8' && l[1] == '\0') {
+      a->eightbit = TRUE;
+    } else if (l[0] == 'U' && l[1] == '\0') {
+      a->smtputf8 = TRUE;
+    } else if (v == NULL) {
+      continue;
+    } else if (l[0] == 'Q' && a->queue_id == NULL) {
+      a->queue_id = g_strdup(v);
+    } else if (l[0] == 'H' && a->nexthop == NULL) {
+      a->nexthop = g_strdup(v);
+    } else if (l[0] == 'M') {
+      a->offset = g_ascii_strtoll(v, &end, 10);
+      if (end == NULL || *end != ' ')
+        return FALSE;
+      a->size = g_ascii_strtoll(end + 1, &end, 10);
+      if (*end != '\0' || a->offset < 0 || a->size < 0)
+        return FALSE;
+    } else if (l[0] == 'S' && a->sender == NULL) {
+      a->sender = g_strdup(v);
+    } else if (l[0] == 'E' && a->envid == NULL) {
+      a->envid = g_strdup(v);
+    } else if (l[0] == 'T' && a->ret == NULL && (strcmp(v, "FULL") == 0 || strcmp(v, "HDRS") == 0)) {
+      a->ret = g_strdup(v);
+    } else if (l[0] == 'R') {
+      g_ptr_array_add(a->rcpts, g_strdup(v));
+      g_ptr_array_add(a->notify, NULL);
+      g_ptr_array_add(a->orcpt, NULL);
+    } else if ((l[0] == 'N' || l[0] == 'O') && last > 0) {
+      GPtrArray *arr = l[0] == 'N' ? a->notify : a->orcpt;
+
+      g_free(arr->pdata[last - 1]);
+      arr->pdata[last - 1] = g_strdup(v);
+    } else if (l[0] == 'A' || l[0] == 'P') {
+      guint64 hop = g_ascii_strtoull(v, &end, 10);
+
+      if (end && *end == ' ' && (l[0] == 'P' || strchr(end + 1, ':')))
+        g_hash_table_replace(l[0] == 'A' ? a->auth : a->policy, GUINT_TO_POINTER((guint) hop),
+                             g_strdup(end + 1));
+    } else if (l[0] == 'F' && a->fallback == NULL) {
+      a->fallback = g_strdup(v);
     }
   }
   g_ptr_array_add(a->rcpts, NULL);
-  return a->sender != NULL && a->rcpts->len > 1;
+  return a->queue_id != NULL && a->nexthop != NULL && a->sender != NULL && a->rcpts->len > 1
+         && a->msg_fd >= 0;
 }
 
-/* Writes the answer: each recipient's decision, or the last error. */
+/* The answer: each recipient's decision, or the last error; "T" when the
+ * destination could not be reached at all. */
 static gboolean
 agent_answer(Agent *a, int fd)
 {
   g_autoptr(GString) out = g_string_new(NULL);
   const char *relay = a->relay ? a->relay : "none";
 
-  for (guint i = 0; i + 1 < a->rcpts->len; i++) {
+  for (guint i = 0; a->rcpts && i + 1 < a->rcpts->len; i++) {
     const SmtpClientRcpt *r = a->tx ? a->tx->rcpts->pdata[i] : NULL;
     char status = 'D';
     const char *dsn = a->bounce_all ? "5.1.2" : "4.4.1";
@@ -821,29 +1152,142 @@ agent_answer(Agent *a, int fd)
       g_string_append_printf(out, "%u %c %s %s %s\n", i, status, dsn, relay, flat);
     }
   }
-  return write(fd, out->str, out->len) == (ssize_t) out->len;
+  if (a->tx == NULL && a->relay == NULL && !a->bounce_all)
+    g_string_append(out, "T\n");
+  if (out->len > AGENT_DATAGRAM_MAX)
+    g_string_truncate(out, AGENT_DATAGRAM_MAX);   /* qmgr defers what is missing */
+  return send(fd, out->str, out->len, MSG_NOSIGNAL) == (ssize_t) out->len;
+}
+
+/* Tries the hops in order until a session decides; TRUE then.  policy
+ * and auth apply (by hop index) to the route's own hops, not to the
+ * fallback relays. */
+static gboolean
+agent_try_hops(Agent *a, const char *nexthop, gboolean own)
+{
+  g_autoptr(GPtrArray) hops = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!route_nexthop_parse(nexthop, 25, &hops, &error)) {
+    agent_error(a, "%s", error->message);
+    return FALSE;
+  }
+  for (guint h = 0; h < hops->len && !a->bounce_all; h++) {
+    const RouteHop *hop = hops->pdata[h];
+    g_autoptr(GPtrArray) hosts = NULL;
+
+    a->cur_auth = own ? g_hash_table_lookup(a->auth, GUINT_TO_POINTER(h)) : NULL;
+    a->cur_policy = own ? g_hash_table_lookup(a->policy, GUINT_TO_POINTER(h)) : NULL;
+    a->cur_hop_host = hop->host;
+    if (hop->mx) {
+      hosts = agent_mx_hosts(a, hop->host);
+      if (hosts == NULL)
+        continue;
+    } else {
+      hosts = g_ptr_array_new_with_free_func(g_free);
+      g_ptr_array_add(hosts, g_strdup(hop->host));
+    }
+    for (guint i = 0; i < hosts->len; i++)
+      if (agent_try_host(a, hosts->pdata[i], hop->port) == SESSION_DONE) {
+        a->cur_hop_host = NULL;
+        return TRUE;
+      }
+  }
+  a->cur_hop_host = NULL;
+  return FALSE;
+}
+
+/* Delivers the request in a: the cached connection, else every hop, then
+ * smtp_fallback_relay when the destination was not found or not reached
+ * (never after a null MX: that domain says it takes no mail). */
+static void
+agent_deliver(Agent *a)
+{
+  if (agent_try_cached(a) || agent_try_hops(a, a->nexthop, TRUE))
+    return;
+  if (a->fallback != NULL && !a->null_mx) {
+    a->bounce_all = FALSE;
+    if (agent_try_hops(a, a->fallback, FALSE))
+      return;
+    a->bounce_all = FALSE;    /* a fallback relay that is not found only defers */
+  }
+}
+
+/* Waits for the next request, closing the cached connection when its
+ * time is up.  >0: a datagram of that length in buf (the queue file in
+ * a->msg_fd), 0: qmgr closed the socket, <0: an error. */
+static ssize_t
+agent_next_request(Agent *a, int fd, char *buf, gsize size)
+{
+  for (;;) {
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int timeout = -1;
+    union {
+      struct cmsghdr h;
+      char space[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct iovec iov = { .iov_base = buf, .iov_len = size - 1 };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
+                         .msg_controllen = sizeof control.space };
+    ssize_t n;
+    int r;
+
+    if (a->cached != NULL) {
+      gint64 limit = config_time(a->config, "smtp_connection_cache_time_limit") * G_USEC_PER_SEC;
+      gint64 left = a->cached_idle_since + limit - g_get_monotonic_time();
+
+      if (left <= 0) {
+        agent_cache_drop(a, TRUE);
+        continue;
+      }
+      timeout = (int) MIN(left / 1000 + 1, G_MAXINT);
+    }
+    r = poll(&p, 1, timeout);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return -1;
+    if (r == 0)
+      continue;     /* the cache's time: dropped above */
+    n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return n;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS
+          && cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+        if (a->msg_fd >= 0)
+          close(a->msg_fd);
+        memcpy(&a->msg_fd, CMSG_DATA(cm), sizeof(int));
+      }
+    }
+    if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+      if (a->msg_fd >= 0)
+        close(a->msg_fd);
+      a->msg_fd = -1;
+    }
+    buf[n] = '\0';
+    return n;
+  }
 }
 
 int
 main(int argc, char **argv)
 {
-  g_autofree char *config_dir = NULL, *queue_id = NULL, *nexthop = NULL;
-  gint64 offset = -1, size = -1;
+  g_autofree char *config_dir = NULL;
   gboolean verbose = FALSE;
   GOptionEntry entries[] = {
     { "config-dir", 0, 0, G_OPTION_ARG_FILENAME, &config_dir, "Configuration directory", "DIR" },
-    { "queue-id", 0, 0, G_OPTION_ARG_STRING, &queue_id, "The message's queue id", "ID" },
-    { "nexthop", 0, 0, G_OPTION_ARG_STRING, &nexthop, "Next hops ([host]:port, domain, ...)",
-      "HOPS" },
-    { "offset", 0, 0, G_OPTION_ARG_INT64, &offset, "Where the message starts in fd 0", "N" },
-    { "size", 0, 0, G_OPTION_ARG_INT64, &size, "The message's size", "N" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages", NULL },
     { NULL },
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new("- Postern SMTP delivery agent");
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) hops = NULL;
-  Agent a = { .msg_fd = 0 };
+  g_autofree char *buf = NULL;
+  Agent a = { .msg_fd = -1 };
+  int type = 0;
+  socklen_t tlen = sizeof type;
 
   g_option_context_add_main_entries(ctx, entries, NULL);
   if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
@@ -854,14 +1298,11 @@ main(int argc, char **argv)
   if (verbose)
     log_set_debug(TRUE);
   signal(SIGPIPE, SIG_IGN);
-  if (nexthop == NULL || offset < 0 || size < 0) {
-    fprintf(stderr, "postern-smtp: --nexthop, --offset and --size are required (it is started "
-            "by postern-qmgr)\n");
+  if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_SEQPACKET) {
+    fprintf(stderr, "postern-smtp: fd 3 is not a SOCK_SEQPACKET socket (it is started by "
+            "postern-qmgr)\n");
     return 2;
   }
-  a.queue_id = queue_id;
-  a.offset = offset;
-  a.size = size;
   a.config = config_load(config_dir_resolve(config_dir), NULL, &error);
   if (a.config == NULL) {
     log_error("%s", error->message);
@@ -869,47 +1310,33 @@ main(int argc, char **argv)
   }
   a.helo_name = config_str(a.config, "smtp_helo_name");
   a.auth = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+  a.policy = g_hash_table_new_full(NULL, NULL, NULL, g_free);
   for (const char *const *p = config_list(a.config, "inet_protocols"); p && *p; p++) {
     a.v4 |= g_ascii_strcasecmp(*p, "all") == 0 || g_ascii_strcasecmp(*p, "ipv4") == 0;
     a.v6 |= g_ascii_strcasecmp(*p, "all") == 0 || g_ascii_strcasecmp(*p, "ipv6") == 0;
   }
   if (!a.v4 && !a.v6)
     a.v4 = a.v6 = TRUE;
-  if (!agent_read_request(&a, 3)) {
-    log_error("%s: bad request from qmgr", queue_id ? queue_id : "?");
-    return 1;
-  }
-  if (!route_nexthop_parse(nexthop, 25, &hops, &error)) {
-    agent_error(&a, "%s", error->message);
-  } else {
-    gboolean done = FALSE;
+  buf = g_malloc(AGENT_DATAGRAM_MAX + 1);
+  for (;;) {
+    ssize_t n = agent_next_request(&a, 3, buf, AGENT_DATAGRAM_MAX + 1);
 
-    for (guint h = 0; h < hops->len && !done && !a.bounce_all; h++) {
-      const RouteHop *hop = hops->pdata[h];
-      g_autoptr(GPtrArray) hosts = NULL;
-
-      a.cur_auth = g_hash_table_lookup(a.auth, GUINT_TO_POINTER(h));
-      if (hop->mx) {
-        hosts = agent_mx_hosts(&a, hop->host);
-        if (hosts == NULL)
-          continue;
-      } else {
-        hosts = g_ptr_array_new_with_free_func(g_free);
-        g_ptr_array_add(hosts, g_strdup(hop->host));
-      }
-      for (guint i = 0; i < hosts->len && !done; i++)
-        done = agent_try_host(&a, hosts->pdata[i], hop->port) == SESSION_DONE;
+    if (n <= 0)
+      break;
+    if (!agent_parse_request(&a, buf)) {
+      log_error("%s: bad request from qmgr", a.queue_id ? a.queue_id : "?");
+      agent_request_clear(&a);
+      break;
     }
+    agent_deliver(&a);
+    if (!agent_answer(&a, 3))
+      break;
+    agent_request_clear(&a);
   }
-  if (!agent_answer(&a, 4))
-    return 1;
-  smtp_client_tx_free(a.tx);
-  smtp_client_caps_clear(&a.caps);
-  g_free(a.relay);
-  g_free(a.last_error);
-  g_free(a.sender);
-  g_ptr_array_unref(a.rcpts);
+  agent_request_clear(&a);
+  agent_cache_drop(&a, TRUE);
   g_hash_table_destroy(a.auth);
+  g_hash_table_destroy(a.policy);
   config_free(a.config);
   return 0;
 }
