@@ -807,17 +807,29 @@ session_tx(Agent *a, Conn *c, gboolean *reusable)
   return SESSION_DONE;
 }
 
-/* What a cached connection must match: the next hops and the credentials
- * it may have logged in with. */
+static gint
+agent_hop_compare(gconstpointer x, gconstpointer y)
+{
+  guint a = GPOINTER_TO_UINT(x), b = GPOINTER_TO_UINT(y);
+
+  return a < b ? -1 : a > b;
+}
+
+/* What a cached connection must match: the next hops, the credentials it
+ * may have logged in with and the TLS policies it was set up under. */
 static char *
 agent_cache_key(const Agent *a)
 {
   GString *key = g_string_new(a->nexthop);
+  GHashTable *tables[] = { a->auth, a->policy };
 
-  for (guint h = 0; h < g_hash_table_size(a->auth) + 1; h++) {
-    const char *cred = g_hash_table_lookup(a->auth, GUINT_TO_POINTER(h));
+  for (guint t = 0; t < G_N_ELEMENTS(tables); t++) {
+    GList *hops = g_list_sort(g_hash_table_get_keys(tables[t]), agent_hop_compare);
 
-    g_string_append_printf(key, "\n%s", cred ? cred : "");
+    for (GList *l = hops; l != NULL; l = l->next)
+      g_string_append_printf(key, "\n%c%u %s", t ? 'P' : 'A', GPOINTER_TO_UINT(l->data),
+                             (const char *) g_hash_table_lookup(tables[t], l->data));
+    g_list_free(hops);
   }
   return g_string_free(key, FALSE);
 }

@@ -399,6 +399,63 @@ def test_encrypt_refuses_a_peer_without_tls(postern, peer):
     assert peer.mbox("mailtest") == []
 
 
+def test_tls_policy_maps(postern, peer, certs):
+    """smtp_tls_policy_maps overrides smtp_tls_security_level per next hop:
+    "none" for a peer that offers STARTTLS keeps the session in plaintext;
+    "secure" with match= and protocols= checks the certificate's names and
+    the protocol; a match= the certificate fails defers (and a cached
+    connection set up under another policy is not reused for it)."""
+    start_peer(peer, smtpd_tls_cert_file=certs["crt"], smtpd_tls_key_file=certs["key"],
+               smtpd_tls_security_level="may")
+    p = postern
+    policy = p.tmp / "tls_policy"
+    policy.write_text("[127.0.0.1]:%d none\n"
+                      "[localhost]:%d secure match=nosuch.example:localhost protocols=>=TLSv1.3\n"
+                      % (peer.port, peer.port))
+    os.chmod(policy, 0o644)
+    transport = p.tmp / "transport"
+    transport.write_text("plain.test smtp:[127.0.0.1]:%d\n"
+                         "checked.test smtp:[localhost]:%d\n" % (peer.port, peer.port))
+    os.chmod(transport, 0o644)
+    p.start(transport_maps="texthash:%s" % transport, smtp_tls_policy_maps="texthash:%s" % policy,
+            smtp_tls_CAfile=certs["ca"])
+    p.send("mailtest@plain.test", subject="policy none")
+    p.qmgr.wait_log(r"to=<mailtest@plain\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, "
+                    r".*status=sent" % peer.port)
+    assert "TLS connection established" not in p.qmgr.log()
+    p.send("mailtest@checked.test", subject="policy secure")
+    p.qmgr.wait_log(r"Verified TLS connection established to localhost\[[0-9.:]+\]:%d: "
+                    r"TLSv1\.3 " % peer.port)
+    p.qmgr.wait_log(r"to=<mailtest@checked\.test>, relay=localhost\[.*status=sent")
+    # the certificate does not name other.example
+    policy.write_text("[localhost]:%d secure match=other.example\n" % peer.port)
+    p.send("mailtest2@checked.test", subject="wrong name")
+    p.qmgr.wait_log(r"to=<mailtest2@checked\.test>, relay=none, .*status=deferred \(TLS "
+                    r"handshake with localhost\[[0-9.:]+\]:%d failed: server certificate not "
+                    r"verified" % peer.port)
+
+
+def test_fallback_relay(postern, peer):
+    """A destination that cannot be reached goes to smtp_fallback_relay;
+    mail for the relayhost never does (Postfix 2.3 and later)."""
+    start_peer(peer)
+    dead, dead2 = free_port(), free_port()
+    p = postern
+    transport = p.tmp / "transport"
+    transport.write_text("far.test smtp:[127.0.0.1]:%d\n" % dead)
+    os.chmod(transport, 0o644)
+    p.start(transport_maps="texthash:%s" % transport,
+            smtp_fallback_relay="[127.0.0.1]:%d" % peer.port,
+            relayhost="[127.0.0.1]:%d" % dead2)
+    p.send("mailtest@far.test", subject="via the fallback")
+    p.qmgr.wait_log(r"to=<mailtest@far\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*"
+                    r"status=sent" % peer.port)
+    p.send("mailtest@elsewhere.test", subject="relayhost only")
+    p.qmgr.wait_log(r"to=<mailtest@elsewhere\.test>, relay=none, .*status=deferred "
+                    r"\(connect to 127\.0\.0\.1\[127\.0\.0\.1\]:%d: Connection refused\)"
+                    % dead2)
+
+
 def test_relayhost_with_auth(postern, peer, certs, sasl_dir):
     """A smarthost that takes mail only from authenticated clients: the
     credentials of smtp_sasl_password_maps (a root-only table: qmgr reads
