@@ -7,11 +7,12 @@
 # (own config dir, queue and data directory; never the system instance),
 # a private MariaDB (bench/mariadb.sh, for the mysql: runs), a private
 # D-Bus system bus for postern-qmgr's org.postern.Mail1 (bench_bus_start),
-# process-tree memory sampling, and cleanup of everything started.
+# Postfix's smtp-sink as remote SMTP peers (bench_sink_start), process-tree
+# memory sampling, and cleanup of everything started.
 #
 # Everything lives under $BENCH_DIR (default /tmp/postern-bench) and
 # listens on 127.0.0.1 ports 20000-20999 only (the scripts use
-# 20525-20535).  Source this file; call bench_init first.  Needs root
+# 20525-20549).  Source this file; call bench_init first.  Needs root
 # (the daemons drop privileges themselves).
 
 BENCH_DIR=${BENCH_DIR:-/tmp/postern-bench}
@@ -47,6 +48,7 @@ PN_QMGR_PID=
 PF_STARTED=
 MY_PID=
 BUS_PID=
+SINK_PIDS=()
 BENCH_BG_PIDS=()
 
 bench_log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -175,6 +177,7 @@ bench_cleanup() {
     bench_bus_stop
     pf_stop
     my_stop
+    bench_sinks_stop
     rm -rf "$BENCH_DIR/trash"
 }
 
@@ -289,6 +292,11 @@ pn_stop() {
 # Messages still in Postern's queue.
 pn_qcount() {
     bench_count_files "$PN_QUEUE/incoming" "$PN_QUEUE/active" "$PN_QUEUE/deferred"
+}
+
+# Messages anywhere in Postern's queue, hold/ included.
+pn_qcount_all() {
+    bench_count_files "$PN_QUEUE/incoming" "$PN_QUEUE/active" "$PN_QUEUE/deferred" "$PN_QUEUE/hold"
 }
 
 # ---------------------------------------------------------------- Postfix
@@ -412,6 +420,12 @@ pf_qcount() {
     bench_count_files "$PF_QUEUE/maildrop" "$PF_QUEUE/incoming" "$PF_QUEUE/active" "$PF_QUEUE/deferred"
 }
 
+# Messages anywhere in Postfix's queue, hold/ included.
+pf_qcount_all() {
+    bench_count_files "$PF_QUEUE/maildrop" "$PF_QUEUE/incoming" "$PF_QUEUE/active" "$PF_QUEUE/deferred" \
+        "$PF_QUEUE/hold"
+}
+
 # Waits (bounded, $2 s) until the queue counter command $1 says 0.
 bench_wait_queue_empty() {
     local fn=$1 limit=${2:-30} i
@@ -498,6 +512,36 @@ pn_wait_bus_name() {
     done
     tail -5 "$PN_LOG/qmgr.log" >&2
     bench_die "postern-qmgr did not take org.postern.Mail1 on $BUS_ADDRESS"
+}
+
+# ---------------------------------------------------------------- smtp-sink
+
+# Starts Postfix's smtp-sink(1) on 127.0.0.1:PORT as a remote SMTP peer:
+# one event-driven process, every command accepted (250 after the dot),
+# as $BENCH_USER (it refuses to run as root), up to 1000 connections at
+# once.  With -c it writes "sess=N quit=N mesg=N\r" to stdout whenever a
+# message ends (at the final dot) or a session closes; stdout is appended
+# to COUNTFILE, so the last record there is its running count (messages
+# since it started).  Warnings (lost connection, timeouts) go to
+# COUNTFILE.log.  Appends the pid to SINK_PIDS.
+#   bench_sink_start PORT COUNTFILE
+bench_sink_start() {
+    local port=$1 out=$2 pid
+    bench_port_busy "$port" && bench_die "port $port is in use"
+    : >"$out"
+    /usr/sbin/smtp-sink -c -m 1000 -u "$BENCH_USER" "127.0.0.1:$port" 1024 \
+        >>"$out" 2>"$out.log" </dev/null &
+    pid=$!
+    SINK_PIDS+=("$pid")
+    bench_wait_greeting "$port" 20 || { cat "$out.log" >&2; bench_die "smtp-sink does not answer on 127.0.0.1:$port"; }
+}
+
+bench_sinks_stop() {
+    local p
+    for p in "${SINK_PIDS[@]}"; do
+        bench_kill_wait "$p" 5
+    done
+    SINK_PIDS=()
 }
 
 # ---------------------------------------------------------------- MariaDB
