@@ -10,13 +10,16 @@
 # util-linux for unshare and setpriv; python3-gi for the D-Bus clients
 # of the tests; openssl for the test certificates and libnet-ssleay-perl
 # for swaks --tls; sasl2-bin (saslpasswd2, saslauthd) and the SASL PLAIN,
-# LOGIN and sql plugins for the AUTH tests; fetchmail, a real POP3 client).
+# LOGIN and sql plugins for the AUTH tests; fetchmail, a real POP3 client;
+# iproute2 for the network namespaces and veth pairs of the remote-host
+# tests and postfix for their smtp-sink, installed without a system
+# instance: see postern_install_postfix).
 POSTERN_PACKAGES=(meson ninja-build gcc libc6-dev pkg-config libsystemd-dev libglib2.0-dev libssl-dev
                   libsasl2-dev libmariadb-dev libpcre2-dev libcdb-dev mariadb-server python3 python3-pytest swaks systemd passwd
                   dnsmasq-base bind9-dnsutils systemd-container procps libglib2.0-dev-bin libglib2.0-bin
                   dbus-daemon polkitd util-linux python3-gi gir1.2-glib-2.0 bash-completion
                   openssl libnet-ssleay-perl sasl2-bin libsasl2-modules libsasl2-modules-sql
-                  fetchmail)
+                  fetchmail iproute2 postfix)
 
 postern_need_root() {
   if [ "$(id -u)" != 0 ]; then
@@ -33,14 +36,44 @@ postern_pkg_installed() {
 # Installs whatever of POSTERN_PACKAGES (plus any arguments) is missing;
 # runs apt-get update only when something is.
 postern_install_packages() {
-  local missing=() p
+  local missing=() p want_postfix=
   for p in "${POSTERN_PACKAGES[@]}" "$@"; do
-    postern_pkg_installed "$p" || missing+=("$p")
+    if [ "$p" = postfix ]; then
+      postern_pkg_installed postfix || want_postfix=1
+    else
+      postern_pkg_installed "$p" || missing+=("$p")
+    fi
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "installing: ${missing[*]}"
+  [ ${#missing[@]} -eq 0 ] && [ -z "$want_postfix" ] && return 0
+  echo "installing: ${missing[*]}${want_postfix:+ postfix}"
   apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+  if [ ${#missing[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+  fi
+  if [ -n "$want_postfix" ]; then
+    postern_install_postfix
+  fi
+}
+
+# Debian's postfix, for smtp-sink only (the tests run it themselves):
+# debconf preseeded to "No configuration" (no main.cf, no system
+# instance), and service starts refused while it installs (its postinst
+# always calls `invoke-rc.d postfix start`, which would start a system
+# Postfix on port 25 if an /etc/postfix/main.cf were there), through a
+# policy-rc.d of ours unless the machine has one already.
+postern_install_postfix() {
+  local policy=/usr/sbin/policy-rc.d ours= rc=0
+  echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# tools/lib.sh: no service starts while postfix is installed\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    ours=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postfix || rc=$?
+  if [ -n "$ours" ]; then
+    rm -f "$policy"
+  fi
+  return $rc
 }
 
 # postern_ensure_user NAME HOME SHELL [system]: creates the account if missing.
