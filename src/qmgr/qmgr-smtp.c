@@ -678,8 +678,7 @@ qmgr_smtp_deliver_many(const QmgrDelivery *d, const QmgrSmtpRcpt *rcpts, guint n
     kind = f[1][0] == 'S' ? DELIVERY_SENT : f[1][0] == 'B' ? DELIVERY_BOUNCE : DELIVERY_DEFER;
     relay = f[3];
     kinds[i] = kind;
-    reasons[i] = kind == DELIVERY_SENT || strcmp(relay, "none") == 0
-                 ? g_strdup(f[4]) : g_strdup_printf("host %s said: %s", relay, f[4]);
+    reasons[i] = g_strdup(f[4]);      /* the agent's words: "host H said: ..." or its own */
     qmgr_log_status(d, rcpts[i].address, rcpts[i].orig_to, relay, start, kind, f[2], reasons[i]);
   }
   if (unreachable != NULL && n > 0 && reasons[0] != NULL) {

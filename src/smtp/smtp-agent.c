@@ -58,6 +58,7 @@
 typedef struct {
   int fd;
   char *name;                 /* "mx.example[192.0.2.1]:25" */
+  char *label;                /* "mx.example[192.0.2.1]": Postfix's texts name hosts so */
   char *host;                 /* the name we looked up (for TLS: SNI, verification) */
   char *addr;                 /* its numeric address */
   GString *in;
@@ -89,6 +90,7 @@ typedef struct {
   char *last_error;           /* why the last host did not do: the deferral text */
   gboolean bounce_all;        /* the destination says no mail (null MX, no such domain) */
   char *relay;                /* "host[addr]:port" of the session that decided */
+  char *relay_label;          /* "host[addr]" of it */
   GHashTable *auth;           /* hop index -> "user:password" (smtp_sasl_password_maps, from qmgr) */
   GHashTable *policy;         /* hop index -> smtp_tls_policy_maps entry (from qmgr) */
   char *fallback;             /* smtp_fallback_relay hops, or NULL */
@@ -115,6 +117,7 @@ conn_free(Conn *c)
   if (c->in != NULL)
     g_string_free(c->in, TRUE);
   g_free(c->name);
+  g_free(c->label);
   g_free(c->host);
   g_free(c->addr);
   g_free(c);
@@ -312,6 +315,15 @@ stage_timeout(const Agent *a, SmtpTxState s)
   }
 }
 
+/* qmgr closed its end of fd 3 (it stopped or died). */
+static gboolean
+agent_qmgr_gone(void)
+{
+  struct pollfd p = { .fd = 3, .events = POLLRDHUP };
+
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
 /* The message from the queue file, dot-stuffed, then ".". */
 static gboolean
 session_body(Agent *a, Conn *c)
@@ -339,6 +351,12 @@ session_body(Agent *a, Conn *c)
         return FALSE;
       g_string_truncate(out, 0);
     }
+  }
+  if (agent_qmgr_gone()) {
+    /* nobody would record the delivery: without the final dot the server
+     * drops the message, and the next qmgr delivers it once */
+    errno = ECONNABORTED;
+    return FALSE;
   }
   smtp_dot_stuffer_finish(&d, out);
   return conn_write(c, out->str, out->len, timeout);
@@ -574,7 +592,7 @@ session_auth(Agent *a, Conn *c)
 
   if ((!plain && !login) || !agent_plaintext_ok(a, c)) {
     agent_error(a, "SASL authentication failed; cannot authenticate to server %s: no mechanism "
-                "available%s", c->name, plain || login ? " (noplaintext without TLS)" : "");
+                "available%s", c->label, plain || login ? " (noplaintext without TLS)" : "");
     return FALSE;
   }
   if (plain) {
@@ -603,14 +621,14 @@ session_auth(Agent *a, Conn *c)
   }
   if (r.code != 235) {
     text = smtp_client_reply_text(&r);
-    agent_error(a, "SASL authentication failed; server %s said: %s", c->name, text);
+    agent_error(a, "SASL authentication failed; server %s said: %s", c->label, text);
     smtp_client_reply_clear(&r);
     return FALSE;
   }
   smtp_client_reply_clear(&r);
   return TRUE;
 lost:
-  agent_error(a, "lost connection with %s while authenticating: %s", c->name, g_strerror(errno));
+  agent_error(a, "lost connection with %s while authenticating: %s", c->label, g_strerror(errno));
   return FALSE;
 }
 
@@ -621,9 +639,9 @@ static void
 agent_lost(Agent *a, const Conn *c, const char *stage)
 {
   if (errno == ETIMEDOUT)
-    agent_error(a, "conversation with %s timed out while %s", c->name, stage);
+    agent_error(a, "conversation with %s timed out while %s", c->label, stage);
   else
-    agent_error(a, "lost connection with %s while %s", c->name, stage);
+    agent_error(a, "lost connection with %s while %s", c->label, stage);
 }
 
 static void
@@ -652,7 +670,7 @@ session_open(Agent *a, Conn *c)
   }
   if (r.code / 100 != 2) {
     text = smtp_client_reply_text(&r);
-    agent_error(a, "host %s refused to talk to me: %s", c->name, text);
+    agent_error(a, "host %s refused to talk to me: %s", c->label, text);
     smtp_client_reply_clear(&r);
     return SESSION_NEXT;
   }
@@ -674,7 +692,7 @@ session_open(Agent *a, Conn *c)
     }
     if (r.code / 100 != 2) {
       text = smtp_client_reply_text(&r);
-      agent_error(a, "host %s refused to talk to me: %s (in reply to HELO)", c->name, text);
+      agent_error(a, "host %s refused to talk to me: %s (in reply to HELO)", c->label, text);
       smtp_client_reply_clear(&r);
       return SESSION_NEXT;
     }
@@ -703,13 +721,13 @@ session_open(Agent *a, Conn *c)
         smtp_client_caps_parse(&r, &a->caps);
       } else if (level >= TLS_LEVEL_C_ENCRYPT) {
         text = smtp_client_reply_text(&r);
-        agent_error(a, "TLS is required, but host %s refused to start TLS: %s", c->name, text);
+        agent_error(a, "TLS is required, but host %s refused to start TLS: %s", c->label, text);
         smtp_client_reply_clear(&r);
         return SESSION_NEXT;
       }
       smtp_client_reply_clear(&r);
     } else if (level >= TLS_LEVEL_C_ENCRYPT) {
-      agent_error(a, "TLS is required, but was not offered by host %s", c->name);
+      agent_error(a, "TLS is required, but was not offered by host %s", c->label);
       session_quit(a, c);
       return SESSION_NEXT;
     }
@@ -731,7 +749,7 @@ session_tx(Agent *a, Conn *c, gboolean *reusable)
 {
   g_autofree char *send = NULL, *text = NULL;
   SmtpClientReply r;
-  gboolean mail_answered = FALSE, dot_answered = FALSE;
+  gboolean mail_answered = FALSE, dot_answered = FALSE, body_sent = FALSE;
 
   *reusable = FALSE;
   g_clear_pointer(&a->tx, smtp_client_tx_free);
@@ -740,7 +758,7 @@ session_tx(Agent *a, Conn *c, gboolean *reusable)
   a->tx->smtputf8 = a->smtputf8;
   a->tx->envid = g_strdup(a->envid);
   a->tx->ret = g_strdup(a->ret);
-  a->tx->peer = c->name;
+  a->tx->peer = c->label;
   for (guint i = 0; i < a->tx->rcpts->len; i++) {
     SmtpClientRcpt *rc = a->tx->rcpts->pdata[i];
 
@@ -762,6 +780,7 @@ session_tx(Agent *a, Conn *c, gboolean *reusable)
     }
     if (before == SMTP_TX_BODY && !session_body(a, c))
       break;
+    body_sent |= before == SMTP_TX_BODY || before == SMTP_TX_DOT;
     if (!conn_reply(c, &r, stage_timeout(a, before)))
       break;
     if (before == SMTP_TX_MAIL)
@@ -771,7 +790,7 @@ session_tx(Agent *a, Conn *c, gboolean *reusable)
     if (r.code == 421) {
       /* the server is closing: this reply decides what is open, as 4xx */
       text = smtp_client_reply_text(&r);
-      agent_error(a, "host %s said: %s (in reply to %s command)", c->name, text,
+      agent_error(a, "host %s said: %s (in reply to %s command)", c->label, text,
                   reply_stage(before));
     }
     smtp_client_tx_reply(a->tx, &r, &send);
@@ -785,10 +804,13 @@ session_tx(Agent *a, Conn *c, gboolean *reusable)
       g_clear_pointer(&a->tx, smtp_client_tx_free);
       return SESSION_NEXT;
     }
-    if (text == NULL)
-      agent_lost(a, c, a->tx->state == SMTP_TX_BODY ? "sending message body"
-                       : a->tx->state == SMTP_TX_DOT ? "sending end of data -- message may be "
-                       "sent more than once" : "receiving a reply");
+    if (text == NULL && errno == ECONNABORTED)
+      agent_error(a, "delivery to %s abandoned before the end of data: the queue manager is "
+                  "gone", c->label);
+    else if (text == NULL)
+      agent_lost(a, c, body_sent ? "sending end of data -- message may be sent more than once"
+                       : a->tx->state == SMTP_TX_BODY ? "sending message body"
+                       : "receiving a reply");
     smtp_client_tx_abort(a->tx, a->last_error);
     return SESSION_DONE;
   }
@@ -908,6 +930,7 @@ agent_try_cached(Agent *a)
     return FALSE;
   }
   a->relay = g_strdup(c->name);
+  a->relay_label = g_strdup(c->label);
   agent_cache_or_quit(a, c, reusable, FALSE);
   return TRUE;
 }
@@ -943,6 +966,7 @@ agent_try_host(Agent *a, const char *host, guint16 port)
       gboolean reusable = FALSE;
 
       c->name = g_strdup_printf("%s[%s]:%u", host, addr, port);
+      c->label = g_strdup_printf("%s[%s]", host, addr);
       c->host = g_strdup(host);
       c->addr = g_strdup(addr);
       c->no_tls = no_tls;
@@ -963,6 +987,7 @@ agent_try_host(Agent *a, const char *host, guint16 port)
         sr = session_tx(a, c, &reusable);
       if (sr == SESSION_DONE) {
         a->relay = g_strdup(c->name);
+        a->relay_label = g_strdup(c->label);
         agent_cache_or_quit(a, c, reusable, TRUE);
         freeaddrinfo(res);
         return SESSION_DONE;
@@ -1067,6 +1092,7 @@ agent_request_clear(Agent *a)
   smtp_client_caps_clear(&a->caps);
   g_clear_pointer(&a->last_error, g_free);
   g_clear_pointer(&a->relay, g_free);
+  g_clear_pointer(&a->relay_label, g_free);
   g_hash_table_remove_all(a->auth);
   g_hash_table_remove_all(a->policy);
   g_clear_pointer(&a->fallback, g_free);
@@ -1151,10 +1177,17 @@ agent_answer(Agent *a, int fd)
     const char *dsn = a->bounce_all ? "5.1.2" : "4.4.1";
     const char *text = a->last_error ? a->last_error : "no host to deliver to";
 
+    g_autofree char *said = NULL;
+
     if (r != NULL && r->status != SMTP_RCPT_PENDING) {
       status = r->status == SMTP_RCPT_SENT ? 'S' : r->status == SMTP_RCPT_BOUNCE ? 'B' : 'D';
       dsn = r->dsn;
       text = r->reply;
+      /* a server's refusal in Postfix's words */
+      if (status != 'S' && !r->local && r->stage != NULL)
+        text = said = g_strdup_printf("host %s said: %s (in reply to %s command)",
+                                      a->relay_label ? a->relay_label : relay, r->reply,
+                                      r->stage);
     } else if (a->bounce_all) {
       status = 'B';
     }

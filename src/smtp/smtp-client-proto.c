@@ -186,6 +186,8 @@ smtp_client_tx_free(SmtpClientTx *tx)
 static void
 rcpt_decide(SmtpClientRcpt *r, SmtpRcptStatus status, const char *text, const char *dsn)
 {
+  r->local = TRUE;
+  r->stage = NULL;
   r->status = status;
   g_free(r->reply);
   r->reply = g_strdup(text);
@@ -193,9 +195,23 @@ rcpt_decide(SmtpClientRcpt *r, SmtpRcptStatus status, const char *text, const ch
   r->dsn = g_strdup(dsn);
 }
 
+/* The command a reply in this state answers, as Postfix names it in
+ * "(in reply to X command)". */
+static const char *
+tx_stage(SmtpTxState state)
+{
+  switch (state) {
+  case SMTP_TX_MAIL: return "MAIL FROM";
+  case SMTP_TX_RCPT: return "RCPT TO";
+  case SMTP_TX_DATA: return "DATA";
+  default: return "end of DATA";
+  }
+}
+
 /* A reply's outcome for a recipient: its enhanced code, or the class's. */
 static void
-rcpt_decide_by_reply(SmtpClientRcpt *r, const SmtpClientReply *reply, SmtpRcptStatus ok)
+rcpt_decide_by_reply(SmtpClientRcpt *r, const SmtpClientReply *reply, SmtpRcptStatus ok,
+                     SmtpTxState state)
 {
   g_autofree char *text = smtp_client_reply_text(reply);
   int cls = reply->code / 100;
@@ -204,6 +220,8 @@ rcpt_decide_by_reply(SmtpClientRcpt *r, const SmtpClientReply *reply, SmtpRcptSt
 
   rcpt_decide(r, cls == 2 ? ok : cls == 4 || cls == 3 ? SMTP_RCPT_DEFER : SMTP_RCPT_BOUNCE,
               text, dsn);
+  r->local = FALSE;
+  r->stage = tx_stage(state);
 }
 
 /* Every recipient still open gets this reply's verdict. */
@@ -214,7 +232,7 @@ tx_decide_open(SmtpClientTx *tx, const SmtpClientReply *reply, SmtpRcptStatus ok
     SmtpClientRcpt *r = tx->rcpts->pdata[i];
 
     if (r->status == SMTP_RCPT_PENDING || r->status == SMTP_RCPT_ACCEPTED)
-      rcpt_decide_by_reply(r, reply, ok);
+      rcpt_decide_by_reply(r, reply, ok, tx->state);
   }
 }
 
@@ -348,7 +366,7 @@ smtp_client_tx_reply(SmtpClientTx *tx, const SmtpClientReply *reply, char **send
     SmtpClientRcpt *r = tx->rcpts->pdata[tx->next_reply_rcpt++];
 
     if (mail_ok) {
-      rcpt_decide_by_reply(r, reply, SMTP_RCPT_ACCEPTED);
+      rcpt_decide_by_reply(r, reply, SMTP_RCPT_ACCEPTED, SMTP_TX_RCPT);
       tx->accepted += r->status == SMTP_RCPT_ACCEPTED;
     }
     if (tx->next_reply_rcpt < tx->rcpts->len) {
@@ -393,7 +411,7 @@ smtp_client_tx_reply(SmtpClientTx *tx, const SmtpClientReply *reply, char **send
       for (guint i = 0; i < tx->rcpts->len; i++) {
         SmtpClientRcpt *r = tx->rcpts->pdata[i];
         if (r->status == SMTP_RCPT_ACCEPTED)
-          rcpt_decide_by_reply(r, reply, SMTP_RCPT_SENT);
+          rcpt_decide_by_reply(r, reply, SMTP_RCPT_SENT, SMTP_TX_DOT);
       }
     tx->state = SMTP_TX_DONE;
     return tx->state;

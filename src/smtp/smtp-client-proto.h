@@ -62,8 +62,13 @@ typedef struct {
   char *notify;           /* RFC 3461 NOTIFY= keywords, sent when the server says DSN; may be NULL */
   char *orcpt;            /* ORCPT= "type;address" (decoded), likewise; may be NULL */
   SmtpRcptStatus status;
-  char *reply;            /* the server's reply that decided, for the log */
+  char *reply;            /* the server's reply that decided, for the log (or our own
+                           * text when local) */
   char *dsn;              /* "2.0.0", "4.x.x", "5.1.1": the reply's or a default */
+  gboolean local;         /* decided by the client (SIZE, SMTPUTF8, a broken session),
+                           * not by a server reply */
+  const char *stage;      /* the command the deciding reply answered: "MAIL FROM",
+                           * "RCPT TO", "DATA", "end of DATA"; NULL when local */
 } SmtpClientRcpt;
 
 typedef enum {

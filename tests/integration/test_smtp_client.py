@@ -68,12 +68,14 @@ def test_relayhost_delivery_and_per_recipient_results(postern, peer):
     assert text.count(b"Received: ") >= 2
 
     p.send("nosuchuser@remote.test", subject="unknown there")
+    host = r"127\.0\.0\.1\[127\.0\.0\.1\]"
     p.qmgr.wait_log(r"to=<nosuchuser@remote\.test>, relay=%s, .*dsn=5\.1\.1, status=bounced "
                     r"\(host %s said: 550 5\.1\.1 <nosuchuser@remote\.test>: Recipient "
-                    r"address rejected: User unknown" % (relay, relay))
+                    r"address rejected: User unknown in local recipient table \(in reply to RCPT "
+                    r"TO command\)\)" % (relay, host))
     p.send("later@remote.test", subject="greylisted")
     p.qmgr.wait_log(r"to=<later@remote\.test>, relay=%s, .*dsn=4\.7\.1, status=deferred "
-                    r"\(host %s said: 450 4\.7\.1 " % (relay, relay))
+                    r"\(host %s said: 450 4\.7\.1 " % (relay, host))
     assert len(peer.mbox("mailtest")) == 1
 
 
@@ -193,8 +195,7 @@ def test_agent_runs_as_mail_owner(postern, peer):
     conn.close()
     srv.close()
     p.qmgr.wait_log(r"to=<x@far\.test>, relay=none, .*status=deferred \(host "
-                    r"127\.0\.0\.1\[127\.0\.0\.1\]:%d refused to talk to me: 421 4\.3\.2 not today"
-                    % port)
+                    r"127\.0\.0\.1\[127\.0\.0\.1\] refused to talk to me: 421 4\.3\.2 not today")
 
 
 MX_ZONES = """\
@@ -305,8 +306,7 @@ def test_bounce_notice_to_the_sender(postern, peer):
                                                      "message/rfc822"]
     human = parts[0].get_payload()
     assert "This is the mail system at host mail.example.test." in human
-    assert "<nosuchuser@remote.test>: host 127.0.0.1[127.0.0.1]:%d said: 550 5.1.1" % peer.port \
-        in human
+    assert "<nosuchuser@remote.test>: host 127.0.0.1[127.0.0.1] said: 550 5.1.1" in human
     assert "mailtest@remote.test" not in human           # delivered: not in the notice
     status = parts[1].get_payload()
     per_message, per_rcpt = status[0], status[1:]
@@ -393,8 +393,7 @@ def test_encrypt_refuses_a_peer_without_tls(postern, peer):
     p.start(relayhost="[127.0.0.1]:%d" % peer.port, smtp_tls_security_level="encrypt")
     p.send("mailtest@remote.test", subject="must be encrypted")
     p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=none, .*status=deferred \(TLS is "
-                    r"required, but was not offered by host 127\.0\.0\.1\[127\.0\.0\.1\]:%d\)"
-                    % peer.port)
+                    r"required, but was not offered by host 127\.0\.0\.1\[127\.0\.0\.1\]\)")
     peer.smtpd.wait_log(r"disconnect from .* ehlo=1 quit=1")
     assert peer.mbox("mailtest") == []
 
@@ -484,8 +483,8 @@ def test_relayhost_with_auth(postern, peer, certs, sasl_dir):
     passwd.write_text("[127.0.0.1]:%d %s@%s:wrong\n" % (peer.port, USER, REALM))
     p.send("mailtest@remote.test", subject="wrong password")
     p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=none, .*status=deferred \(SASL "
-                    r"authentication failed; server 127\.0\.0\.1\[127\.0\.0\.1\]:%d said: 535 "
-                    % peer.port, timeout=20)
+                    r"authentication failed; server 127\.0\.0\.1\[127\.0\.0\.1\] said: 535 ",
+                    timeout=20)
 
 
 def test_no_password_over_plaintext(postern, peer, sasl_dir):
