@@ -261,7 +261,8 @@ test_notice_records(Fixture *f, gconstpointer data)
   QueueRecipient *r;
 
   ((QueueRecipient *) env->recipients->pdata[0])->notify = QUEUE_NOTIFY_SUCCESS;
-  ((QueueRecipient *) env->recipients->pdata[1])->notify = QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE;
+  ((QueueRecipient *) env->recipients->pdata[1])->notify =
+      QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE;
   g_autofree char *id = write_message(f, env, (const guchar *) "x\n", 2, 2);
   int fd = open_message(f, id, O_RDWR);
   g_autoptr(QueueEnvelope) fresh = queue_file_read(fd, &error);
