@@ -77,6 +77,8 @@ typedef struct {
   char *status;         /* last status text (deferral reason or final), may be NULL */
   guint notify;         /* QUEUE_NOTIFY_* bits, 0 when not given ("n" record) */
   char *orcpt;          /* ORCPT= xtext-decoded, "type;address" ("o" record); NULL: none */
+  gboolean success_due; /* delivered with NOTIFY=SUCCESS and its success notice not queued
+                         * yet (its "D" record is not followed by a "Y" record) */
 } QueueRecipient;
 
 /* "NEVER", "SUCCESS,FAILURE,DELAY" ...: the NOTIFY= keywords of a mask
@@ -108,6 +110,7 @@ typedef struct {
   char *envid;             /* RFC 3461 ENVID= xtext-decoded ("e" record); NULL: none */
   QueueRet ret;            /* RFC 3461 RET= ("r" record: FULL or HDRS) */
   gboolean smtputf8;       /* RFC 6531: MAIL FROM had SMTPUTF8 ("Lsmtputf8") */
+  gboolean delay_warned;   /* the delay notice was queued ("W" trailer record): once only */
   gint64 content_offset;   /* where the content starts in the file */
   gint64 content_size;     /* bytes of content */
 } QueueEnvelope;
@@ -177,6 +180,14 @@ gboolean queue_file_record_held(int fd, GError **error);
 
 /* Records a delivery attempt (for backoff) without a recipient change. */
 gboolean queue_file_record_attempt(int fd, GError **error);
+
+/* Records that the delay notice of the message is queued ("W" trailer), so
+ * that it is sent once, also across restarts. */
+gboolean queue_file_record_delay_warned(int fd, GError **error);
+
+/* Records that the success notices of every recipient delivered so far are
+ * queued ("Y" trailer): success_due reads FALSE for them from then on. */
+gboolean queue_file_record_success_notified(int fd, GError **error);
 
 /* Retires the queue file id (open as fd) in dir_fd after its last
  * recipient is done.  Instead of being unlinked it is moved to recycle/

@@ -6,7 +6,8 @@
  * Anything malformed is POSTERN_ERROR_CORRUPT, except a torn last state
  * record, which was never made durable and is ignored.  State records are
  * appended with one pwrite() and fdatasync(), after cutting off such a
- * torn record.
+ * torn record.  "W" and "Y" record that the delay notice and the success
+ * notices are queued (qmgr-bounce.c).
  */
 #include "queue-private.h"
 #include "config.h"
@@ -308,6 +309,20 @@ queue_read_trailer(int fd, QueueEnvelope *env, GError **error)
       env->hold_done = TRUE;
       continue;
     }
+    if (line[0] == 'W') {
+      if (!queue_parse_i64(line + 1, &t))
+        return queue_corrupt(error, "bad delay notice record");
+      env->delay_warned = TRUE;
+      continue;
+    }
+    if (line[0] == 'Y') {
+      /* the success notices of the deliveries before it are queued */
+      if (!queue_parse_i64(line + 1, &t))
+        return queue_corrupt(error, "bad success notice record");
+      for (guint i = 0; i < n_rcpt; i++)
+        ((QueueRecipient *) env->recipients->pdata[i])->success_due = FALSE;
+      continue;
+    }
     if ((line[0] != 'D' && line[0] != 'B' && line[0] != 'F')
         || !queue_parse_state(line + 1, n_rcpt, &idx, &text))
       return queue_corrupt(error, "bad state record");
@@ -318,6 +333,7 @@ queue_read_trailer(int fd, QueueEnvelope *env, GError **error)
         continue;
     } else if (r->state == RCPT_PENDING) {
       r->state = line[0] == 'D' ? RCPT_DELIVERED : RCPT_BOUNCED;
+      r->success_due = r->state == RCPT_DELIVERED && (r->notify & QUEUE_NOTIFY_SUCCESS);
     } else {
       continue;  /* a final state is never changed */
     }
@@ -440,4 +456,16 @@ gboolean
 queue_file_record_attempt(int fd, GError **error)
 {
   return queue_file_record_time(fd, 'N', error);
+}
+
+gboolean
+queue_file_record_delay_warned(int fd, GError **error)
+{
+  return queue_file_record_time(fd, 'W', error);
+}
+
+gboolean
+queue_file_record_success_notified(int fd, GError **error)
+{
+  return queue_file_record_time(fd, 'Y', error);
 }

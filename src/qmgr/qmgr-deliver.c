@@ -69,9 +69,24 @@ qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to, cons
   };
   if (kind == DELIVERY_BOUNCE && d->bounce_dsn != NULL)
     g_strlcpy(d->bounce_dsn, dsn, 16);
+  if (kind == DELIVERY_DEFER && d->defer_dsn != NULL && d->defer_dsn[0] == '\0')
+    g_strlcpy(d->defer_dsn, dsn, 16);
+  if (kind == DELIVERY_SENT && d->dsn_action != NULL && d->dsn_action[0] == '\0') {
+    /* into a mailbox (or discarded) here, or handed to the next hop */
+    gboolean here = strcmp(relay, "local") == 0 || strcmp(relay, "virtual") == 0
+                    || strcmp(relay, "none") == 0;
+    g_strlcpy(d->dsn_action, here ? "delivered" : "relayed", 16);
+  }
   log_send(LOG_INFO, d->queue_id, fields, G_N_ELEMENTS(fields),
            "to=<%s>%s, relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)", to,
            orig ? orig : "", relay, delay, a, b, c, e, dsn, status, text);
+}
+
+void
+qmgr_delivery_expanded(const QmgrDelivery *d)
+{
+  if (d->dsn_action != NULL)
+    g_strlcpy(d->dsn_action, "expanded", 16);
 }
 
 char *
@@ -227,6 +242,9 @@ qmgr_deliver_recipient(const QmgrDelivery *d, const QueueRecipient *rcpt, char *
   case QMGR_VIRTUAL_ALIAS_NONE:
     return qmgr_deliver_address(d, rcpt, rcpt->address, FALSE, reason);
   case QMGR_VIRTUAL_ALIAS_FOUND:
+    /* Postfix's cleanup: NOTIFY and ORCPT go with the expansion (here: the
+     * recipient's own), and a SUCCESS notice says "expanded" */
+    qmgr_delivery_expanded(d);
     break;
   }
   for (guint i = 0; i < addresses->len; i++) {
@@ -384,6 +402,7 @@ qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, i
 {
   guint pending = 0;
   gboolean expired;
+  gint64 lifetime;
 
   g_autofree DeliveryKind *pre_kinds = g_new0(DeliveryKind, env->recipients->len + 1);
   g_autofree char **pre_reasons = g_new0(char *, env->recipients->len + 1);
@@ -391,13 +410,98 @@ qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, i
 
   for (guint i = 0; i < env->recipients->len; i++)
     pending += ((QueueRecipient *) env->recipients->pdata[i])->state == RCPT_PENDING;
-  expired = d->active_us - env->arrival_us
-            >= msg->settings->maximal_queue_lifetime * G_USEC_PER_SEC;
+  /* A notice (null sender) has bounce_queue_lifetime, as in Postfix */
+  lifetime = *env->sender ? msg->settings->maximal_queue_lifetime
+                          : msg->settings->bounce_queue_lifetime;
+  expired = d->active_us - env->arrival_us >= lifetime * G_USEC_PER_SEC;
   qmgr_deliver_smtp_groups(d, env, pending, pre_kinds, pre_reasons);
   ok = qmgr_deliver_each(msg, d, env, fd, pending, expired, pre_kinds, pre_reasons);
   for (guint i = 0; i < env->recipients->len; i++)
     g_free(pre_reasons[i]);
   return ok;
+}
+
+/* What one attempt has for the notices (qmgr-bounce.c). */
+typedef struct {
+  GPtrArray *bounced;          /* QmgrNoticeRcpt *, their B records wait for the notice */
+  GArray *bounced_at;          /* their recipient indexes */
+  GPtrArray *delivered;        /* with NOTIFY=SUCCESS, delivered (D recorded) */
+  GPtrArray *delayed;          /* deferred in this attempt */
+} QmgrNotices;
+
+/* Success notices that a crash kept from being queued (a D record with no
+ * Y record after it): their action is guessed from the recorded text. */
+static void
+qmgr_deliver_success_due(const QueueEnvelope *env, QmgrNotices *n)
+{
+  for (guint i = 0; i < env->recipients->len; i++) {
+    const QueueRecipient *r = env->recipients->pdata[i];
+    const char *text = r->status ? r->status : "";
+
+    if (r->state == RCPT_DELIVERED && r->success_due)
+      g_ptr_array_add(n->delivered, qmgr_notice_rcpt_new(
+          r, g_strdup(text), NULL, g_ascii_isdigit(text[0]) ? "relayed" : "delivered"));
+  }
+}
+
+/* After the recipients: the failure notice, then the bounced recipients'
+ * records; the success notice, then its Y record; the delay notice (once,
+ * after delay_warning_time), then its W record.  all_final: whether every
+ * recipient is final; returns it, FALSE when the file must stay. */
+static gboolean
+qmgr_deliver_notices(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
+                     gboolean expired, QmgrNotices *n, gboolean all_final)
+{
+  const QmgrSettings *s = msg->settings;
+  g_autoptr(GError) error = NULL;
+
+  if (n->bounced->len > 0 && !qmgr_bounce_notify(d, n->bounced, &error)) {
+    /* No notice, no bounce: the recipients stay pending for the next attempt. */
+    log_warning("%s: cannot queue the non-delivery notice: %s; the bounced recipients are "
+                "tried again later", msg->id, error->message);
+    g_clear_error(&error);
+    for (guint k = 0; k < n->bounced_at->len; k++)
+      ((QueueRecipient *) env->recipients->pdata[g_array_index(n->bounced_at, guint, k)])->state =
+          RCPT_PENDING;
+    msg->n_bounced -= n->bounced_at->len;
+    msg->n_deferred += n->bounced_at->len;
+    all_final = FALSE;
+  } else {
+    for (guint k = 0; k < n->bounced_at->len; k++) {
+      const QmgrNoticeRcpt *b = n->bounced->pdata[k];
+
+      if (!queue_file_record(fd, g_array_index(n->bounced_at, guint, k), RCPT_BOUNCED, b->text,
+                             &error)) {
+        log_warning("%s: cannot record the state of <%s>: %s", msg->id, b->address,
+                    error->message);
+        return FALSE;
+      }
+      qmgr_deliver_notify(msg, b->address, DELIVERY_BOUNCE, b->text);
+    }
+  }
+  if (n->delivered->len > 0) {
+    if (!qmgr_bounce_success_notify(d, n->delivered, &error)) {
+      /* the file stays (deferred) for another try, unless it is too old */
+      log_warning("%s: cannot queue the success notice: %s%s", msg->id, error->message,
+                  expired ? "; message expired, giving up" : "; tried again later");
+      g_clear_error(&error);
+      all_final = all_final && expired;
+    } else if (!all_final && !queue_file_record_success_notified(fd, &error)) {
+      log_warning("%s: cannot record the success notice: %s; it may be sent again", msg->id,
+                  error->message);
+      g_clear_error(&error);
+    }
+  }
+  if (n->delayed->len > 0 && !env->delay_warned && s->delay_warning_time > 0
+      && d->active_us - env->arrival_us >= s->delay_warning_time * G_USEC_PER_SEC) {
+    if (!qmgr_bounce_delay_notify(d, n->delayed, &error))
+      log_warning("%s: cannot queue the delay notice: %s; tried again later", msg->id,
+                  error->message);
+    else if (!queue_file_record_delay_warned(fd, &error))
+      log_warning("%s: cannot record the delay notice: %s; it may be sent again", msg->id,
+                  error->message);
+  }
+  return all_final;
 }
 
 /* The rest of qmgr_deliver_recipients: each pending recipient in turn
@@ -406,11 +510,14 @@ static gboolean
 qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd, guint pending,
                   gboolean expired, DeliveryKind *pre_kinds, char **pre_reasons)
 {
-  g_autoptr(GPtrArray) bounced = g_ptr_array_new_with_free_func(qmgr_bounced_free);
+  g_autoptr(GPtrArray) bounced = g_ptr_array_new_with_free_func(qmgr_notice_rcpt_free);
   g_autoptr(GArray) bounced_at = g_array_new(FALSE, FALSE, sizeof(guint));
-  g_autoptr(GError) notice_error = NULL;
+  g_autoptr(GPtrArray) delivered = g_ptr_array_new_with_free_func(qmgr_notice_rcpt_free);
+  g_autoptr(GPtrArray) delayed = g_ptr_array_new_with_free_func(qmgr_notice_rcpt_free);
+  QmgrNotices notices = { bounced, bounced_at, delivered, delayed };
   guint deferred = 0;
 
+  qmgr_deliver_success_due(env, &notices);
   for (guint i = 0; i < env->recipients->len && pending > 0; i++) {
     QueueRecipient *rcpt = env->recipients->pdata[i];
     g_autofree char *reason = NULL;
@@ -423,9 +530,15 @@ qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
     pending--;
     if (d->bounce_dsn)
       d->bounce_dsn[0] = '\0';
+    if (d->defer_dsn)
+      d->defer_dsn[0] = '\0';
+    if (d->dsn_action)
+      d->dsn_action[0] = '\0';
     if (pre_reasons[i] != NULL) {
       kind = pre_kinds[i];
       reason = g_steal_pointer(&pre_reasons[i]);
+      if (d->dsn_action)
+        g_strlcpy(d->dsn_action, "relayed", 16);
     } else if (env->redirect != NULL) {
       /* access(5) REDIRECT: the recipient is delivered to the redirect
        * address instead, and logged as its orig_to (Postfix's qmgr).  The
@@ -456,23 +569,32 @@ qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
     }
     rcpt->state = state;
     if (kind == DELIVERY_BOUNCE) {
-      /* recorded once the notice to the sender is queued (below) */
-      QmgrBounced *b = g_new0(QmgrBounced, 1);
-
-      b->address = g_strdup(rcpt->address);
-      b->orig = g_strdup(rcpt->orig_address);
-      b->text = g_steal_pointer(&reason);
-      /* the code logged for it in this iteration (a grouped SMTP verdict
-       * was logged before: its code is taken from the reply text) */
-      b->dsn = g_strdup(now_expired ? "5.4.7" : d->bounce_dsn && d->bounce_dsn[0]
-                                                ? d->bounce_dsn : NULL);
-      g_ptr_array_add(bounced, b);
+      /* recorded once the notice to the sender is queued (qmgr_deliver_notices);
+       * the code is the one logged for it in this iteration (a grouped SMTP
+       * verdict was logged before: its code is taken from the reply text) */
+      g_ptr_array_add(bounced, qmgr_notice_rcpt_new(
+          rcpt, g_steal_pointer(&reason),
+          now_expired ? "5.4.7" : d->bounce_dsn && d->bounce_dsn[0] ? d->bounce_dsn : NULL,
+          NULL));
       g_array_append_val(bounced_at, i);
       continue;
     }
+    if (kind == DELIVERY_SENT && (rcpt->notify & QUEUE_NOTIFY_SUCCESS)) {
+      gboolean expanded = d->dsn_action && strcmp(d->dsn_action, "expanded") == 0;
+
+      g_ptr_array_add(delivered, qmgr_notice_rcpt_new(
+          rcpt, g_strdup(expanded ? "alias expanded" : reason ? reason : ""),
+          expanded ? "2.0.0" : NULL,
+          expanded ? "expanded" : d->dsn_action && strcmp(d->dsn_action, "relayed") == 0
+                                  ? "relayed" : "delivered"));
+    } else if (kind == DELIVERY_DEFER) {
+      g_ptr_array_add(delayed, qmgr_notice_rcpt_new(rcpt, g_strdup(reason ? reason : ""),
+                                                    d->defer_dsn, NULL));
+    }
     /* The last recipient of a message that is about to be removed needs
-     * no record: unlinking the file says it all. */
-    if (pending == 0 && deferred == 0 && bounced->len == 0) {
+     * no record: unlinking the file says it all (a notice still to be
+     * queued needs the record: the file may stay if the notice fails). */
+    if (pending == 0 && deferred == 0 && bounced->len == 0 && delivered->len == 0) {
       qmgr_deliver_notify(msg, rcpt->address, kind, reason);
       break;
     }
@@ -485,32 +607,7 @@ qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
     }
     qmgr_deliver_notify(msg, rcpt->address, kind, reason);
   }
-  if (bounced->len == 0)
-    return pending == 0 && deferred == 0;
-  if (!qmgr_bounce_notify(d, bounced, &notice_error)) {
-    /* No notice, no bounce: the recipients stay pending for the next attempt. */
-    log_warning("%s: cannot queue the non-delivery notice: %s; the bounced recipients are "
-                "tried again later", msg->id, notice_error->message);
-    for (guint k = 0; k < bounced_at->len; k++)
-      ((QueueRecipient *) env->recipients->pdata[g_array_index(bounced_at, guint, k)])->state =
-          RCPT_PENDING;
-    msg->n_bounced -= bounced_at->len;
-    msg->n_deferred += bounced_at->len;
-    return FALSE;
-  }
-  for (guint k = 0; k < bounced_at->len; k++) {
-    guint i = g_array_index(bounced_at, guint, k);
-    const QmgrBounced *b = bounced->pdata[k];
-    g_autoptr(GError) error = NULL;
-
-    if (!queue_file_record(fd, i, RCPT_BOUNCED, b->text, &error)) {
-      log_warning("%s: cannot record the state of <%s>: %s", msg->id, b->address,
-                  error->message);
-      return FALSE;
-    }
-    qmgr_deliver_notify(msg, b->address, DELIVERY_BOUNCE, b->text);
-  }
-  return pending == 0 && deferred == 0;
+  return qmgr_deliver_notices(msg, d, env, fd, expired, &notices, pending == 0 && deferred == 0);
 }
 
 /* Spare queue files kept in recycle/ for smtpd to reuse (see
@@ -542,9 +639,10 @@ qmgr_deliver_message(QmgrMessage *msg)
   g_autoptr(QueueEnvelope) env = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  char bounce_dsn[16] = "";
+  char bounce_dsn[16] = "", defer_dsn[16] = "", dsn_action[16] = "";
   QmgrDelivery d = { .queue_id = msg->id, .settings = msg->settings, .done = done,
-                     .bounce_dsn = bounce_dsn };
+                     .bounce_dsn = bounce_dsn, .defer_dsn = defer_dsn,
+                     .dsn_action = dsn_action };
   int fd;
 
   /* Delivered where it is (incoming/, deferred/ or active/): being

@@ -35,8 +35,12 @@
  * as envelope sender (Return-Path, From_, $SENDER), as Postfix does with
  * owner_request_special; a null sender stays null.
  *
- * Not yet: .forward files; bounces from an expansion are still reported
- * to the message's sender (no bounce messages exist yet).
+ * Delivery status notices are per recipient (qmgr-deliver.c): a recipient
+ * an alias expanded reports "expanded" to a NOTIFY=SUCCESS sender, with
+ * its own NOTIFY and ORCPT for the whole expansion.
+ *
+ * Not yet: .forward files; bounces from an expansion with owner-NAME are
+ * still reported to the message's sender, not to owner-NAME.
  */
 #include "qmgr.h"
 
@@ -749,6 +753,9 @@ local_resolve(LocalState *st, const char *address, const char *parent, guint dep
 
         owner.known = qmgr_settings_alias_owner(table, &owner.uid, &owner.gid);
         g_hash_table_add(st->expanded, g_strdup(keys[i]));
+        /* local(8): NOTIFY and ORCPT go with the expansion (the recipient's
+         * own, here), and a SUCCESS notice says "expanded" */
+        qmgr_delivery_expanded(st->d);
         if (*st->sender && !g_str_has_prefix(keys[i], "owner-")
             && table_lookup(table, owner_key, &owner_value, NULL) == TABLE_FOUND) {
           owner_addr = g_strconcat(owner_key, "@", s->myorigin, NULL);

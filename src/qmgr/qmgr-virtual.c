@@ -8,7 +8,10 @@
  * again; an address that maps to itself is kept as is, an address met
  * twice in one expansion is dropped, and more than
  * QMGR_VIRTUAL_MAX_DEPTH levels, or nothing left at all, is a loop
- * (the recipient bounces 5.4.6).
+ * (the recipient bounces 5.4.6).  A recipient rewritten this way keeps
+ * its RFC 3461 NOTIFY and ORCPT for the whole expansion and reports
+ * "expanded" in a success notice, as Postfix's cleanup(8) does
+ * (qmgr-deliver.c).
  *
  * Virtual delivery: virtual_mailbox_maps gives a path under
  * virtual_mailbox_base (ending in "/": maildir, else mbox), owned by the

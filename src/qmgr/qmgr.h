@@ -51,6 +51,9 @@ typedef struct {
   gint64 minimal_backoff;
   gint64 maximal_backoff;
   gint64 maximal_queue_lifetime;
+  gint64 bounce_queue_lifetime;  /* null-sender mail; never above maximal_queue_lifetime */
+  gint64 delay_warning_time;     /* 0: no delay notices */
+  guint notify_classes;          /* QMGR_NOTIFY_* of notify_classes */
   /* virtual domains (qmgr-virtual.c); a NULL table list means the parameter is empty */
   TableList *virtual_alias, *virtual_mailbox, *virtual_uid, *virtual_gid;
   char *virtual_error;         /* a virtual_*_maps parameter whose tables failed to open */
@@ -64,6 +67,18 @@ typedef struct {
   uid_t owner_uid;             /* mail_owner, whom the SMTP client runs as; -1 when not root */
   gid_t owner_gid;
 } QmgrSettings;
+
+/* notify_classes (Postfix's names; "bounce" implies "2bounce").  qmgr acts on
+ * bounce, 2bounce and delay; the others are smtpd's session transcripts
+ * and qmgr's resource and software problems, accepted but not yet acted on. */
+#define QMGR_NOTIFY_BOUNCE   (1u << 0)
+#define QMGR_NOTIFY_2BOUNCE  (1u << 1)
+#define QMGR_NOTIFY_DELAY    (1u << 2)
+#define QMGR_NOTIFY_RESOURCE (1u << 3)
+#define QMGR_NOTIFY_SOFTWARE (1u << 4)
+#define QMGR_NOTIFY_POLICY   (1u << 5)
+#define QMGR_NOTIFY_PROTOCOL (1u << 6)
+#define QMGR_NOTIFY_DATA     (1u << 7)
 
 /* qmgr-settings.c */
 QmgrSettings *qmgr_settings_new(Config *config);   /* takes ownership of config */
@@ -222,7 +237,15 @@ typedef struct {
   GHashTable *done;           /* final destination (lower case) -> DeliveryKind + 1, so an
                                * address reached through two recipients gets one copy */
   char *bounce_dsn;           /* [16]: the DSN code of the last bounce logged (for the notice) */
+  char *defer_dsn;            /* [16]: the DSN code of the first deferral logged (may be NULL) */
+  char *dsn_action;           /* [16]: the recipient's RFC 3464 success action: the first one
+                               * logged ("delivered", "relayed"), or "expanded" once an alias
+                               * expanded it (may be NULL) */
 } QmgrDelivery;
+
+/* The recipient in progress was expanded by an alias (local or virtual):
+ * its success notice says "expanded" (Postfix's "alias expanded"). */
+void qmgr_delivery_expanded(const QmgrDelivery *d);
 
 /* Logs one "to=<...>, relay=..., status=..." line with its fields. */
 void qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to,
@@ -255,17 +278,32 @@ typedef struct {
 void qmgr_smtp_deliver_many(const QmgrDelivery *d, const QmgrSmtpRcpt *rcpts, guint n,
                             const Route *route, DeliveryKind *kinds, char **reasons);
 
-/* qmgr-bounce.c: a recipient that bounced in this attempt. */
+/* qmgr-bounce.c: delivery status notices.  One recipient in a notice. */
 typedef struct {
-  char *address, *orig;
+  char *address, *orig;        /* orig: as the client wrote it, may be NULL */
+  char *orcpt;                 /* RFC 3461 ORCPT ("type;address"), NULL: none */
+  guint notify;                /* QUEUE_NOTIFY_* of the recipient, 0: not given */
   char *text;                  /* the reason, as logged */
   char *dsn;                   /* the status when known, else taken from text */
-} QmgrBounced;
-void qmgr_bounced_free(gpointer bounced);
-/* Queues the non-delivery notice for bounced (QmgrBounced *); TRUE when it
- * is queued, or discarded because the message was itself an undeliverable
- * postmaster notice. */
+  const char *action;          /* success: "delivered", "relayed" or "expanded" */
+} QmgrNoticeRcpt;
+/* Takes text; copies the rest (action is static). */
+QmgrNoticeRcpt *qmgr_notice_rcpt_new(const QueueRecipient *rcpt, char *text, const char *dsn,
+                                     const char *action);
+void qmgr_notice_rcpt_free(gpointer rcpt);
+/* Queues the non-delivery notice for bounced (QmgrNoticeRcpt *): to the
+ * sender for the recipients whose NOTIFY asks for it, a postmaster copy
+ * (notify_classes), or for mail with the null sender the double bounce.
+ * TRUE when queued or rightly not sent; FALSE (error set) when the
+ * sender's notice could not be queued. */
 gboolean qmgr_bounce_notify(const QmgrDelivery *d, const GPtrArray *bounced, GError **error);
+/* The same for the delay notice of the deferred recipients delayed. */
+gboolean qmgr_bounce_delay_notify(const QmgrDelivery *d, const GPtrArray *delayed,
+                                  GError **error);
+/* The same for the success notice of the delivered recipients with
+ * NOTIFY=SUCCESS among delivered. */
+gboolean qmgr_bounce_success_notify(const QmgrDelivery *d, const GPtrArray *delivered,
+                                    GError **error);
 
 /* Deliveries through the SMTP client in flight give up and idle agents
  * exit (qmgr stops). */

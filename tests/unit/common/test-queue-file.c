@@ -251,6 +251,52 @@ test_dsn_attributes(Fixture *f, gconstpointer data)
   g_assert_false(queue_notify_parse("ALWAYS", &mask));
 }
 
+/* The notice records: "W" (the delay notice is queued) and "Y" (the
+ * success notices of the deliveries before it are queued). */
+static void
+test_notice_records(Fixture *f, gconstpointer data)
+{
+  g_autoptr(QueueEnvelope) env = sample_envelope();
+  g_autoptr(GError) error = NULL;
+  QueueRecipient *r;
+
+  ((QueueRecipient *) env->recipients->pdata[0])->notify = QUEUE_NOTIFY_SUCCESS;
+  ((QueueRecipient *) env->recipients->pdata[1])->notify =
+      QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE;
+  g_autofree char *id = write_message(f, env, (const guchar *) "x\n", 2, 2);
+  int fd = open_message(f, id, O_RDWR);
+  g_autoptr(QueueEnvelope) fresh = queue_file_read(fd, &error);
+  g_assert_no_error(error);
+  g_assert_false(fresh->delay_warned);
+  g_assert_false(((QueueRecipient *) fresh->recipients->pdata[0])->success_due);
+
+  g_assert_true(queue_file_record(fd, 0, RCPT_DELIVERED, "delivered to mailbox", &error));
+  g_assert_true(queue_file_record(fd, 2, RCPT_DELIVERED, "delivered to mailbox", &error));
+  g_assert_true(queue_file_record(fd, 1, RCPT_PENDING, "mailbox is locked", &error));
+  g_assert_true(queue_file_record_delay_warned(fd, &error));
+  g_assert_no_error(error);
+  g_autoptr(QueueEnvelope) mid = queue_file_read(fd, &error);
+  g_assert_no_error(error);
+  g_assert_true(mid->delay_warned);
+  g_assert_true(((QueueRecipient *) mid->recipients->pdata[0])->success_due);
+  g_assert_false(((QueueRecipient *) mid->recipients->pdata[1])->success_due);
+  /* no NOTIFY=SUCCESS: nothing due */
+  g_assert_false(((QueueRecipient *) mid->recipients->pdata[2])->success_due);
+  g_assert_cmpuint(mid->attempts, ==, 1);
+
+  g_assert_true(queue_file_record_success_notified(fd, &error));
+  g_assert_true(queue_file_record(fd, 1, RCPT_DELIVERED, "delivered to mailbox", &error));
+  g_assert_no_error(error);
+  g_autoptr(QueueEnvelope) got = queue_file_read(fd, &error);
+  g_assert_no_error(error);
+  close(fd);
+  r = got->recipients->pdata[0];
+  g_assert_false(r->success_due);     /* notified before */
+  r = got->recipients->pdata[1];
+  g_assert_true(r->success_due);      /* delivered after the Y record */
+  g_assert_true(got->delay_warned);
+}
+
 static void
 test_field_with_newline(Fixture *f, gconstpointer data)
 {
@@ -395,6 +441,8 @@ test_corrupt(Fixture *f, gconstpointer data)
     HDR "Sa@b\nRc@d\nX\nhelloE\nD0 x ok\n",      /* bad time */
     HDR "Sa@b\nRc@d\nX\nhelloE\nK0 1 ok\n",      /* unknown state record */
     HDR "Sa@b\nRc@d\nX\nhelloE\nNx\n",           /* bad attempt */
+    HDR "Sa@b\nRc@d\nX\nhelloE\nW\n",            /* bad delay notice record */
+    HDR "Sa@b\nRc@d\nX\nhelloE\nYx\n",           /* bad success notice record */
     HDR "Sa@b\nRc@d\nX\nhelloE\n\nD0 1 ok\n",    /* empty trailer line */
     HDR "Sa@b\nRc@d\nX\nhelloE\nD0 1 ok\nRe@f\n", /* extracted record after state */
     HDR "Sa@b\nRc@d\nX\nhelloE\nN1\nLhold\n",    /* ... of any kind */
@@ -910,6 +958,7 @@ main(int argc, char **argv)
   ADD("/queue-file/round-trip/empty", test_round_trip_empty);
   ADD("/queue-file/null-sender-auth", test_null_sender_and_auth);
   ADD("/queue-file/dsn-attributes", test_dsn_attributes);
+  ADD("/queue-file/notice-records", test_notice_records);
   ADD("/queue-file/field-newline", test_field_with_newline);
   ADD("/queue-file/state-records", test_state_records);
   ADD("/queue-file/attempts", test_attempt_counting);
