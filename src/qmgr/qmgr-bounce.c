@@ -271,8 +271,24 @@ notice_recipient_dsn(const QmgrDelivery *d, NoticeKind kind, const QmgrNoticeRcp
                          : r->action ? r->action : "delivered");
   notice_put(out, status, FALSE);
   if (said != NULL) {
+    /* "host mx.example[192.0.2.1] said: 550 ... (in reply to RCPT TO
+     * command)": Remote-MTA is the host, the code the reply alone */
+    const char *host = g_str_has_prefix(r->text, "host ") ? r->text + 5 : NULL;
+    const char *end = strstr(said, " (in reply to ");
+    g_autofree char *reply = end && g_str_has_suffix(end, " command)")
+                             ? g_strndup(said + 7, (gsize) (end - said - 7)) : g_strdup(said + 7);
+
+    if (host != NULL && host < said) {
+      g_autofree char *mta = g_strndup(host, (gsize) (said - host));
+      char *bracket = strchr(mta, '[');
+
+      if (bracket != NULL)
+        *bracket = '\0';
+      g_string_append(out, "\nRemote-MTA: dns; ");
+      notice_put(out, mta, utf8);
+    }
     g_string_append(out, "\nDiagnostic-Code: smtp; ");
-    notice_put(out, said + 7, utf8);
+    notice_put(out, reply, utf8);
   } else if (kind == NOTICE_SUCCESS && notice_is_reply(r->text)) {
     g_string_append(out, "\nDiagnostic-Code: smtp; ");
     notice_put(out, r->text, utf8);

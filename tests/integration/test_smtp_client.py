@@ -316,7 +316,10 @@ def test_bounce_notice_to_the_sender(postern, peer):
     assert per_rcpt[0]["Final-Recipient"] == "rfc822; nosuchuser@remote.test"
     assert per_rcpt[0]["Action"] == "failed"
     assert per_rcpt[0]["Status"] == "5.1.1"
-    assert per_rcpt[0]["Diagnostic-Code"].startswith("smtp; 550 5.1.1 <nosuchuser@remote.test>")
+    assert per_rcpt[0]["Remote-MTA"] == "dns; 127.0.0.1"
+    assert per_rcpt[0]["Diagnostic-Code"] == ("smtp; 550 5.1.1 <nosuchuser@remote.test>: "
+                                              "Recipient address rejected: User unknown in "
+                                              "local recipient table")
     original = parts[2].get_payload()[0]
     assert original["Subject"] == "partly undeliverable"
     assert "the original body" in original.get_payload()

@@ -215,7 +215,8 @@ def test_failover_to_the_next_mx(postern, net):
     assert elapsed < 2.9, "the unreachable MX took %.1fs: not smtp_connect_timeout's 1s" % elapsed
     dumps = wait_until(lambda: len(backup_sink.dumps()) >= 3 and backup_sink.dumps(), "3 dumps")
     got = sorted(sink_dump_parts(d)[0]["X-Rcpt-Args"][0] for d in dumps)
-    assert got == ["<user@busy.test>", "<user@dead.test>", "<user@refused.test>"]
+    assert got == ["<user@%s.test> ORCPT=rfc822;user@%s.test" % (d, d)
+                   for d in ("busy", "dead", "refused")]
     for dump in dumps:
         fields, body = sink_dump_parts(dump)
         d = re.match(r"<user@(\w+)\.test>", fields["X-Rcpt-Args"][0]).group(1)
