@@ -9,6 +9,7 @@
 
 #include "address.h"
 #include "log.h"
+#include "smtp-params.h"
 #include "smtpd.h"
 
 typedef void (*SmtpdHandler)(SmtpdSession *s, char *arg);
@@ -340,9 +341,19 @@ parse_flags(const SmtpdSession *s)
     flags |= SMTP_PARSE_SMTPUTF8;
   if (s->smtputf8)
     flags |= SMTP_PARSE_UTF8_OK;
-  if (!st->strict_smtputf8)
+  /* sendmail never says SMTPUTF8: for a local submission a UTF-8 address
+   * sets it (Postfix's default smtputf8_autodetect_classes = sendmail). */
+  if (!st->strict_smtputf8 || s->local_submit)
     flags |= SMTP_PARSE_UTF8_LAX;
   return flags;
+}
+
+/* Postfix's SMTPUTF8 autodetection for local submissions. */
+static void
+smtputf8_autodetect(SmtpdSession *s, const char *address)
+{
+  if (s->local_submit && s->settings->smtputf8_enable && smtp_has_8bit(address))
+    s->smtputf8 = TRUE;
 }
 
 static void
@@ -378,6 +389,7 @@ cmd_mail(SmtpdSession *s, char *arg)
   s->mail_size = path.size;
   s->body = path.body;
   s->smtputf8 = path.smtputf8;
+  smtputf8_autodetect(s, s->sender_orig);
   s->dsn_ret = path.ret;
   s->dsn_envid = g_steal_pointer(&path.envid);
   g_clear_pointer(&path.auth, g_free);   /* accepted (RFC 4954 5); not relayed on yet */
@@ -447,6 +459,7 @@ cmd_rcpt(SmtpdSession *s, char *arg)
     smtpd_session_reply_line(s, reply);
     return;
   }
+  smtputf8_autodetect(s, path.address);
   /* Kept for smtpd_commands_rcpt_accept (one RCPT is checked at a time). */
   s->pending_notify = path.notify;
   g_free(s->pending_orcpt);

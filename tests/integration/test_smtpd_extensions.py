@@ -595,3 +595,28 @@ def test_bdat_timeout_inside_chunk(postern):
     p.smtpd.wait_log(r"timeout after BDAT from ")
     p.barrier()
     assert p.mbox("mailtest") == []
+
+
+def test_sendmail_utf8_recipient_autodetected(postern):
+    """sendmail never says SMTPUTF8: a local submission with a UTF-8
+    address gets the flag (Postfix's smtputf8_autodetect_classes default
+    names sendmail) instead of a 553, and is delivered through an alias."""
+    from test_sendmail import SENDMAIL, run, unix_listener
+    if not SENDMAIL.exists():
+        pytest.fail("%s is not built" % SENDMAIL)
+    p = postern
+    sock_path = p.tmp / "local.sock"
+    sock = unix_listener(sock_path)
+    try:
+        p.configure(local_submission_socket=str(sock_path))
+        p.write_aliases("postmaster: root\nj\u00fcrgen: mailtest\n")
+        p.start_qmgr()
+        p.start_smtpd(listeners=[("local", sock)])
+        r = run(p, ["-f", "root", "j\u00fcrgen@example.test"],
+                data="Subject: local utf8\n\nhallo\n")
+        assert r.returncode == 0, r.stderr
+        (msg,) = p.wait_mbox("mailtest")
+        assert "\nX-Original-To: j\u00fcrgen@example.test\n".encode() in msg, msg
+        assert b"\nSubject: local utf8\n" in msg and msg.endswith(b"\n\nhallo\n\n"), msg
+    finally:
+        sock.close()
