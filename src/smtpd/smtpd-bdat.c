@@ -17,7 +17,6 @@
  * cannot be read, and BDAT when CHUNKING is not offered, end the session
  * (Postfix's 521), since nothing says where the chunk would end.
  */
-#include <string.h>
 
 #include "log.h"
 #include "smtpd.h"
