@@ -8,8 +8,11 @@
  * Deliberate leniencies (as Postfix): a path without a domain
  * ("<postmaster>", bare "hadoop" when allow_bare) is accepted and left for
  * the caller to complete with $myorigin; 8-bit bytes are accepted in
- * local parts.  Domains are strict: letters, digits, hyphens, dots, or an
- * IPv4/IPv6 address literal.
+ * local parts and in the domain labels of a mailbox (SMTPUTF8 U-labels:
+ * smtpd checks that they are UTF-8 and that SMTPUTF8 was asked for).
+ * Domains are otherwise strict: letters, digits, hyphens, dots, or an
+ * IPv4/IPv6 address literal; a host name (address_domain_is_valid) is
+ * ASCII only.
  */
 #include "address.h"
 #include "config.h"
@@ -94,9 +97,12 @@ address_literal_is_valid(const char *body, gsize len)
   return inet_pton(AF_INET, buf, addr) == 1;
 }
 
-/* Scans a domain or address literal at p; returns the end or NULL. */
+/* Scans a domain or address literal at p; returns the end or NULL.
+ * utf8: labels may also hold bytes over 127 (RFC 6531 U-labels; whether
+ * they are well-formed UTF-8 is the caller's check), each label at most
+ * 63 characters. */
 static const char *
-address_scan_domain(const char *p, const char **why)
+address_scan_domain(const char *p, gboolean utf8, const char **why)
 {
   const char *start = p;
 
@@ -116,10 +122,14 @@ address_scan_domain(const char *p, const char **why)
   }
   for (;;) {
     const char *label = p;
-    while (g_ascii_isalnum(*p) || *p == '-')
+    gsize chars = 0;
+    while (g_ascii_isalnum(*p) || *p == '-' || (utf8 && (guchar) *p >= 0x80)) {
+      if (((guchar) *p & 0xc0) != 0x80)   /* not a UTF-8 continuation byte */
+        chars++;
       p++;
+    }
     gsize n = (gsize) (p - label);
-    if (n == 0 || n > 63 || label[0] == '-' || p[-1] == '-') {
+    if (n == 0 || chars > 63 || label[0] == '-' || p[-1] == '-') {
       *why = n == 0 && p == start ? "missing domain" : "invalid domain";
       return NULL;
     }
@@ -148,7 +158,7 @@ address_scan_mailbox(const char *p, gboolean allow_no_domain, const char **why)
     }
     return p;
   }
-  return address_scan_domain(p + 1, why);
+  return address_scan_domain(p + 1, TRUE, why);
 }
 
 static gboolean
@@ -201,7 +211,7 @@ address_parse_path(const char *text, gboolean allow_null, gboolean allow_bare,
   if (*p == '@') {
     /* Source route "@a,@b:" - obsolete, ignored (RFC 5321 4.1.2). */
     for (;;) {
-      p = address_scan_domain(p + 1, &why);
+      p = address_scan_domain(p + 1, FALSE, &why);
       if (!p)
         return address_fail(error, "invalid source route");
       if (*p == ':')
@@ -361,7 +371,7 @@ address_domain_is_valid(const char *domain)
 
   if (!domain)
     return FALSE;
-  end = address_scan_domain(domain, &why);
+  end = address_scan_domain(domain, FALSE, &why);
   return end != NULL && *end == '\0';
 }
 

@@ -16,14 +16,17 @@
  * allow_null, and, when allow_bare, an address without angle brackets (a
  * common client error Postfix accepts).  On success *address receives the
  * mailbox (newly allocated, "" for <>) and *rest points just past the
- * path (at the ESMTP parameters, leading blanks not skipped).
+ * path (at the ESMTP parameters, leading blanks not skipped).  Bytes over
+ * 127 are accepted in the local part and in the domain's labels (RFC 6531
+ * addresses); that they are UTF-8, and allowed, is the caller's check.
  * Errors: POSTERN_ERROR_SYNTAX with a message fit for a 501 reply text. */
 gboolean address_parse_path(const char *text, gboolean allow_null, gboolean allow_bare,
                             char **address, const char **rest, GError **error);
 
 /* Checks a whole mailbox "local@domain" (or "local" without domain when
  * allow_no_domain): dot-atom or quoted-string local part, domain name
- * or address literal [1.2.3.4] / [IPv6:...].  No CR, LF or NUL anywhere. */
+ * or address literal [1.2.3.4] / [IPv6:...].  No CR, LF or NUL anywhere.
+ * 8-bit bytes as for address_parse_path. */
 gboolean address_is_valid(const char *address, gboolean allow_no_domain);
 
 /* Position of the '@' separating local part and domain (the last one
@@ -45,8 +48,8 @@ char *address_join(const char *local, const char *domain);
  * allocated) and sets *extension (may be NULL). */
 char *address_strip_extension(const char *local, const char *delimiters, char **extension);
 
-/* Domain syntax check (letters, digits, hyphens, dots; labels <= 63;
- * total <= 255) or address literal. */
+/* Host name syntax check (ASCII letters, digits, hyphens, dots; labels
+ * <= 63; total <= 255) or address literal. */
 gboolean address_domain_is_valid(const char *domain);
 
 /* TRUE when domain matches one entry of a list (case-insensitive; no

@@ -222,6 +222,17 @@ dns_lookup(const char *name, int type, GPtrArray **records, char **why)
   gsize qlen = strlen(query);
   if (qlen > 1 && query[qlen - 1] == '.')
     query[qlen - 1] = '\0';   /* "example.com." is "example.com" */
+  for (const char *p = query; *p != '\0'; p++) {
+    if ((guchar) *p >= 0x80) {
+      /* An SMTPUTF8 domain in U-labels: the DNS knows its IDNA A-labels
+       * ("xn--..."); one that has none (or is not UTF-8) becomes a name
+       * the check below refuses. */
+      char *ascii = g_utf8_validate(query, -1, NULL) ? g_hostname_to_ascii(query) : NULL;
+      g_free(query);
+      query = ascii != NULL ? ascii : g_strdup("");
+      break;
+    }
+  }
   if (!dns_name_valid(query)) {
     dns_set_why(why, "Name service error for %s: invalid host or domain name", name);
     return DNS_NOTFOUND;

@@ -29,7 +29,8 @@ typedef struct {
 
 /* Looks up records of one type; on DNS_OK *records (if not NULL) holds
  * DnsRecord* (free with g_ptr_array_unref).  *why (if not NULL) gets a
- * reason in Postfix's words for anything but DNS_OK. */
+ * reason in Postfix's words for anything but DNS_OK.  A name in UTF-8
+ * (RFC 6531 U-labels) is asked for as its IDNA A-labels. */
 DnsStatus dns_lookup(const char *name, int type, GPtrArray **records, char **why);
 /* Tries each type of a 0-terminated list in order and stops at the first
  * that has records (Postfix's DNS_REQ_FLAG_STOP_OK); the status is DNS_OK

@@ -1,10 +1,12 @@
 /* smtp-parse.c - pure SMTP command-line parsing: line splitting, verb and
- * argument, MAIL/RCPT paths with ESMTP parameters.  Never does I/O and
+ * argument, MAIL/RCPT paths with ESMTP parameters (their values in
+ * smtp-params.c).  Never does I/O and
  * never allocates on the success path of line splitting. */
 #include <string.h>
 
 #include "address.h"
 #include "config.h"
+#include "smtp-params.h"
 #include "smtp-parse.h"
 
 SmtpLineStatus
@@ -72,8 +74,13 @@ smtp_path_arg_clear(SmtpPathArg *arg)
 {
   g_clear_pointer(&arg->address, g_free);
   g_clear_pointer(&arg->auth, g_free);
+  g_clear_pointer(&arg->envid, g_free);
+  g_clear_pointer(&arg->orcpt, g_free);
   arg->size = -1;
   arg->body = SMTP_BODY_NONE;
+  arg->smtputf8 = FALSE;
+  arg->ret = QUEUE_RET_DEFAULT;
+  arg->notify = 0;
 }
 
 /* Strips "FROM:" / "TO:" (case-insensitive) and the blanks after it. */
@@ -89,78 +96,132 @@ skip_keyword(const char *arg, const char *keyword)
   return *arg != '\0' ? arg : NULL;
 }
 
-/* Parses one "KEY=VALUE" ESMTP parameter of MAIL. */
+#define REPLY_DSN_DISABLED "501 5.7.1 DSN support is disabled"
+
+/* Refuses with line; FALSE. */
 static gboolean
-parse_mail_param(const char *param, SmtpPathArg *out, char **reply)
+param_fail(char **reply, const char *line)
 {
-  if (g_ascii_strncasecmp(param, "SIZE=", 5) == 0) {
-    const char *v = param + 5;
-    gint64 size = 0;
-    if (*v == '\0')
-      goto bad_size;
-    for (; *v != '\0'; v++) {
-      if (!g_ascii_isdigit(*v))
-        goto bad_size;
-      if (size > (G_MAXINT64 - (*v - '0')) / 10) {
-        /* All digits but more than any file can hold: Postfix's reply. */
-        *reply = g_strdup("552 5.3.4 Message size exceeds file system imposed limit");
-        return FALSE;
-      }
-      size = size * 10 + (*v - '0');
-    }
-    out->size = size;
-    return TRUE;
-  bad_size:
-    *reply = g_strdup("501 5.5.4 Bad message size syntax");
-    return FALSE;
+  *reply = g_strdup(line);
+  return FALSE;
+}
+
+/* SIZE=: all digits. */
+static gboolean
+parse_size(const char *v, SmtpPathArg *out, char **reply)
+{
+  gint64 size = 0;
+  if (*v == '\0')
+    return param_fail(reply, "501 5.5.4 Bad message size syntax");
+  for (; *v != '\0'; v++) {
+    if (!g_ascii_isdigit(*v))
+      return param_fail(reply, "501 5.5.4 Bad message size syntax");
+    if (size > (G_MAXINT64 - (*v - '0')) / 10)
+      /* All digits but more than any file can hold: Postfix's reply. */
+      return param_fail(reply, "552 5.3.4 Message size exceeds file system imposed limit");
+    size = size * 10 + (*v - '0');
   }
+  out->size = size;
+  return TRUE;
+}
+
+/* AUTH=: "<>" or an xtext mailbox (RFC 4954 5): printable ASCII, "+XX"
+ * for "+", "=" and the rest; whether AUTH may be used is the caller's. */
+static gboolean
+parse_auth(const char *v, SmtpPathArg *out, char **reply)
+{
+  gboolean ok = *v != '\0';
+
+  if (out->auth != NULL)
+    return param_fail(reply, "503 5.5.4 Error: multiple AUTH= options");
+  if (strcmp(v, "<>") != 0)
+    for (const char *c = v; ok && *c; c++) {
+      if (*c == '+')
+        ok = g_ascii_isxdigit(c[1]) && g_ascii_isxdigit(c[2]) && (c += 2, TRUE);
+      else
+        ok = *c > ' ' && *c <= '~' && *c != '=';
+    }
+  if (!ok)
+    return param_fail(reply, "501 5.5.4 Bad AUTH parameter value");
+  out->auth = g_strdup(v);
+  return TRUE;
+}
+
+/* Parses one "KEY=VALUE" (or "KEY") ESMTP parameter of MAIL. */
+static gboolean
+parse_mail_param(const char *param, guint flags, SmtpPathArg *out, char **reply)
+{
+  gboolean dsn = (flags & SMTP_PARSE_DSN) != 0;
+
+  if (g_ascii_strncasecmp(param, "SIZE=", 5) == 0)
+    return parse_size(param + 5, out, reply);
   if (g_ascii_strncasecmp(param, "BODY=", 5) == 0) {
     if (g_ascii_strcasecmp(param + 5, "8BITMIME") == 0)
       out->body = SMTP_BODY_8BITMIME;
     else if (g_ascii_strcasecmp(param + 5, "7BIT") == 0)
       out->body = SMTP_BODY_7BIT;
-    else {
-      *reply = g_strdup("501 5.5.4 Bad BODY keyword syntax");
-      return FALSE;
-    }
+    else
+      return param_fail(reply, "501 5.5.4 Bad BODY keyword syntax");
     return TRUE;
   }
-  if (g_ascii_strncasecmp(param, "AUTH=", 5) == 0) {
-    /* "<>" or an xtext mailbox (RFC 3461 4): printable ASCII, "+XX" for
-     * "+", "=" and the rest; whether AUTH may be used is the caller's. */
-    const char *v = param + 5;
-    gboolean ok = *v != '\0';
-
-    if (strcmp(v, "<>") != 0)
-      for (const char *c = v; ok && *c; c++) {
-        if (*c == '+')
-          ok = g_ascii_isxdigit(c[1]) && g_ascii_isxdigit(c[2]) && (c += 2, TRUE);
-        else
-          ok = *c > ' ' && *c <= '~' && *c != '=';
-      }
-    if (!ok) {
-      *reply = g_strdup("501 5.5.4 Bad AUTH parameter value");
-      return FALSE;
-    }
-    g_free(out->auth);
-    out->auth = g_strdup(v);
+  if (g_ascii_strncasecmp(param, "AUTH=", 5) == 0)
+    return parse_auth(param + 5, out, reply);
+  if ((flags & SMTP_PARSE_SMTPUTF8) && g_ascii_strcasecmp(param, "SMTPUTF8") == 0) {
+    out->smtputf8 = TRUE;   /* RFC 6531 3.4; a repeat changes nothing (Postfix) */
+    return TRUE;
+  }
+  if (g_ascii_strncasecmp(param, "RET=", 4) == 0) {
+    if (!dsn)
+      return param_fail(reply, REPLY_DSN_DISABLED);
+    if (out->ret != QUEUE_RET_DEFAULT || !smtp_param_ret(param + 4, &out->ret))
+      return param_fail(reply, "501 5.5.4 Bad RET parameter syntax");
+    return TRUE;
+  }
+  if (g_ascii_strncasecmp(param, "ENVID=", 6) == 0) {
+    if (!dsn)
+      return param_fail(reply, REPLY_DSN_DISABLED);
+    if (out->envid != NULL || !smtp_param_envid(param + 6, &out->envid))
+      return param_fail(reply, "501 5.5.4 Bad ENVID parameter syntax");
     return TRUE;
   }
   *reply = g_strdup_printf("555 5.5.4 Unsupported option: %s", param);
   return FALSE;
 }
 
-/* Common part of MAIL and RCPT: keyword, path, parameters. */
+/* Parses one ESMTP parameter of RCPT. */
 static gboolean
-parse_path(const char *arg, gboolean is_mail, SmtpPathArg *out, char **reply)
+parse_rcpt_param(const char *param, guint flags, SmtpPathArg *out, char **reply)
+{
+  gboolean dsn = (flags & SMTP_PARSE_DSN) != 0;
+
+  if (g_ascii_strncasecmp(param, "NOTIFY=", 7) == 0) {
+    if (!dsn)
+      return param_fail(reply, REPLY_DSN_DISABLED);
+    if (out->notify != 0 || !smtp_param_notify(param + 7, &out->notify))
+      return param_fail(reply, "501 5.5.4 Error: Bad NOTIFY parameter syntax");
+    return TRUE;
+  }
+  if (g_ascii_strncasecmp(param, "ORCPT=", 6) == 0) {
+    if (!dsn)
+      return param_fail(reply, REPLY_DSN_DISABLED);
+    if (out->orcpt != NULL || !smtp_param_orcpt(param + 6, &out->orcpt))
+      return param_fail(reply, "501 5.5.4 Error: Bad ORCPT parameter syntax");
+    return TRUE;
+  }
+  *reply = g_strdup_printf("555 5.5.4 Unsupported option: %s", param);
+  return FALSE;
+}
+
+/* Common part of MAIL and RCPT: keyword, path, parameters, the SMTPUTF8
+ * rule for the address. */
+static gboolean
+parse_path(const char *arg, gboolean is_mail, guint flags, SmtpPathArg *out, char **reply)
 {
   const char *syntax = is_mail ? "501 5.5.4 Syntax: MAIL FROM:<address>"
                                : "501 5.5.4 Syntax: RCPT TO:<address>";
   const char *bad = is_mail ? "501 5.1.7 Bad sender address syntax"
                             : "501 5.1.3 Bad recipient address syntax";
-  out->address = NULL;
-  out->size = -1;
-  out->body = SMTP_BODY_NONE;
+  *out = (SmtpPathArg) { .size = -1, .body = SMTP_BODY_NONE, .ret = QUEUE_RET_DEFAULT };
   *reply = NULL;
 
   const char *p = skip_keyword(arg, is_mail ? "FROM:" : "TO:");
@@ -179,7 +240,9 @@ parse_path(const char *arg, gboolean is_mail, SmtpPathArg *out, char **reply)
   out->address = address;
   if (rest == NULL)
     rest = "";
-  if (*rest != '\0' && *rest != ' ' && *rest != '\t') {
+  /* Not UTF-8 (Latin-1, a broken sequence): never an address, with or
+   * without SMTPUTF8. */
+  if ((*rest != '\0' && *rest != ' ' && *rest != '\t') || !g_utf8_validate(address, -1, NULL)) {
     smtp_path_arg_clear(out);
     *reply = g_strdup(bad);
     return FALSE;
@@ -189,25 +252,30 @@ parse_path(const char *arg, gboolean is_mail, SmtpPathArg *out, char **reply)
   for (char **q = params; *q != NULL; q++) {
     if (**q == '\0')
       continue;
-    gboolean ok = is_mail ? parse_mail_param(*q, out, reply)
-                          : (*reply = g_strdup_printf("555 5.5.4 Unsupported option: %s", *q),
-                             FALSE);
+    gboolean ok = is_mail ? parse_mail_param(*q, flags, out, reply)
+                          : parse_rcpt_param(*q, flags, out, reply);
     if (!ok) {
       smtp_path_arg_clear(out);
       return FALSE;
     }
   }
+  if (smtp_has_8bit(out->address) && !out->smtputf8 &&
+      !(flags & (SMTP_PARSE_UTF8_OK | SMTP_PARSE_UTF8_LAX))) {
+    smtp_path_arg_clear(out);
+    *reply = g_strdup("553 5.6.7 Must declare SMTPUTF8 to send unicode address");
+    return FALSE;
+  }
   return TRUE;
 }
 
 gboolean
-smtp_parse_mail(const char *arg, SmtpPathArg *out, char **reply)
+smtp_parse_mail(const char *arg, guint flags, SmtpPathArg *out, char **reply)
 {
-  return parse_path(arg, TRUE, out, reply);
+  return parse_path(arg, TRUE, flags & ~SMTP_PARSE_UTF8_OK, out, reply);
 }
 
 gboolean
-smtp_parse_rcpt(const char *arg, SmtpPathArg *out, char **reply)
+smtp_parse_rcpt(const char *arg, guint flags, SmtpPathArg *out, char **reply)
 {
-  return parse_path(arg, FALSE, out, reply);
+  return parse_path(arg, FALSE, flags, out, reply);
 }

@@ -2,13 +2,16 @@
  *
  * Splits the input stream into command lines (CRLF only, with bare LF /
  * bare CR detection and a length bound), a line into verb and argument,
- * and the MAIL FROM / RCPT TO argument into path and ESMTP parameters.
- * Error results carry the exact Postfix reply text.  Unit-tested and
- * fuzzed (tests/fuzz/fuzz-smtp-parse.c).
+ * and the MAIL FROM / RCPT TO argument into path and ESMTP parameters
+ * (SIZE, BODY, AUTH, SMTPUTF8; the DSN parameters RET, ENVID, NOTIFY and
+ * ORCPT through smtp-params.c).  Error results carry the exact Postfix
+ * reply text.  Unit-tested and fuzzed (tests/fuzz/fuzz-smtp-parse.c).
  */
 #pragma once
 
 #include <glib.h>
+
+#include "queue-file.h"
 
 /* Longest command line we accept, without CRLF (RFC 5321 says 512; Postfix
  * accepts 2048 before truncating).  Longer lines are answered with
@@ -52,14 +55,37 @@ typedef struct {
   gint64 size;     /* SIZE=, -1 when absent */
   SmtpBody body;
   char *auth;      /* AUTH= (RFC 4954 5), xtext as sent, or NULL (allocated) */
+  gboolean smtputf8;   /* MAIL: the SMTPUTF8 parameter (RFC 6531 3.4) */
+  QueueRet ret;        /* MAIL: RET= (RFC 3461 4.3) */
+  char *envid;         /* MAIL: ENVID=, xtext-decoded, or NULL (allocated) */
+  guint notify;        /* RCPT: NOTIFY= as QUEUE_NOTIFY_* bits, 0 when absent */
+  char *orcpt;         /* RCPT: ORCPT= as "type;decoded", or NULL (allocated) */
 } SmtpPathArg;
 
 void smtp_path_arg_clear(SmtpPathArg *arg);
 
-/* Parses the argument of MAIL ("FROM:<a> SIZE=n BODY=8BITMIME").  On
- * failure *reply is the full reply line (allocated), e.g.
- * "501 5.5.4 Syntax: MAIL FROM:<address>". */
-gboolean smtp_parse_mail(const char *arg, SmtpPathArg *out, char **reply);
+/* What the server offers, for the parameters that depend on it. */
+enum {
+  SMTP_PARSE_DSN = 1 << 0,        /* DSN on: RET/ENVID/NOTIFY/ORCPT are taken; off
+                                   * (smtpd_discard_ehlo_keywords): "501 5.7.1 DSN
+                                   * support is disabled" */
+  SMTP_PARSE_SMTPUTF8 = 1 << 1,   /* smtputf8_enable and not discarded: MAIL takes
+                                   * SMTPUTF8; else it is an unsupported option */
+  SMTP_PARSE_UTF8_OK = 1 << 2,    /* RCPT: the MAIL had SMTPUTF8 */
+  SMTP_PARSE_UTF8_LAX = 1 << 3,   /* strict_smtputf8 = no: a UTF-8 address needs
+                                   * no SMTPUTF8 (Postfix's default) */
+};
 
-/* Same for RCPT ("TO:<a>"); RCPT takes no ESMTP parameters yet. */
-gboolean smtp_parse_rcpt(const char *arg, SmtpPathArg *out, char **reply);
+/* Parses the argument of MAIL ("FROM:<a> SIZE=n BODY=8BITMIME") with
+ * flags SMTP_PARSE_*.  On failure *reply is the full reply line
+ * (allocated), e.g. "501 5.5.4 Syntax: MAIL FROM:<address>".  An address
+ * that is not valid UTF-8 is a syntax error whatever the flags; a
+ * well-formed UTF-8 one needs SMTPUTF8 in this MAIL (or in the MAIL of
+ * an RCPT: SMTP_PARSE_UTF8_OK) unless SMTP_PARSE_UTF8_LAX, else "553
+ * 5.6.7 Must declare SMTPUTF8 to send unicode address".  A repeated DSN
+ * parameter is refused with its syntax error, a repeated AUTH= as
+ * Postfix does. */
+gboolean smtp_parse_mail(const char *arg, guint flags, SmtpPathArg *out, char **reply);
+
+/* Same for RCPT ("TO:<a> NOTIFY=SUCCESS ORCPT=rfc822;a@b"). */
+gboolean smtp_parse_rcpt(const char *arg, guint flags, SmtpPathArg *out, char **reply);

@@ -88,7 +88,8 @@ smtpd_auth_offered(const SmtpdSession *s)
 {
   const SmtpdSettings *st = s->settings;
 
-  if (!st->sasl_enable || s->kind == SMTPD_LISTENER_LOCAL || s->local_submit)
+  if (!st->sasl_enable || s->kind == SMTPD_LISTENER_LOCAL || s->local_submit
+      || (st->ehlo_discard & SMTPD_EHLO_AUTH))
     return FALSE;
   /* No password over a plaintext channel once TLS is configured. */
   if (st->tls_auth_only && st->tls != NULL && s->tls == NULL)

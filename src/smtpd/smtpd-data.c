@@ -1,12 +1,14 @@
 /* smtpd-data.c - the DATA phase: opens the queue file, writes the
- * envelope and the Received: header, streams decoded content into it as
- * it arrives (never the whole message in memory), enforces
- * message_size_limit while reading, runs smtpd_end_of_data_restrictions
- * after the final dot, writes the transaction's access(5) HOLD, REDIRECT
- * and BCC behind the content, and commits in the commit pool.  The 250
- * reply is sent only from the commit's done() callback, after the file is
- * durable.  A message that is not completed (disconnect, bare newline,
- * size, timeout) or rejected at its end never becomes a queue file.
+ * envelope (with the DSN and SMTPUTF8 parameters) and the Received:
+ * header, streams decoded content into it as it arrives (never the whole
+ * message in memory), enforces message_size_limit while reading, runs
+ * smtpd_end_of_data_restrictions after the final dot, writes the
+ * transaction's access(5) HOLD, REDIRECT and BCC behind the content, and
+ * commits in the commit pool.  The 250 reply is sent only from the
+ * commit's done() callback, after the file is durable.  A message that is
+ * not completed (disconnect, bare newline, size, timeout) or rejected at
+ * its end never becomes a queue file.  BDAT (smtpd-bdat.c) uses the same
+ * steps with its own framing: begin, store, end.
  */
 #include <string.h>
 
@@ -21,6 +23,22 @@ smtpd_data_abort(SmtpdSession *s)
 {
   g_clear_pointer(&s->writer, queue_writer_free);
   smtpd_local_data_end(s);
+}
+
+const char *
+smtpd_data_protocol_name(const SmtpdSession *s)
+{
+  const char *name = smtpd_auth_protocol_name(s);
+  static const char *const utf8_names[] = { "UTF8SMTP", "UTF8SMTPA", "UTF8SMTPS", "UTF8SMTPSA" };
+
+  /* RFC 6531 3.7.3: ESMTP with SMTPUTF8 is UTF8SMTP (with S for TLS, A
+   * for AUTH), as Postfix writes it. */
+  if (!s->smtputf8 || !g_str_has_prefix(name, "ESMTP"))
+    return name;
+  for (guint i = 0; i < G_N_ELEMENTS(utf8_names); i++)
+    if (strcmp(utf8_names[i] + 8, name + 5) == 0)
+      return utf8_names[i];
+  return name;
 }
 
 /* The Received: header, in Postfix's exact form. */
@@ -46,7 +64,7 @@ data_received_header(SmtpdSession *s, const char *qid)
   if (s->sasl_username != NULL && st->sasl_header)
     g_string_append_printf(h, "\t(Authenticated sender: %s)\n", s->sasl_username);
   g_string_append_printf(h, "\tby %s (%s) with %s id %s", st->myhostname, st->mail_name,
-                         smtpd_auth_protocol_name(s), qid);
+                         smtpd_data_protocol_name(s), qid);
   if (s->rcpt_orig->len == 1)
     g_string_append_printf(h, "\n\tfor <%s>; %s\n", (char *)s->rcpt_orig->pdata[0], date);
   else
@@ -74,7 +92,6 @@ data_started(SmtpdSession *s)
   gboolean ok = queue_writer_content(s->writer, head->str, len, &error);
   g_string_free(head, TRUE);
   if (!ok) {
-    smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);
     data_fail(s, "cannot write queue file", error);
     return;
   }
@@ -97,18 +114,30 @@ data_started(SmtpdSession *s)
       log_send(LOG_INFO, qid, f, 1, "client=%s", s->namaddr);
   }
 
-  smtp_data_init(&s->decoder, !s->strict_newline);
-  smtpd_session_reply_line(s, "354 End data with <CR><LF>.<CR><LF>");
+  if (s->state == SMTPD_STATE_BDAT) {
+    /* The first chunk: its octets are read next (smtpd_bdat_feed). */
+    smtp_chunk_init(&s->chunk, !s->strict_newline);
+  } else {
+    smtp_data_init(&s->decoder, !s->strict_newline);
+    smtpd_session_reply_line(s, "354 End data with <CR><LF>.<CR><LF>");
+  }
   smtpd_session_set_deadline(s, st->timeout * G_USEC_PER_SEC);
 }
 
-/* Fails the DATA command with a 451 and drops the transaction. */
+/* Fails the DATA command with a 451 and drops the transaction.  At the
+ * first BDAT chunk the chunk is still to be read: it is discarded first
+ * (never read as commands), then the 451. */
 static void
 data_fail(SmtpdSession *s, const char *what, const GError *error)
 {
   const char *qid = s->writer != NULL ? queue_writer_id(s->writer) : NULL;
   log_qid(LOG_ERR, qid, "%s: %s", what, error != NULL ? error->message : "failed");
   smtpd_data_abort(s);
+  if (s->state == SMTPD_STATE_BDAT) {
+    smtpd_bdat_skip(s, "451 4.3.0 Error: queue file write error");
+    return;
+  }
+  smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);   /* leaves DATA for the accounting */
   smtpd_session_reply_line(s, "451 4.3.0 Error: queue file write error");
   smtpd_session_reset_transaction(s);
 }
@@ -142,9 +171,9 @@ open_done(gpointer data)
 {
   OpenWork *w = data;
   SmtpdSession *s = w->session;
-  if (s->state == SMTPD_STATE_DATA && s->wait == SMTPD_WAIT_WORK) {
+  if ((s->state == SMTPD_STATE_DATA || s->state == SMTPD_STATE_BDAT) &&
+      s->wait == SMTPD_WAIT_WORK) {
     if (w->writer == NULL) {
-      smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);   /* leaves DATA for the accounting */
       data_fail(s, w->what, w->error);
     } else {
       s->writer = g_steal_pointer(&w->writer);
@@ -169,8 +198,11 @@ smtpd_data_begin(SmtpdSession *s)
   env->client_name = g_strdup(s->client_name);
   env->client_addr = g_strdup(s->client_addr);
   env->helo = g_strdup(s->helo);
-  env->protocol = g_strdup(smtpd_auth_protocol_name(s));
+  env->protocol = g_strdup(smtpd_data_protocol_name(s));
   env->auth_user = g_strdup(s->sasl_username);
+  env->smtputf8 = s->smtputf8;
+  env->ret = s->dsn_ret;
+  env->envid = g_strdup(s->dsn_envid);
   /* HOLD, REDIRECT and BCC go behind the content (data_finish): the end
    * of data restrictions may still add some. */
   for (guint i = 0; i < s->rcpt_addr->len; i++) {
@@ -179,18 +211,20 @@ smtpd_data_begin(SmtpdSession *s)
      * Postfix's cleanup: the completed form is the original recipient. */
     gboolean completed = address_at_sign(orig) == NULL;
     queue_envelope_add_recipient(env, addr, strcmp(addr, orig) != 0 && !completed ? orig : NULL);
+    QueueRecipient *r = env->recipients->pdata[env->recipients->len - 1];
+    r->notify = g_array_index(s->rcpt_notify, guint, i);
+    r->orcpt = g_strdup(s->rcpt_orcpt->pdata[i]);
   }
+  SmtpdState state = s->bdat_active ? SMTPD_STATE_BDAT : SMTPD_STATE_DATA;
   if (s->writer_ahead != NULL) {
     /* The queue file exists already: the envelope only fills its buffer. */
     g_autoptr(GError) error = NULL;
     s->writer = g_steal_pointer(&s->writer_ahead);
-    smtpd_session_enter_state(s, SMTPD_STATE_DATA);
-    if (queue_writer_envelope(s->writer, env, &error)) {
+    smtpd_session_enter_state(s, state);
+    if (queue_writer_envelope(s->writer, env, &error))
       data_started(s);
-    } else {
-      smtpd_session_enter_state(s, SMTPD_STATE_COMMIT);   /* leaves DATA for the accounting */
+    else
       data_fail(s, "cannot write queue file", error);
-    }
     queue_envelope_free(env);
     return;
   }
@@ -198,8 +232,8 @@ smtpd_data_begin(SmtpdSession *s)
   w->session = s;
   w->queue_directory = g_strdup(s->settings->queue_directory);
   w->env = env;
-  /* In DATA while the file is opened: input waits in the buffer. */
-  smtpd_session_enter_state(s, SMTPD_STATE_DATA);
+  /* In DATA (BDAT) while the file is opened: input waits in the buffer. */
+  smtpd_session_enter_state(s, state);
   smtpd_session_suspend(s);
   workpool_submit(s->server->commit_pool, open_work, open_done, w);
 }
@@ -235,7 +269,10 @@ commit_done(gpointer data)
              ", nrcpt=%u (queued)", s->sender, s->data_size, w->nrcpt);
     if (w->hold)
       log_qid(LOG_INFO, qid, "queued with a HOLD flag: the queue manager puts it in hold/");
-    if (s->state < SMTPD_STATE_QUIT)
+    if (s->state < SMTPD_STATE_QUIT && s->bdat_active)
+      smtpd_session_reply(s, "250 2.0.0 Ok: %" G_GINT64_FORMAT " bytes queued as %s",
+                          s->bdat_octets, qid);
+    else if (s->state < SMTPD_STATE_QUIT)
       smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
   } else {
     log_qid(LOG_ERR, qid, "queue file commit failed: %s", w->error->message);
@@ -258,7 +295,11 @@ data_finish(SmtpdSession *s)
     const char *qid = queue_writer_id(s->writer);
     log_qid(LOG_INFO, qid, "discard: message of %" G_GINT64_FORMAT " bytes from <%s>",
             s->data_size, s->sender);
-    smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
+    if (s->bdat_active)
+      smtpd_session_reply(s, "250 2.0.0 Ok: %" G_GINT64_FORMAT " bytes queued as %s",
+                          s->bdat_octets, qid);
+    else
+      smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
     smtpd_data_abort(s);
     smtpd_session_reset_transaction(s);
     return;
@@ -294,9 +335,10 @@ data_eod_checked(SmtpdSession *s, const char *reject)
 
 /* End of data seen: reply now (size, write error), or the end of data
  * restrictions and the commit. */
-static void
-data_end(SmtpdSession *s)
+void
+smtpd_data_end(SmtpdSession *s)
 {
+  smtpd_local_data_end(s);
   if (s->data_too_big || s->data_write_failed) {
     const char *reply = s->data_too_big ? "552 5.3.4 Error: message file too big"
                                         : "451 4.3.0 Error: queue file write error";
@@ -316,7 +358,7 @@ data_end(SmtpdSession *s)
     smtpd_session_command_done(s);
 }
 
-/* Stores decoded content, within message_size_limit. */
+/* Writes decoded content, within message_size_limit. */
 static void
 data_write(SmtpdSession *s, const char *data, gsize len)
 {
@@ -336,6 +378,21 @@ data_write(SmtpdSession *s, const char *data, gsize len)
   s->data_size += len;
 }
 
+void
+smtpd_data_store(SmtpdSession *s, const char *data, gsize len, gboolean end)
+{
+  if (s->headers != NULL) {
+    /* A local submission: its header block goes through the filter. */
+    g_string_truncate(s->header_out, 0);
+    smtp_headers_feed(s->headers, data, len, s->header_out);
+    if (end)
+      smtp_headers_finish(s->headers, s->header_out);
+    data_write(s, s->header_out->str, s->header_out->len);
+  } else {
+    data_write(s, data, len);
+  }
+}
+
 gboolean
 smtpd_data_feed(SmtpdSession *s)
 {
@@ -349,24 +406,13 @@ smtpd_data_feed(SmtpdSession *s)
   SmtpDataStatus status = smtp_data_decode(&s->decoder, s->in + s->in_pos,
                                            MIN(avail, DATA_CHUNK), out, &out_len, &consumed);
   s->in_pos += consumed;
-
-  if (s->headers != NULL) {
-    /* A local submission: its header block goes through the filter. */
-    g_string_truncate(s->header_out, 0);
-    smtp_headers_feed(s->headers, out, out_len, s->header_out);
-    if (status == SMTP_DATA_END)
-      smtp_headers_finish(s->headers, s->header_out);
-    data_write(s, s->header_out->str, s->header_out->len);
-  } else {
-    data_write(s, out, out_len);
-  }
+  smtpd_data_store(s, out, out_len, status == SMTP_DATA_END);
 
   switch (status) {
   case SMTP_DATA_MORE:
     return s->in_pos < s->in_len;
   case SMTP_DATA_END:
-    smtpd_local_data_end(s);
-    data_end(s);
+    smtpd_data_end(s);
     return TRUE;
   case SMTP_DATA_BARE_LF:
   case SMTP_DATA_BARE_CR: {

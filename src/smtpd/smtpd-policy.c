@@ -337,7 +337,8 @@ smtpd_policy_check_stage(SmtpdSession *s, SmtpdStage stage, SmtpdPolicyDone done
   w->session = s;
   w->stages = 1u << stage;
   w->done = done;
-  w->cmd = stage_cmds[stage];
+  /* Postfix logs a BDAT transaction's DATA stage as BDAT. */
+  w->cmd = stage == SMTPD_STAGE_DATA && s->cmd == SMTPD_CMD_BDAT ? "BDAT" : stage_cmds[stage];
   policy_snapshot(s, &w->ctx);
   w->ctx.stage = stage;
   if (stage >= SMTPD_STAGE_DATA)   /* DATA starts afresh (smtpd_check_data) */

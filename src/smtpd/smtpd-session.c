@@ -28,7 +28,8 @@
 static const char *const state_names[] = {
   [SMTPD_STATE_INIT] = "INIT",     [SMTPD_STATE_READY] = "READY",
   [SMTPD_STATE_MAIL] = "MAIL",     [SMTPD_STATE_RCPT] = "RCPT",
-  [SMTPD_STATE_DATA] = "DATA",     [SMTPD_STATE_COMMIT] = "COMMIT",
+  [SMTPD_STATE_DATA] = "DATA",     [SMTPD_STATE_BDAT] = "BDAT",
+  [SMTPD_STATE_COMMIT] = "COMMIT",
   [SMTPD_STATE_QUIT] = "QUIT",     [SMTPD_STATE_CLOSED] = "CLOSED",
 };
 
@@ -66,6 +67,8 @@ smtpd_session_unref(SmtpdSession *s)
   g_clear_pointer(&s->writer_ahead, queue_writer_free);
   g_clear_pointer(&s->rcpt_addr, g_ptr_array_unref);
   g_clear_pointer(&s->rcpt_orig, g_ptr_array_unref);
+  g_clear_pointer(&s->rcpt_notify, g_array_unref);
+  g_clear_pointer(&s->rcpt_orcpt, g_ptr_array_unref);
   g_free(s->in);
   g_string_free(s->out, TRUE);
   g_free(s->client_name);
@@ -309,6 +312,9 @@ smtpd_session_close_with(SmtpdSession *s, const char *line)
 void
 smtpd_session_reset_transaction(SmtpdSession *s)
 {
+  /* A BDAT transaction has its queue file open between chunks; a reset
+   * one (RSET, EHLO, a failed LAST) keeps none. */
+  smtpd_data_abort(s);
   g_clear_pointer(&s->sender, g_free);
   g_clear_pointer(&s->sender_orig, g_free);
   g_clear_pointer(&s->pending_rcpt, g_free);
@@ -317,18 +323,31 @@ smtpd_session_reset_transaction(SmtpdSession *s)
   if (s->rcpt_addr != NULL) {
     g_ptr_array_set_size(s->rcpt_addr, 0);
     g_ptr_array_set_size(s->rcpt_orig, 0);
+    g_array_set_size(s->rcpt_notify, 0);
+    g_ptr_array_set_size(s->rcpt_orcpt, 0);
   }
+  s->pending_notify = 0;
+  g_clear_pointer(&s->pending_orcpt, g_free);
   s->mail_size = -1;
   s->body = SMTP_BODY_NONE;
+  s->smtputf8 = FALSE;
+  s->dsn_ret = QUEUE_RET_DEFAULT;
+  g_clear_pointer(&s->dsn_envid, g_free);
   s->data_size = 0;
   s->data_too_big = s->data_write_failed = FALSE;
+  s->data_tried = FALSE;
+  s->bdat_active = s->bdat_last = s->bdat_skip = FALSE;
+  s->bdat_chunk = s->bdat_left = s->bdat_octets = 0;
+  g_clear_pointer(&s->bdat_reply, g_free);
+  g_clear_pointer(&s->bdat_error, g_free);
   s->discard = s->hold = FALSE;
   g_clear_pointer(&s->prepend, g_ptr_array_unref);
   g_clear_pointer(&s->defer_sender, g_free);
   g_clear_pointer(&s->redirect, g_free);
   g_clear_pointer(&s->bcc, g_ptr_array_unref);
   if (s->state == SMTPD_STATE_MAIL || s->state == SMTPD_STATE_RCPT ||
-      s->state == SMTPD_STATE_DATA || s->state == SMTPD_STATE_COMMIT)
+      s->state == SMTPD_STATE_DATA || s->state == SMTPD_STATE_BDAT ||
+      s->state == SMTPD_STATE_COMMIT)
     smtpd_session_enter_state(s, SMTPD_STATE_READY);
 }
 
@@ -383,8 +402,8 @@ smtpd_session_command_done(SmtpdSession *s)
 {
   SmtpdCmdId id = s->cmd;
   const SmtpdSettings *st = s->settings;
-  if (id == SMTPD_N_CMDS || s->state == SMTPD_STATE_DATA)
-    return;   /* DATA is accounted for when its content ends */
+  if (id == SMTPD_N_CMDS || s->state == SMTPD_STATE_DATA || s->state == SMTPD_STATE_BDAT)
+    return;   /* DATA and BDAT are accounted for when their content ends */
   s->cmd = SMTPD_N_CMDS;
   if (s->cmd_total[id] < G_MAXUINT16) {
     s->cmd_total[id]++;
@@ -447,6 +466,11 @@ smtpd_session_process(SmtpdSession *s)
          s->state < SMTPD_STATE_QUIT && !s->tls_start && !s->tls_handshaking) {
     if (s->state == SMTPD_STATE_DATA) {
       if (!smtpd_data_feed(s))
+        break;
+      continue;
+    }
+    if (s->state == SMTPD_STATE_BDAT) {
+      if (!smtpd_bdat_feed(s))
         break;
       continue;
     }
@@ -542,7 +566,8 @@ session_read(SmtpdSession *s)
     return;
   }
 
-  guint32 want = s->state == SMTPD_STATE_DATA ? SMTPD_IN_DATA : SMTPD_IN_INITIAL;
+  gboolean content = s->state == SMTPD_STATE_DATA || s->state == SMTPD_STATE_BDAT;
+  guint32 want = content ? SMTPD_IN_DATA : SMTPD_IN_INITIAL;
   if (s->in_pos > 0) {
     memmove(s->in, s->in + s->in_pos, s->in_len - s->in_pos);
     s->in_len -= s->in_pos;
@@ -570,7 +595,7 @@ session_read(SmtpdSession *s)
     s->eof = TRUE;
   } else {
     s->in_len += n;
-    if (s->state == SMTPD_STATE_DATA) {
+    if (content) {
       /* Each chunk of content earns n / smtpd_min_data_rate seconds,
        * capped at smtpd_timeout from now. */
       const SmtpdSettings *st = s->settings;

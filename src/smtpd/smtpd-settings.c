@@ -257,6 +257,20 @@ settings_local(SmtpdSettings *st)
   }
 }
 
+/* smtpd_discard_ehlo_keywords as a mask; names it does not know are
+ * warned about (Postfix ignores them silently). */
+static guint
+settings_ehlo_discard(Config *config)
+{
+  g_autoptr(GString) unknown = g_string_new(NULL);
+  guint mask = smtpd_ehlo_mask(config_list(config, "smtpd_discard_ehlo_keywords"), unknown);
+  if (unknown->len > 0) {
+    g_autofree char *where = settings_where(config, "smtpd_discard_ehlo_keywords");
+    log_warning("%ssmtpd_discard_ehlo_keywords: unknown keyword%s, ignoring", where, unknown->str);
+  }
+  return mask;
+}
+
 static SmtpdSettings *
 settings_new(Config *config, GError **error)
 {
@@ -334,6 +348,9 @@ settings_new(Config *config, GError **error)
   st->helo_required = config_bool(config, "smtpd_helo_required");
   st->peername_lookup = config_bool(config, "smtpd_peername_lookup");
   st->per_record_deadline = config_bool(config, "smtpd_per_record_deadline");
+  st->smtputf8_enable = config_bool(config, "smtputf8_enable");
+  st->strict_smtputf8 = config_bool(config, "strict_smtputf8");
+  st->ehlo_discard = settings_ehlo_discard(config);
 
   const char *const *mynetworks = config_list(config, "mynetworks");
   st->mynetworks = settings_netlist(mynetworks, "mynetworks", error);

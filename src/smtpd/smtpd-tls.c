@@ -29,7 +29,8 @@ gboolean
 smtpd_tls_offered(const SmtpdSession *s)
 {
   return s->tls == NULL && s->settings->tls != NULL && s->settings->tls_level != TLS_LEVEL_NONE
-         && s->kind != SMTPD_LISTENER_LOCAL && !smtpd_tls_wrapper(s);
+         && s->kind != SMTPD_LISTENER_LOCAL && !smtpd_tls_wrapper(s)
+         && !(s->settings->ehlo_discard & SMTPD_EHLO_STARTTLS);
 }
 
 gboolean

@@ -15,6 +15,7 @@
 #include "domain-list.h"
 #include "inet.h"
 #include "queue-file.h"
+#include "smtp-bdat.h"
 #include "smtp-data.h"
 #include "smtp-headers.h"
 #include "smtp-parse.h"
@@ -39,6 +40,22 @@ typedef struct {
   SmtpdPeerStatus name_status, reverse_status;
 } SmtpdPeerName;
 typedef struct _SmtpdSession SmtpdSession;
+
+/* EHLO keywords as smtpd_discard_ehlo_keywords names them (bit mask). */
+enum {
+  SMTPD_EHLO_PIPELINING = 1 << 0,
+  SMTPD_EHLO_SIZE = 1 << 1,
+  SMTPD_EHLO_VRFY = 1 << 2,
+  SMTPD_EHLO_ETRN = 1 << 3,
+  SMTPD_EHLO_STARTTLS = 1 << 4,
+  SMTPD_EHLO_AUTH = 1 << 5,
+  SMTPD_EHLO_ENHANCEDSTATUSCODES = 1 << 6,
+  SMTPD_EHLO_8BITMIME = 1 << 7,
+  SMTPD_EHLO_DSN = 1 << 8,
+  SMTPD_EHLO_SMTPUTF8 = 1 << 9,
+  SMTPD_EHLO_CHUNKING = 1 << 10,
+  SMTPD_EHLO_SILENT = 1 << 30,   /* "silent-discard": do not log the discarding */
+};
 
 /* ---- settings (smtpd-settings.c) ---- */
 
@@ -103,6 +120,8 @@ typedef struct {
       rate_time_unit, commit_threads, lookup_threads, bare_newline_code;
   gboolean forbid_bare_newline, append_at_myorigin, reject_unlisted_recipient, disable_vrfy,
       helo_required, peername_lookup, per_record_deadline;
+  gboolean smtputf8_enable, strict_smtputf8;
+  guint ehlo_discard;                /* SMTPD_EHLO_* of smtpd_discard_ehlo_keywords */
 } SmtpdSettings;
 
 /* Loads the configuration (config_load) and builds the snapshot. */
@@ -158,6 +177,7 @@ typedef enum {
   SMTPD_STATE_MAIL,      /* MAIL accepted */
   SMTPD_STATE_RCPT,      /* at least one RCPT accepted */
   SMTPD_STATE_DATA,      /* reading message content */
+  SMTPD_STATE_BDAT,      /* reading a BDAT chunk (kept or discarded) */
   SMTPD_STATE_COMMIT,    /* content complete, queue file being committed */
   SMTPD_STATE_QUIT,      /* final reply queued; flushing, then lingering */
   SMTPD_STATE_CLOSED,
@@ -173,7 +193,7 @@ typedef enum {
  * command table's (smtpd-commands.c). */
 typedef enum {
   SMTPD_CMD_HELO, SMTPD_CMD_EHLO, SMTPD_CMD_STARTTLS, SMTPD_CMD_AUTH, SMTPD_CMD_MAIL, SMTPD_CMD_RCPT,
-  SMTPD_CMD_DATA, SMTPD_CMD_RSET, SMTPD_CMD_NOOP, SMTPD_CMD_VRFY, SMTPD_CMD_HELP, SMTPD_CMD_QUIT,
+  SMTPD_CMD_DATA, SMTPD_CMD_BDAT, SMTPD_CMD_RSET, SMTPD_CMD_NOOP, SMTPD_CMD_VRFY, SMTPD_CMD_HELP, SMTPD_CMD_QUIT,
   SMTPD_CMD_UNKNOWN, SMTPD_N_CMDS
 } SmtpdCmdId;
 
@@ -253,14 +273,31 @@ struct _SmtpdSession {
   char *sender_orig;         /* as written */
   GPtrArray *rcpt_addr;      /* completed addresses */
   GPtrArray *rcpt_orig;      /* as written (never NULL entries) */
+  GArray *rcpt_notify;       /* guint QUEUE_NOTIFY_* per recipient (RFC 3461 NOTIFY=) */
+  GPtrArray *rcpt_orcpt;     /* "type;address" per recipient (ORCPT=), NULL entries: none */
+  guint pending_notify;      /* the DSN parameters of the RCPT being checked */
+  char *pending_orcpt;
   gint64 mail_size;
   SmtpBody body;
+  gboolean smtputf8;         /* MAIL FROM had SMTPUTF8 (RFC 6531) */
+  QueueRet dsn_ret;          /* RET= (RFC 3461) */
+  char *dsn_envid;           /* ENVID=, decoded, or NULL */
   char *pending_rcpt, *pending_rcpt_orig;   /* RCPT waiting for a lookup */
   QueueWriter *writer;
   QueueWriter *writer_ahead;   /* made by the first accepted RCPT's lookup (saves DATA a hop) */
   SmtpDataDecoder decoder;
   gint64 data_size;
   gboolean data_too_big, data_write_failed;
+  gboolean data_tried;       /* DATA got past its sequence checks: no BDAT now */
+  /* BDAT (smtpd-bdat.c) */
+  gboolean bdat_active;      /* the transaction uses BDAT: no DATA, MAIL, RCPT now */
+  gboolean bdat_last, bdat_skip;   /* the chunk being read: LAST; to be discarded */
+  SmtpdState bdat_prev;      /* state before the chunk (READY, MAIL, RCPT) */
+  gint64 bdat_chunk, bdat_left;    /* its size, and what is still to be read */
+  gint64 bdat_octets;        /* octets of the chunks accepted so far */
+  char *bdat_reply;          /* the reply to the chunk being discarded */
+  char *bdat_error;          /* the transaction failed: each further chunk gets this */
+  SmtpChunkDecoder chunk;
   gint64 arrival_us;
   /* access(5) side effects for this transaction */
   gboolean discard, hold;
@@ -386,6 +423,9 @@ const char *smtpd_command_name(SmtpdCmdId id);
 void smtpd_commands_rcpt_accept(SmtpdSession *s, char *addr, char *orig);
 /* "ehlo=1 mail=1 rcpt=0/1 ... commands=5" */
 char *smtpd_commands_stats(const SmtpdSession *s);
+/* smtpd_discard_ehlo_keywords: the SMTPD_EHLO_* mask of a list of names
+ * (case-insensitive); names it does not know are added to unknown. */
+guint smtpd_ehlo_mask(const char *const *names, GString *unknown);
 
 /* ---- access(5) evaluation (smtpd-access.c) ---- */
 
@@ -490,12 +530,38 @@ void smtpd_policy_log_event(SmtpdSession *s, const char *action, const char *cmd
 
 /* ---- DATA (smtpd-data.c) ---- */
 
-/* After the DATA command's checks: opens the queue file, replies 354. */
+/* After the DATA command's checks (or at the first BDAT chunk, with
+ * bdat_active): opens the queue file, writes the envelope and our
+ * Received:, replies 354 (DATA) or starts reading the chunk (BDAT). */
 void smtpd_data_begin(SmtpdSession *s);
 /* Feeds buffered input to the decoder; FALSE when more input is needed. */
 gboolean smtpd_data_feed(SmtpdSession *s);
+/* Stores decoded content (LF line ends) as DATA does: the header filter
+ * of a local submission (end: the content is complete), then the queue
+ * file within message_size_limit. */
+void smtpd_data_store(SmtpdSession *s, const char *data, gsize len, gboolean end);
+/* The content is complete: size and write errors, the end of data
+ * restrictions, the commit and its reply. */
+void smtpd_data_end(SmtpdSession *s);
 /* Drops an unfinished queue file (client gone). */
 void smtpd_data_abort(SmtpdSession *s);
+/* "ESMTPSA" and friends, "UTF8SMTP..." in an SMTPUTF8 transaction (RFC
+ * 6531 3.7.3), for Received: and the queue file. */
+const char *smtpd_data_protocol_name(const SmtpdSession *s);
+
+/* ---- BDAT (smtpd-bdat.c) ---- */
+
+/* The BDAT command (RFC 3030). */
+void smtpd_bdat_command(SmtpdSession *s, char *arg);
+/* A BDAT command refused before its handler (access denied, HELO or
+ * STARTTLS required): its chunk is read and discarded, then reply. */
+void smtpd_bdat_refuse(SmtpdSession *s, char *arg, const char *reply);
+/* Reads buffered chunk octets (state BDAT); FALSE when more input is
+ * needed. */
+gboolean smtpd_bdat_feed(SmtpdSession *s);
+/* The chunk being read (none of it yet) is discarded and answered with
+ * reply; the transaction has failed. */
+void smtpd_bdat_skip(SmtpdSession *s, const char *reply);
 
 /* ---- local submission (smtpd-local.c) ---- */
 

@@ -77,7 +77,7 @@ def test_openssl_s_client_verifies_the_certificate(postern, certs):
                        text=True, timeout=DEFAULT_TIMEOUT)
     out = r.stdout + r.stderr
     assert "Verification: OK" in out and "Protocol version: TLSv1.3" in out, out
-    assert "250 8BITMIME" in out and "221 2.0.0 Bye" in out, out
+    assert "250-8BITMIME" in out and "250 CHUNKING" in out and "221 2.0.0 Bye" in out, out
 
 
 def test_swaks_tls(postern, certs):

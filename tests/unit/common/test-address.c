@@ -55,6 +55,14 @@ static const PathCase path_cases[] = {
   { "hadoop>", FALSE, TRUE, NULL, NULL },
   { "", TRUE, TRUE, NULL, NULL },
   { "<j\xc3\xb6rg@example.com>", FALSE, FALSE, "j\xc3\xb6rg@example.com", "" },
+  /* RFC 6531 U-labels (UTF-8 validity and SMTPUTF8 are smtpd's check) */
+  { "<j\xc3\xb6rg@b\xc3\xbc" "cher.example>", FALSE, FALSE, "j\xc3\xb6rg@b\xc3\xbc" "cher.example", "" },
+  { "<a@\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88> SMTPUTF8", FALSE, FALSE,
+    "a@\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88", " SMTPUTF8" },
+  { "<a@b\xc3\xbc..example>", FALSE, FALSE, NULL, NULL },
+  { "<a@-\xc3\xbc.example>", FALSE, FALSE, NULL, NULL },
+  { "<a@\xc3\xbc-.example>", FALSE, FALSE, NULL, NULL },
+  { "<@r\xc3\xbc.example:a@b.example>", FALSE, FALSE, NULL, NULL },   /* routes: host names */
 };
 
 static void
@@ -200,6 +208,16 @@ test_domains(void)
   g_assert_false(address_domain_is_valid(label));
   label[63] = '\0';
   g_assert_true(address_domain_is_valid(label));
+  /* a host name is ASCII; a mailbox domain may be UTF-8, 63 characters a label */
+  g_assert_false(address_domain_is_valid("b\xc3\xbc" "cher.example"));
+  g_assert_true(address_is_valid("a@b\xc3\xbc" "cher.example", FALSE));
+  GString *u = g_string_new("a@");
+  for (int i = 0; i < 63; i++)
+    g_string_append(u, "\xc3\xbc");
+  g_assert_true(address_is_valid(u->str, FALSE));
+  g_string_append(u, "\xc3\xbc");
+  g_assert_false(address_is_valid(u->str, FALSE));
+  g_string_free(u, TRUE);
 
   g_assert_true(address_domain_in_list("EXAMPLE.com", list));
   g_assert_true(address_domain_in_list("localhost", list));

@@ -43,7 +43,8 @@ start_dnsmasq(void)
       "host-record=mx1.example.test,192.0.2.1,2001:db8::1\n"
       "mx-host=nullmx.test,.,0\n"
       "txt-record=txt.test,\"first part\"\n"
-      "host-record=aonly.test,192.0.2.7\n",
+      "host-record=aonly.test,192.0.2.7\n"
+      "host-record=xn--bcher-kva.test,192.0.2.8\n",
       port);
   g_assert_true(g_file_set_contents(conf, text, -1, NULL));
   g_autofree char *conf_arg = g_strdup_printf("--conf-file=%s", conf);
@@ -101,6 +102,19 @@ test_invalid_names(void)
     g_assert_cmpint(dns_lookup(bad[i], ns_t_a, NULL, &why), ==, DNS_NOTFOUND);
     g_assert_nonnull(strstr(why, "invalid host or domain name"));
   }
+}
+
+/* U-labels are looked up as A-labels; bytes that are not UTF-8 are no name. */
+static void
+test_idna(void)
+{
+  g_autoptr(GPtrArray) a = NULL;
+  g_assert_cmpint(dns_lookup("b\xc3\xbc" "cher.test", ns_t_a, &a, NULL), ==, DNS_OK);
+  g_assert_cmpstr(((DnsRecord *)a->pdata[0])->data, ==, "192.0.2.8");
+  g_assert_cmpint(dns_lookup("B\xc3\x9c" "CHER.test.", ns_t_a, NULL, NULL), ==, DNS_OK);
+  g_autofree char *why = NULL;
+  g_assert_cmpint(dns_lookup("b\xfc" "cher.test", ns_t_a, NULL, &why), ==, DNS_NOTFOUND);
+  g_assert_nonnull(strstr(why, "invalid host or domain name"));
 }
 
 static void
@@ -179,6 +193,7 @@ main(int argc, char **argv)
   g_test_add_func("/dns/reverse-name", test_reverse_name);
   g_test_add_func("/dns/invalid-names", test_invalid_names);
   g_test_add_func("/dns/records", test_records);
+  g_test_add_func("/dns/idna", test_idna);
   g_test_add_func("/dns/failures", test_failures);
   g_test_add_func("/dns/dead-server", test_dead_server);
   int rc = g_test_run();
