@@ -156,6 +156,71 @@ def test_dead_destination_is_throttled(postern):
         srv.close()
 
 
+def test_dsn_and_smtputf8_end_to_end(postern, peer, request):
+    """RFC 3461 parameters given to our smtpd travel through the queue and
+    the SMTP client to a peer that offers DSN (its queue file shows them);
+    a UTF-8 recipient is relayed with SMTPUTF8, and bounced with 5.6.7 from
+    a peer without it, never downgraded."""
+    import time
+    hold = peer.tmp / "hold-senders"
+    hold.write_text("sender@client.example.test HOLD\n")
+    os.chmod(hold, 0o644)
+    start_peer(peer, smtpd_sender_restrictions="check_sender_access texthash:%s" % hold)
+    old = Postern(tempfile.mkdtemp(prefix="postern-peer-", dir="/tmp"))
+    request.addfinalizer(lambda: (old.stop_all(), shutil.rmtree(old.tmp, ignore_errors=True)))
+    start_peer(old, smtputf8_enable="no", mydestination="old.test")
+    p = postern
+    transport = p.tmp / "transport"
+    transport.write_text("remote.test smtp:[127.0.0.1]:%d\nold.test smtp:[127.0.0.1]:%d\n"
+                         % (peer.port, old.port))
+    os.chmod(transport, 0o644)
+    p.start(transport_maps="texthash:%s" % transport)
+    with p.smtp() as s:
+        s.ehlo()
+        assert s.has_extn("dsn") and s.has_extn("smtputf8")
+        s.mail("sender@client.example.test", ["RET=HDRS", "ENVID=QQ+2B314"])
+        code, _ = s.rcpt("mailtest@remote.test", ["NOTIFY=SUCCESS,DELAY",
+                                                  "ORCPT=rfc822;Orig+2Bx@remote.test"])
+        assert code == 250
+        code, _ = s.data(b"Subject: dsn relayed\r\n\r\nbody\r\n")
+        assert code == 250
+    p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=127\.0\.0\.1.*status=sent")
+    deadline = time.monotonic() + 10
+    while not peer.committed_queue_files()["hold"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    held = peer.committed_queue_files()["hold"]
+    assert len(held) == 1, held
+    records = (peer.spool / "hold" / held[0]).read_bytes().split(b"\nX\n")[0].split(b"\n")
+    assert b"eQQ+314" in records and b"rHDRS" in records, records
+    assert b"nSUCCESS,DELAY" in records and b"orfc822;Orig+x@remote.test" in records, records
+
+    # SMTPUTF8 end to end, and no downgrade
+    utf8 = "j\u00f6rg@remote.test"
+    with p.smtp() as s:
+        s.ehlo()
+        s.mail("sender@client.example.test", ["SMTPUTF8"])
+        code, _ = s.rcpt(utf8)
+        assert code == 250
+        code, _ = s.data("Subject: utf8\r\n\r\nbody\r\n".encode())
+        assert code == 250
+    # the peer took the UTF-8 address in RCPT (SMTPUTF8 declared) and has no such user
+    p.qmgr.wait_log(r"to=<j\u00f6rg@remote\.test>, relay=127\.0\.0\.1\S+, .*dsn=5\.1\.1, "
+                    r"status=bounced \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 550 5\.1\.1 "
+                    r"<j\u00f6rg@remote\.test>: Recipient address rejected: User unknown")
+    with p.smtp() as s:
+        s.ehlo()
+        s.mail("mailtest2@example.test", ["SMTPUTF8"])
+        code, _ = s.rcpt("j\u00f6rg@old.test")
+        assert code == 250
+        code, _ = s.data("Subject: no downgrade\r\n\r\nbody\r\n".encode())
+        assert code == 250
+    p.qmgr.wait_log(r"to=<j\u00f6rg@old\.test>, relay=127\.0\.0\.1\S+, .*dsn=5\.6\.7, "
+                    r"status=bounced \(SMTPUTF8 is required, but was not offered by host "
+                    r"127\.0\.0\.1\[127\.0\.0\.1\]\)")
+    notice = p.wait_mbox("mailtest2", 1)[0]
+    assert b"Undelivered Mail Returned to Sender" in notice
+
+
 def test_agent_runs_as_mail_owner(postern, peer):
     """The agent's peer sees a connection from a process of mail_owner:
     checked through /proc while the peer holds the session open."""
