@@ -478,83 +478,93 @@ notice_postmaster_copy(const QmgrDelivery *d, NoticeKind kind, const char *rcpt_
             *d->env->sender ? d->env->sender : "<>", error->message);
 }
 
-gboolean
-qmgr_bounce_notify(const QmgrDelivery *d, const GPtrArray *bounced, GError **error)
+/* Who hears of failed or delayed recipients: the sender (those whose
+ * NOTIFY asks for it), a copy to postmaster when notify_classes says so;
+ * for a message with the null sender only postmaster, under its own class;
+ * a postmaster notice itself never (the loop ends). */
+typedef struct {
+  NoticeKind kind;
+  guint notify;                /* the NOTIFY keyword that asks for this notice */
+  gboolean sender_full;        /* the sender's notice may carry the whole message */
+  const char *what;            /* "non-delivery", "delay" */
+  guint null_class;            /* null sender: the class that sends postmaster the notice */
+  const char *null_rcpt;       /* ... and the parameter naming the recipient */
+  guint copy_class;            /* otherwise: the class of postmaster's copy */
+  const char *copy_rcpt;
+  gboolean log_discards;
+} NoticePlan;
+
+static gboolean
+notice_plan_run(const QmgrDelivery *d, const NoticePlan *plan, const GPtrArray *rcpts,
+                GError **error)
 {
   const QmgrSettings *s = d->settings;
   const char *sender = d->env->sender;
   g_autofree char *dbl = notice_address(s, "double_bounce_sender");
+  g_autofree char *what_pm = g_strdup_printf("postmaster %s", plan->what);
   g_autoptr(GPtrArray) wanted = NULL;
 
-  if (bounced->len == 0)
+  if (rcpts->len == 0)
     return TRUE;
   if (g_ascii_strcasecmp(sender, dbl) == 0) {
-    /* a postmaster notice about an undeliverable notice: the loop ends */
-    log_qid(LOG_WARNING, d->queue_id, "undeliverable postmaster notification discarded");
+    if (plan->log_discards)
+      log_qid(LOG_WARNING, d->queue_id, "undeliverable postmaster notification discarded");
     return TRUE;
   }
   if (*sender == '\0') {
     g_autofree char *to = NULL;
-    NoticeSpec spec = { .kind = NOTICE_FAILURE, .postmaster = TRUE, .from = dbl, .full = TRUE,
-                        .what = "postmaster non-delivery" };
+    NoticeSpec spec = { .kind = plan->kind, .postmaster = TRUE, .from = dbl,
+                        .full = plan->kind == NOTICE_FAILURE, .what = what_pm };
 
-    if (!(s->notify_classes & QMGR_NOTIFY_2BOUNCE)) {
-      log_qid(LOG_INFO, d->queue_id, "undeliverable bounce discarded (notify_classes has "
-              "neither 2bounce nor bounce)");
+    if (!(s->notify_classes & plan->null_class)) {
+      if (plan->log_discards)
+        log_qid(LOG_INFO, d->queue_id, "undeliverable bounce discarded (notify_classes has "
+                "neither 2bounce nor bounce)");
       return TRUE;
     }
-    to = notice_address(s, "2bounce_notice_recipient");
+    to = notice_address(s, plan->null_rcpt);
     spec.to = to;
-    return notice_queue(d, &spec, bounced, error);
+    return notice_queue(d, &spec, rcpts, error);
   }
-  wanted = notice_wanted(bounced, QUEUE_NOTIFY_FAILURE);
+  wanted = notice_wanted(rcpts, plan->notify);
   if (wanted->len > 0) {
-    NoticeSpec spec = { .kind = NOTICE_FAILURE, .from = "", .to = sender,
-                        .full = d->env->ret != QUEUE_RET_HDRS, .what = "sender non-delivery" };
+    g_autofree char *what = g_strdup_printf("sender %s", plan->what);
+    NoticeSpec spec = { .kind = plan->kind, .from = "", .to = sender, .full = plan->sender_full,
+                        .what = what };
 
     if (!notice_queue(d, &spec, wanted, error))
       return FALSE;
   }
-  if (s->notify_classes & QMGR_NOTIFY_BOUNCE)
-    notice_postmaster_copy(d, NOTICE_FAILURE, "bounce_notice_recipient", dbl, bounced,
-                           "postmaster non-delivery");
+  if (s->notify_classes & plan->copy_class)
+    notice_postmaster_copy(d, plan->kind, plan->copy_rcpt, dbl, rcpts, what_pm);
   return TRUE;
+}
+
+gboolean
+qmgr_bounce_notify(const QmgrDelivery *d, const GPtrArray *bounced, GError **error)
+{
+  NoticePlan plan = {
+    .kind = NOTICE_FAILURE, .notify = QUEUE_NOTIFY_FAILURE,
+    .sender_full = d->env->ret != QUEUE_RET_HDRS, .what = "non-delivery",
+    .null_class = QMGR_NOTIFY_2BOUNCE, .null_rcpt = "2bounce_notice_recipient",
+    .copy_class = QMGR_NOTIFY_BOUNCE, .copy_rcpt = "bounce_notice_recipient",
+    .log_discards = TRUE,
+  };
+
+  return notice_plan_run(d, &plan, bounced, error);
 }
 
 gboolean
 qmgr_bounce_delay_notify(const QmgrDelivery *d, const GPtrArray *delayed, GError **error)
 {
-  const QmgrSettings *s = d->settings;
-  const char *sender = d->env->sender;
-  g_autofree char *dbl = notice_address(s, "double_bounce_sender");
-  g_autoptr(GPtrArray) wanted = NULL;
+  /* a notice that is late: only postmaster may hear of it */
+  NoticePlan plan = {
+    .kind = NOTICE_DELAY, .notify = QUEUE_NOTIFY_DELAY, .sender_full = FALSE, .what = "delay",
+    .null_class = QMGR_NOTIFY_DELAY, .null_rcpt = "delay_notice_recipient",
+    .copy_class = QMGR_NOTIFY_DELAY, .copy_rcpt = "delay_notice_recipient",
+  };
 
-  if (delayed->len == 0 || g_ascii_strcasecmp(sender, dbl) == 0)
-    return TRUE;
-  if (*sender == '\0') {
-    /* a notice that is late: only postmaster may hear of it */
-    g_autofree char *to = NULL;
-    NoticeSpec spec = { .kind = NOTICE_DELAY, .postmaster = TRUE, .from = dbl, .full = FALSE,
-                        .what = "postmaster delay" };
-
-    if (!(s->notify_classes & QMGR_NOTIFY_DELAY))
-      return TRUE;
-    to = notice_address(s, "delay_notice_recipient");
-    spec.to = to;
-    return notice_queue(d, &spec, delayed, error);
-  }
-  wanted = notice_wanted(delayed, QUEUE_NOTIFY_DELAY);
-  if (wanted->len > 0) {
-    NoticeSpec spec = { .kind = NOTICE_DELAY, .from = "", .to = sender, .full = FALSE,
-                        .what = "sender delay" };
-
-    if (!notice_queue(d, &spec, wanted, error))
-      return FALSE;
-  }
-  if (s->notify_classes & QMGR_NOTIFY_DELAY)
-    notice_postmaster_copy(d, NOTICE_DELAY, "delay_notice_recipient", dbl, delayed,
-                           "postmaster delay");
-  return TRUE;
+  return notice_plan_run(d, &plan, delayed, error);
 }
 
 gboolean

@@ -13,6 +13,23 @@
 
 #include "log.h"
 
+/* Opens the tables of a parameter once for every delivery (NULL when
+ * empty, or with *why when they cannot be opened). */
+static TableList *
+qmgr_settings_open_maps(const Config *config, const char *name, char **why)
+{
+  const char *const *specs = config_list(config, name);
+  g_autoptr(GError) error = NULL;
+  TableList *list;
+
+  if (specs == NULL || specs[0] == NULL)
+    return NULL;
+  list = table_list_open(specs, TABLE_FOLD_CASE, &error);
+  if (list == NULL)
+    *why = g_strdup_printf("%s: %s", name, error->message);
+  return list;
+}
+
 /* Opens the tables of one virtual_*_maps parameter (NULL when empty);
  * on failure records the first error in s->virtual_error. */
 static TableList *
@@ -80,6 +97,10 @@ qmgr_settings_clear(gpointer data)
   table_list_free(s->virtual_gid);
   g_free(s->virtual_error);
   table_list_free(s->transport_maps);
+  table_list_free(s->sasl_password_maps);
+  table_list_free(s->tls_policy_maps);
+  g_free(s->sasl_password_error);
+  g_free(s->tls_policy_error);
   g_free(s->transport_error);
   g_free(s->aliases_error);
   config_free(s->config);
@@ -131,6 +152,10 @@ qmgr_settings_new(Config *config)
     }
     route_config_init(&s->route, config, s->transport_maps);
   }
+  s->sasl_password_maps = qmgr_settings_open_maps(config, "smtp_sasl_password_maps",
+                                                  &s->sasl_password_error);
+  s->tls_policy_maps = qmgr_settings_open_maps(config, "smtp_tls_policy_maps",
+                                               &s->tls_policy_error);
   s->owner_uid = (uid_t) -1;
   s->owner_gid = (gid_t) -1;
   if (geteuid() == 0) {

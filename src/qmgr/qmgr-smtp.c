@@ -255,28 +255,19 @@ smtp_child(int sock, int null_fd, uid_t uid, gid_t gid, const char *path, char *
   _exit(127);
 }
 
-/* For each hop of the route that has an entry in the tables of param,
- * "LETTER INDEX value" in request.  A hop is looked up as written
+/* For each hop of the route that has an entry in maps (the tables of
+ * param), "LETTER INDEX value" in request.  A hop is looked up as written
  * ("[relay.example]:587"), then by its host name, then (parents) by each
- * parent domain as ".example.com".  Values with a line end are ignored. */
-static void
-qmgr_smtp_hop_lookup(const QmgrSettings *s, const char *param, gboolean parents,
-                     const Route *route, char letter, GString *request)
+ * parent domain as ".example.com".  Values with a line end are ignored.
+ * FALSE (with *why) when a lookup could not be answered. */
+static gboolean
+qmgr_smtp_hop_lookup(TableList *maps, const char *param, gboolean parents, const Route *route,
+                     char letter, GString *request, char **why)
 {
-  const char *const *specs = config_list(s->config, param);
-  g_auto(GStrv) items = NULL;
-  g_autoptr(TableList) maps = NULL;
+  g_auto(GStrv) items = g_strsplit_set(route->nexthop, ", \t", -1);
   g_autoptr(GError) error = NULL;
   guint hop = 0;
 
-  if (specs == NULL || specs[0] == NULL)
-    return;
-  maps = table_list_open(specs, TABLE_FOLD_CASE, &error);
-  if (maps == NULL) {
-    log_warning("%s: %s", param, error->message);
-    return;
-  }
-  items = g_strsplit_set(route->nexthop, ", \t", -1);
   for (guint i = 0; items[i]; i++) {
     g_autofree char *value = NULL, *host = NULL;
     g_autoptr(GPtrArray) hops = NULL;
@@ -293,33 +284,53 @@ qmgr_smtp_hop_lookup(const QmgrSettings *s, const char *param, gboolean parents,
          parents && r == TABLE_NOTFOUND && dot != NULL; dot = strchr(dot + 1, '.'))
       r = table_list_lookup(maps, dot, &value, &error);
     if (r == TABLE_TEMPFAIL) {
-      log_warning("%s: %s", param, error->message);
-      g_clear_error(&error);
+      *why = g_strdup_printf("%s lookup error for %s: %s", param, items[i], error->message);
+      return FALSE;
     }
     if (r == TABLE_FOUND && strchr(value, '\n') == NULL)
       g_string_append_printf(request, "%c %u %s\n", letter, hop, g_strstrip(value));
     hop++;
   }
+  return TRUE;
 }
 
 /* smtp_sasl_password_maps, read here (as root: Postfix's sasl_passwd is
  * root's alone) and handed to the agent as "A HOP user:password";
  * smtp_tls_policy_maps as "P HOP level attributes"; smtp_fallback_relay
- * (not for mail to the relayhost, as Postfix 2.3 and later) as "F hops". */
-static void
-qmgr_smtp_hop_settings(const QmgrSettings *s, const Route *route, GString *request)
+ * (not for mail to the relayhost, as Postfix 2.3 and later) as "F hops".
+ * FALSE (with *why: the delivery defers) when a TLS policy cannot be
+ * known: never a guess that could send in the clear; credentials that
+ * cannot be read only leave the session without AUTH. */
+static gboolean
+qmgr_smtp_hop_settings(const QmgrSettings *s, const Route *route, GString *request, char **why)
 {
   const char *fallback = config_str(s->config, "smtp_fallback_relay");
 
-  if (config_bool(s->config, "smtp_sasl_auth_enable"))
-    qmgr_smtp_hop_lookup(s, "smtp_sasl_password_maps", FALSE, route, 'A', request);
-  qmgr_smtp_hop_lookup(s, "smtp_tls_policy_maps", TRUE, route, 'P', request);
+  if (config_bool(s->config, "smtp_sasl_auth_enable")) {
+    g_autofree char *sasl_why = NULL;
+
+    if (s->sasl_password_error != NULL)
+      log_warning("%s", s->sasl_password_error);
+    else if (s->sasl_password_maps != NULL
+             && !qmgr_smtp_hop_lookup(s->sasl_password_maps, "smtp_sasl_password_maps", FALSE,
+                                      route, 'A', request, &sasl_why))
+      log_warning("%s", sasl_why);
+  }
+  if (s->tls_policy_error != NULL) {
+    *why = g_strdup(s->tls_policy_error);
+    return FALSE;
+  }
+  if (s->tls_policy_maps != NULL
+      && !qmgr_smtp_hop_lookup(s->tls_policy_maps, "smtp_tls_policy_maps", TRUE, route, 'P',
+                               request, why))
+    return FALSE;
   if (*fallback && strcmp(route->nexthop, config_str(s->config, "relayhost")) != 0) {
     g_autofree char *hops = g_strdup(fallback);
 
     g_strdelimit(hops, "\n", ' ');
     g_string_append_printf(request, "F %s\n", hops);
   }
+  return TRUE;
 }
 
 /* Starts an agent; NULL (with *why) when it cannot.  Under pool.lock. */
@@ -570,9 +581,9 @@ agent_receive(QmgrAgent *agent, gint64 deadline_us)
 
 /* The request datagram: the message, the envelope's DSN and SMTPUTF8
  * attributes, credentials, the recipients with theirs. */
-static void
+static gboolean
 qmgr_smtp_request(const QmgrDelivery *d, const QmgrSmtpRcpt *rcpts, guint n,
-                  const Route *route, GString *request)
+                  const Route *route, GString *request, char **why)
 {
   const QueueEnvelope *env = d->env;
 
@@ -585,7 +596,8 @@ qmgr_smtp_request(const QmgrDelivery *d, const QmgrSmtpRcpt *rcpts, guint n,
     g_string_append_printf(request, "E %s\n", env->envid);
   if (env->ret != QUEUE_RET_DEFAULT)
     g_string_append_printf(request, "T %s\n", env->ret == QUEUE_RET_FULL ? "FULL" : "HDRS");
-  qmgr_smtp_hop_settings(d->settings, route, request);
+  if (!qmgr_smtp_hop_settings(d->settings, route, request, why))
+    return FALSE;
   for (guint i = 0; i < n; i++) {
     g_string_append_printf(request, "R %s\n", rcpts[i].address);
     if (rcpts[i].notify != 0)
@@ -595,6 +607,7 @@ qmgr_smtp_request(const QmgrDelivery *d, const QmgrSmtpRcpt *rcpts, guint n,
     else if (rcpts[i].orig_to != NULL && strchr(rcpts[i].orig_to, '@') != NULL)
       g_string_append_printf(request, "O rfc822;%s\n", rcpts[i].orig_to);
   }
+  return TRUE;
 }
 
 void
@@ -636,8 +649,9 @@ qmgr_smtp_deliver_many(const QmgrDelivery *d, const QmgrSmtpRcpt *rcpts, guint n
   }
   /* The agent gets the message read-only, whatever qmgr opened it as. */
   msg_fd = open(proc, O_RDONLY | O_CLOEXEC);
-  qmgr_smtp_request(d, rcpts, n, route, request);
-  if (msg_fd < 0) {
+  if (!qmgr_smtp_request(d, rcpts, n, route, request, &failure)) {
+    broken = FALSE;             /* deferred below with the reason */
+  } else if (msg_fd < 0) {
     failure = g_strdup_printf("cannot reopen the queue file: %s", g_strerror(errno));
     broken = FALSE;
   } else if (request->len > QMGR_SMTP_DATAGRAM_MAX) {

@@ -64,6 +64,10 @@ typedef struct {
   TableList *transport_maps;   /* NULL: empty */
   char *transport_error;       /* transport_maps could not be opened */
   RouteConfig route;
+  /* the SMTP client's per-hop tables (qmgr-smtp.c): NULL when empty or
+   * when they failed to open (the error then says why) */
+  TableList *sasl_password_maps, *tls_policy_maps;
+  char *sasl_password_error, *tls_policy_error;
   uid_t owner_uid;             /* mail_owner, whom the SMTP client runs as; -1 when not root */
   gid_t owner_gid;
 } QmgrSettings;

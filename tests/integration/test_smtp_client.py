@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 
 import pytest
 
@@ -161,7 +162,6 @@ def test_dsn_and_smtputf8_end_to_end(postern, peer, request):
     the SMTP client to a peer that offers DSN (its queue file shows them);
     a UTF-8 recipient is relayed with SMTPUTF8, and bounced with 5.6.7 from
     a peer without it, never downgraded."""
-    import time
     hold = peer.tmp / "hold-senders"
     hold.write_text("sender@client.example.test HOLD\n")
     os.chmod(hold, 0o644)
@@ -498,10 +498,24 @@ def test_tls_policy_maps(postern, peer, certs):
     p.qmgr.wait_log(r"to=<mailtest@checked\.test>, relay=localhost\[.*status=sent")
     # the certificate does not name other.example
     policy.write_text("[localhost]:%d secure match=other.example\n" % peer.port)
+    time.sleep(1.1)               # file tables are checked for changes once a second
     p.send("mailtest2@checked.test", subject="wrong name")
     p.qmgr.wait_log(r"to=<mailtest2@checked\.test>, relay=none, .*status=deferred \(TLS "
                     r"handshake with localhost\[[0-9.:]+\]:%d failed: server certificate not "
                     r"verified" % peer.port)
+
+
+def test_unreadable_tls_policy_defers(postern, peer):
+    """A TLS policy that cannot be looked up defers the delivery: never a
+    guess that might send in the clear."""
+    start_peer(peer)
+    p = postern
+    p.start(relayhost="[127.0.0.1]:%d" % peer.port,
+            smtp_tls_policy_maps="texthash:%s" % (p.tmp / "no-such-policy"))
+    p.send("mailtest@remote.test", subject="policy unknown")
+    p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=none, .*dsn=4\.3\.0, status=deferred "
+                    r"\(smtp_tls_policy_maps")
+    assert peer.mbox("mailtest") == []
 
 
 def test_fallback_relay(postern, peer):
@@ -551,6 +565,7 @@ def test_relayhost_with_auth(postern, peer, certs, sasl_dir):
     assert re.search(rb"with ESMTPSA id", got), got[:600]
 
     passwd.write_text("[127.0.0.1]:%d %s@%s:wrong\n" % (peer.port, USER, REALM))
+    time.sleep(1.1)               # file tables are checked for changes once a second
     p.send("mailtest@remote.test", subject="wrong password")
     p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=none, .*status=deferred \(SASL "
                     r"authentication failed; server 127\.0\.0\.1\[127\.0\.0\.1\] said: 535 ",
