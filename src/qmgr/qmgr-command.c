@@ -175,11 +175,15 @@ qmgr_command_deliver(const QmgrCommand *cmd, const MailboxMessage *msg, const ch
   shutdown(sv[0], SHUT_RD);
   setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   mailbox_append_headers(out, msg);
+  /* The command may take its time (up to command_time_limit): other
+   * deliveries do not wait for it. */
+  workpool_blocking_begin();
   /* A command that exits without reading all of its input (EPIPE) is
    * judged by its exit status alone, as Postfix does. */
   (void) mailbox_copy(sv[0], out, msg, FALSE, -1, NULL, &error);
   close(sv[0]);
   status = command_wait(pid, deadline, &timed_out);
+  workpool_blocking_end();
 
   output = g_malloc0(COMMAND_OUTPUT_MAX + 1);
   n = pread(out_fd, output, COMMAND_OUTPUT_MAX, 0);

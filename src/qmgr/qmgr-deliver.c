@@ -216,6 +216,9 @@ qmgr_deliver_address(const QmgrDelivery *d, const QueueRecipient *rcpt, const ch
   return qmgr_deliver_route(d, rewritten ? &one : rcpt, address, orig_to, cls, reason);
 }
 
+static void qmgr_deliver_smtp_items(const QmgrDelivery *d, const QmgrSmtpRcpt *items, guint n,
+                                    DeliveryKind *kinds, char **reasons, gboolean *passed);
+
 /* Delivers one recipient: virtual_alias_maps first, then each resulting
  * address by its domain class.  One deferred address defers the whole
  * recipient (retried as a whole); *reason: first deferral, else first
@@ -225,6 +228,9 @@ qmgr_deliver_recipient(const QmgrDelivery *d, const QueueRecipient *rcpt, char *
 {
   g_autoptr(GPtrArray) addresses = NULL;
   g_autoptr(GError) error = NULL;
+  g_autofree DeliveryKind *pre_kinds = NULL;
+  g_autofree char **pre_reasons = NULL;
+  g_autofree gboolean *pre_passed = NULL;
   guint n_sent = 0, n_defer = 0, n_bounce = 0;
   DeliveryKind reason_kind = DELIVERY_SENT;
 
@@ -247,9 +253,26 @@ qmgr_deliver_recipient(const QmgrDelivery *d, const QueueRecipient *rcpt, char *
     qmgr_delivery_expanded(d);
     break;
   }
+  /* the expansion's remote addresses in shared sessions, side by side */
+  pre_kinds = g_new0(DeliveryKind, addresses->len);
+  pre_reasons = g_new0(char *, addresses->len);
+  pre_passed = g_new0(gboolean, addresses->len);
+  if (addresses->len > 1) {
+    g_autofree QmgrSmtpRcpt *items = g_new0(QmgrSmtpRcpt, addresses->len);
+
+    for (guint i = 0; i < addresses->len; i++)
+      items[i] = (QmgrSmtpRcpt) {
+        .address = addresses->pdata[i],
+        .orig_to = rcpt->orig_address ? rcpt->orig_address : rcpt->address,
+        .notify = rcpt->notify,
+        .orcpt = rcpt->orcpt,
+      };
+    qmgr_deliver_smtp_items(d, items, addresses->len, pre_kinds, pre_reasons, pre_passed);
+  }
   for (guint i = 0; i < addresses->len; i++) {
-    g_autofree char *text = NULL;
-    DeliveryKind kind = qmgr_deliver_address(d, rcpt, addresses->pdata[i], TRUE, &text);
+    g_autofree char *text = g_steal_pointer(&pre_reasons[i]);
+    DeliveryKind kind = text != NULL ? pre_kinds[i]
+                        : qmgr_deliver_address(d, rcpt, addresses->pdata[i], TRUE, &text);
 
     n_sent += kind == DELIVERY_SENT;
     n_defer += kind == DELIVERY_DEFER;
@@ -301,26 +324,23 @@ qmgr_deliver_notify(const QmgrMessage *msg, const char *recipient, DeliveryKind 
     o->recipient_done(o->data, msg->id, recipient, kind, text ? text : "");
 }
 
-/* The SMTP route of a recipient that goes to the SMTP client as it is
- * (no virtual alias rewriting, a remote class, an smtp/relay route);
- * FALSE for anything else, and for any lookup that fails: the
- * one-by-one path then handles (and logs) it. */
+/* The SMTP route of an address that goes to the SMTP client (a remote
+ * class, an smtp/relay route); FALSE for anything else, and for any
+ * lookup that fails: the one-by-one path then handles (and logs) it. */
 static gboolean
-qmgr_smtp_route_of(const QmgrDelivery *d, const QueueRecipient *rcpt, Route *route)
+qmgr_smtp_route_of(const QmgrDelivery *d, const char *address, Route *route)
 {
   const QmgrSettings *s = d->settings;
-  g_autoptr(GPtrArray) addresses = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *domain = NULL;
   DomainClass cls;
 
   /* The domain class first: local and virtual recipients (the common
    * case) leave after one in-memory list lookup, before any table. */
-  domain = address_domain(rcpt->address);
+  domain = address_domain(address);
   if (s->transport_error != NULL || !domain_classes_resolve(s->domains, domain, &cls, &error)
       || (cls != DOMAIN_CLASS_DEFAULT && cls != DOMAIN_CLASS_RELAY)
-      || qmgr_virtual_alias_expand(s, rcpt->address, &addresses, &error) != QMGR_VIRTUAL_ALIAS_NONE
-      || !route_resolve(&s->route, rcpt->address, cls, route, &error))
+      || !route_resolve(&s->route, address, cls, route, &error))
     return FALSE;
   if (route->kind == ROUTE_SMTP && (s->owner_uid != (uid_t) -1 || geteuid() != 0))
     return TRUE;
@@ -328,28 +348,28 @@ qmgr_smtp_route_of(const QmgrDelivery *d, const QueueRecipient *rcpt, Route *rou
   return FALSE;
 }
 
-/* Remote recipients of one route share one SMTP session: delivered here
- * first, their verdicts left in kinds[] / reasons[] (reasons[i] NULL for
- * the recipients the one-by-one loop still has to do). */
+/* Addresses of one message that go to the SMTP client share a session per
+ * next hop (at most smtp_destination_recipient_limit each), and the
+ * sessions run side by side: delivered here, their verdicts left in
+ * kinds[i] / reasons[i] / passed[i] (reasons[i] stays NULL for the
+ * addresses that go elsewhere). */
 static void
-qmgr_deliver_smtp_groups(QmgrDelivery *d, QueueEnvelope *env, guint pending,
-                         DeliveryKind *kinds, char **reasons)
+qmgr_deliver_smtp_items(const QmgrDelivery *d, const QmgrSmtpRcpt *items, guint n,
+                        DeliveryKind *kinds, char **reasons, gboolean *passed)
 {
   g_autoptr(GHashTable) groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                        (GDestroyNotify) g_array_unref);
+  g_autoptr(GArray) batches = g_array_new(FALSE, FALSE, sizeof(QmgrSmtpBatch));
+  g_autoptr(GArray) members_of = g_array_new(FALSE, FALSE, sizeof(const guint *));
+  guint limit = MAX((guint) config_int(d->settings->config, "smtp_destination_recipient_limit"), 1);
   GHashTableIter it;
   gpointer key, value;
 
-  /* One recipient has nothing to share a session with: the one-by-one
-   * path routes it once. */
-  if (env->redirect != NULL || pending < 2)
-    return;
-  for (guint i = 0; i < env->recipients->len; i++) {
-    const QueueRecipient *rcpt = env->recipients->pdata[i];
+  for (guint i = 0; i < n; i++) {
     Route route;
     GArray *members;
 
-    if (rcpt->state != RCPT_PENDING || !qmgr_smtp_route_of(d, rcpt, &route))
+    if (!qmgr_smtp_route_of(d, items[i].address, &route))
       continue;
     members = g_hash_table_lookup(groups, route.nexthop);
     if (members == NULL) {
@@ -362,39 +382,92 @@ qmgr_deliver_smtp_groups(QmgrDelivery *d, QueueEnvelope *env, guint pending,
   g_hash_table_iter_init(&it, groups);
   while (g_hash_table_iter_next(&it, &key, &value)) {
     GArray *members = value;
-    guint limit = (guint) config_int(d->settings->config, "smtp_destination_recipient_limit");
-    Route route = { .kind = ROUTE_SMTP, .nexthop = key };
 
-    /* At most smtp_destination_recipient_limit recipients per transaction. */
     for (guint first = 0; first < members->len; first += limit) {
-      guint n = MIN(limit, members->len - first);
-      g_autofree QmgrSmtpRcpt *rcpts = g_new0(QmgrSmtpRcpt, n);
-      g_autofree DeliveryKind *k = g_new0(DeliveryKind, n);
-      g_autofree char **r = g_new0(char *, n);
+      guint k = MIN(limit, members->len - first);
+      const guint *at = &g_array_index(members, guint, first);
+      QmgrSmtpRcpt *rcpts = g_new0(QmgrSmtpRcpt, k);
+      QmgrSmtpBatch b = { .route = { .kind = ROUTE_SMTP, .nexthop = key }, .rcpts = rcpts,
+                          .n = k, .kinds = g_new0(DeliveryKind, k),
+                          .reasons = g_new0(char *, k), .passed = g_new0(gboolean, k) };
 
-      for (guint j = 0; j < n; j++) {
-        const QueueRecipient *rcpt = env->recipients->pdata[g_array_index(members, guint,
-                                                                          first + j)];
-        rcpts[j] = (QmgrSmtpRcpt) {
-          .address = rcpt->address,
-          .orig_to = rcpt->orig_address ? rcpt->orig_address : rcpt->address,
-          .notify = rcpt->notify,
-          .orcpt = rcpt->orcpt,
-        };
-      }
-      qmgr_smtp_deliver_many(d, rcpts, n, &route, k, r);
-      for (guint j = 0; j < n; j++) {
-        guint i = g_array_index(members, guint, first + j);
-        kinds[i] = k[j];
-        reasons[i] = r[j];
-      }
+      for (guint j = 0; j < k; j++)
+        rcpts[j] = items[at[j]];
+      g_array_append_val(batches, b);
+      g_array_append_val(members_of, at);
     }
+  }
+  qmgr_smtp_deliver_batches(d, (QmgrSmtpBatch *) (void *) batches->data, batches->len);
+  for (guint b_i = 0; b_i < batches->len; b_i++) {
+    QmgrSmtpBatch *b = &g_array_index(batches, QmgrSmtpBatch, b_i);
+    const guint *at = g_array_index(members_of, const guint *, b_i);
+
+    for (guint j = 0; j < b->n; j++) {
+      kinds[at[j]] = b->kinds[j];
+      reasons[at[j]] = b->reasons[j];
+      passed[at[j]] = b->passed[j];
+    }
+    g_free((gpointer) b->rcpts);
+    g_free(b->kinds);
+    g_free(b->reasons);
+    g_free(b->passed);
+  }
+}
+
+/* The pending recipients that go to the SMTP client as they are (no
+ * virtual alias rewriting) are delivered first, in sessions shared by
+ * destination: their verdicts in kinds[] / reasons[] / passed[] by
+ * recipient index (reasons[i] NULL for the ones the one-by-one loop
+ * still has to do). */
+static void
+qmgr_deliver_smtp_groups(QmgrDelivery *d, QueueEnvelope *env, guint pending,
+                         DeliveryKind *kinds, char **reasons, gboolean *passed)
+{
+  g_autoptr(GArray) items = g_array_new(FALSE, FALSE, sizeof(QmgrSmtpRcpt));
+  g_autoptr(GArray) index = g_array_new(FALSE, FALSE, sizeof(guint));
+  g_autofree DeliveryKind *k = NULL;
+  g_autofree char **r = NULL;
+  g_autofree gboolean *p = NULL;
+
+  /* One recipient has nothing to share a session with: the one-by-one
+   * path routes it once. */
+  if (env->redirect != NULL || pending < 2)
+    return;
+  for (guint i = 0; i < env->recipients->len; i++) {
+    const QueueRecipient *rcpt = env->recipients->pdata[i];
+    g_autoptr(GPtrArray) addresses = NULL;
+    g_autoptr(GError) error = NULL;
+    QmgrSmtpRcpt item = {
+      .address = rcpt->address,
+      .orig_to = rcpt->orig_address ? rcpt->orig_address : rcpt->address,
+      .notify = rcpt->notify,
+      .orcpt = rcpt->orcpt,
+    };
+
+    if (rcpt->state != RCPT_PENDING
+        || qmgr_virtual_alias_expand(d->settings, rcpt->address, &addresses, &error)
+           != QMGR_VIRTUAL_ALIAS_NONE)
+      continue;
+    g_array_append_val(items, item);
+    g_array_append_val(index, i);
+  }
+  k = g_new0(DeliveryKind, items->len + 1);
+  r = g_new0(char *, items->len + 1);
+  p = g_new0(gboolean, items->len + 1);
+  qmgr_deliver_smtp_items(d, (const QmgrSmtpRcpt *) (void *) items->data, items->len, k, r, p);
+  for (guint j = 0; j < items->len; j++) {
+    guint i = g_array_index(index, guint, j);
+
+    kinds[i] = k[j];
+    reasons[i] = r[j];
+    passed[i] = p[j];
   }
 }
 
 static gboolean qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env,
                                   int fd, guint pending, gboolean expired,
-                                  DeliveryKind *pre_kinds, char **pre_reasons);
+                                  DeliveryKind *pre_kinds, char **pre_reasons,
+                                  const gboolean *pre_passed);
 
 /* Delivers the pending recipients; returns TRUE when all are final. */
 static gboolean
@@ -406,6 +479,7 @@ qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, i
 
   g_autofree DeliveryKind *pre_kinds = g_new0(DeliveryKind, env->recipients->len + 1);
   g_autofree char **pre_reasons = g_new0(char *, env->recipients->len + 1);
+  g_autofree gboolean *pre_passed = g_new0(gboolean, env->recipients->len + 1);
   gboolean ok;
 
   for (guint i = 0; i < env->recipients->len; i++)
@@ -414,8 +488,8 @@ qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, i
   lifetime = *env->sender ? msg->settings->maximal_queue_lifetime
                           : msg->settings->bounce_queue_lifetime;
   expired = d->active_us - env->arrival_us >= lifetime * G_USEC_PER_SEC;
-  qmgr_deliver_smtp_groups(d, env, pending, pre_kinds, pre_reasons);
-  ok = qmgr_deliver_each(msg, d, env, fd, pending, expired, pre_kinds, pre_reasons);
+  qmgr_deliver_smtp_groups(d, env, pending, pre_kinds, pre_reasons, pre_passed);
+  ok = qmgr_deliver_each(msg, d, env, fd, pending, expired, pre_kinds, pre_reasons, pre_passed);
   for (guint i = 0; i < env->recipients->len; i++)
     g_free(pre_reasons[i]);
   return ok;
@@ -508,7 +582,8 @@ qmgr_deliver_notices(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int 
  * (its SMTP verdict from pre_reasons when the group delivery made one). */
 static gboolean
 qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd, guint pending,
-                  gboolean expired, DeliveryKind *pre_kinds, char **pre_reasons)
+                  gboolean expired, DeliveryKind *pre_kinds, char **pre_reasons,
+                  const gboolean *pre_passed)
 {
   g_autoptr(GPtrArray) bounced = g_ptr_array_new_with_free_func(qmgr_notice_rcpt_free);
   g_autoptr(GArray) bounced_at = g_array_new(FALSE, FALSE, sizeof(guint));
@@ -538,7 +613,7 @@ qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
       kind = pre_kinds[i];
       reason = g_steal_pointer(&pre_reasons[i]);
       if (d->dsn_action)
-        g_strlcpy(d->dsn_action, "relayed", 16);
+        g_strlcpy(d->dsn_action, pre_passed[i] ? "passed" : "relayed", 16);
     } else if (env->redirect != NULL) {
       /* access(5) REDIRECT: the recipient is delivered to the redirect
        * address instead, and logged as its orig_to (Postfix's qmgr).  The
@@ -579,7 +654,10 @@ qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
       g_array_append_val(bounced_at, i);
       continue;
     }
-    if (kind == DELIVERY_SENT && (rcpt->notify & QUEUE_NOTIFY_SUCCESS)) {
+    /* no success notice from here for mail whose next hop took the
+     * request along (RFC 3461 section 5.2.2: the NOTIFY was relayed) */
+    if (kind == DELIVERY_SENT && (rcpt->notify & QUEUE_NOTIFY_SUCCESS)
+        && !(d->dsn_action && strcmp(d->dsn_action, "passed") == 0)) {
       gboolean expanded = d->dsn_action && strcmp(d->dsn_action, "expanded") == 0;
 
       g_ptr_array_add(delivered, qmgr_notice_rcpt_new(

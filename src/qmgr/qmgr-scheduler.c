@@ -2,7 +2,10 @@
  *
  * Loop thread only.  Messages wait in a FIFO; at most two per delivery
  * thread are handed to the WorkPool at a time, so SIGTERM can stop
- * scheduling at once and the waiting list stays ours.  The list is
+ * scheduling at once and the waiting list stays ours.  A delivery that
+ * waits on a remote server or a command (workpool_blocking_begin) does not
+ * hold a thread's place: the pool stands another thread in, up to
+ * default_process_limit more, and more messages are handed over.  The list is
  * bounded (QMGR_ACTIVE_LIMIT); files beyond it stay on disk and are
  * picked up by a rescan once the list has drained to half.
  */
@@ -33,6 +36,20 @@ qmgr_backoff(gint64 minimal, gint64 maximal, guint attempts)
   return CLAMP(delay, minimal, MAX(minimal, maximal));
 }
 
+/* Stand-ins for deliveries that wait: one per SMTP client process. */
+static void
+qmgr_scheduler_set_threads(Qmgr *q, const QmgrSettings *settings)
+{
+  workpool_set_max_threads(q->pool, q->n_threads
+                                    + (guint) config_int(settings->config, "default_process_limit"));
+}
+
+static void
+qmgr_scheduler_on_blocked(gpointer data)
+{
+  qmgr_scheduler_kick(data);
+}
+
 Qmgr *
 qmgr_new(sd_event *event, QmgrSettings *settings, GError **error)
 {
@@ -42,6 +59,8 @@ qmgr_new(sd_event *event, QmgrSettings *settings, GError **error)
   q->pool = workpool_new(event, q->n_threads, error);
   if (q->pool == NULL)
     return NULL;
+  qmgr_scheduler_set_threads(q, settings);
+  workpool_set_blocked_callback(q->pool, qmgr_scheduler_on_blocked, q);
   q->event = sd_event_ref(event);
   q->settings = settings;
   q->queue_directory = g_strdup(config_str(settings->config, "queue_directory"));
@@ -147,7 +166,9 @@ qmgr_scheduler_kick(Qmgr *q)
 {
   QmgrMessage *msg;
 
-  while (!q->stopping && q->in_flight < 2 * q->n_threads
+  guint limit = 2 * q->n_threads + (q->waiting.length > 0 ? workpool_blocked(q->pool) : 0);
+
+  while (!q->stopping && q->in_flight < limit
          && (msg = g_queue_pop_head(&q->waiting)) != NULL) {
     msg->settings = qmgr_settings_ref(q->settings);
     msg->qmgr = q;
@@ -162,6 +183,7 @@ qmgr_scheduler_set_settings(Qmgr *q, QmgrSettings *settings)
 {
   qmgr_settings_unref(q->settings);
   q->settings = settings;
+  qmgr_scheduler_set_threads(q, settings);
 }
 
 void

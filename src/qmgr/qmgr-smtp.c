@@ -405,16 +405,19 @@ typedef enum {
   ACQUIRE_OK,
   ACQUIRE_DEAD,               /* the destination is throttled: *why */
   ACQUIRE_FAILED,             /* no agent: *why */
+  ACQUIRE_BUSY,               /* none free now, and not to be waited for */
 } AcquireResult;
 
-/* An agent for nexthop, waiting for a free slot of the destination and
- * of the pool. */
+/* An agent for nexthop, waiting (when wait) for a free slot of the
+ * destination and of the pool. */
 static AcquireResult
-pool_acquire(const QmgrSettings *s, const char *nexthop, QmgrAgent **out, char **why)
+pool_acquire(const QmgrSettings *s, const char *nexthop, gboolean wait, QmgrAgent **out,
+             char **why)
 {
   guint dest_limit = (guint) config_int(s->config, "smtp_destination_concurrency_limit");
   guint process_limit = (guint) config_int(s->config, "default_process_limit");
   AcquireResult result = ACQUIRE_FAILED;
+  gboolean waited = FALSE;
   QmgrDest *dest;
 
   g_mutex_lock(&pool.lock);
@@ -464,11 +467,23 @@ pool_acquire(const QmgrSettings *s, const char *nexthop, QmgrAgent **out, char *
         (*out)->busy = TRUE;
         dest->busy++;
         g_mutex_unlock(&pool.lock);
+        if (waited)
+          workpool_blocking_end();
         return ACQUIRE_OK;
       }
     }
+    if (!wait) {
+      result = ACQUIRE_BUSY;
+      break;
+    }
+    /* waiting for a slot does not hold a delivery thread's place */
+    if (!waited)
+      workpool_blocking_begin();
+    waited = TRUE;
     g_cond_wait_until(&pool.cond, &pool.lock, now + G_USEC_PER_SEC);
   }
+  if (waited)
+    workpool_blocking_end();
   if (--dest->refs == 0 && dest->dead_until == 0 && dest->failed == 0)
     g_hash_table_remove(pool.dests, nexthop);
   g_mutex_unlock(&pool.lock);
@@ -610,67 +625,108 @@ qmgr_smtp_request(const QmgrDelivery *d, const QmgrSmtpRcpt *rcpts, guint n,
   return TRUE;
 }
 
-void
-qmgr_smtp_deliver_many(const QmgrDelivery *d, const QmgrSmtpRcpt *rcpts, guint n,
-                       const Route *route, DeliveryKind *kinds, char **reasons)
-{
-  const QmgrSettings *s = d->settings;
-  gint64 start = g_get_real_time();
-  g_autofree char *answer = NULL, *failure = NULL, *unreachable = NULL;
-  g_autofree char *proc = g_strdup_printf("/proc/self/fd/%d", d->fd);
-  g_autoptr(GString) request = g_string_new(NULL);
-  g_auto(GStrv) lines = NULL;
-  QmgrAgent *agent = NULL;
-  gboolean broken = TRUE;
-  int msg_fd = -1;
+/* One session's worth of recipients on its way through an agent. */
+typedef struct {
+  const QmgrDelivery *d;
+  QmgrSmtpBatch *b;
+  gint64 start;
+  QmgrAgent *agent;           /* NULL: decided at the start (no agent) */
+  char *failure;              /* why there is no answer */
+  gboolean broken;
+} QmgrSmtpCall;
 
-  for (guint i = 0; i < n; i++) {
-    kinds[i] = DELIVERY_DEFER;
-    reasons[i] = NULL;
+/* Defers the recipients that have no verdict yet, with why (dsn 4.x.x). */
+static void
+smtp_call_defer_rest(QmgrSmtpCall *c, const char *dsn, const char *why, gboolean warn)
+{
+  QmgrSmtpBatch *b = c->b;
+
+  for (guint i = 0; i < b->n; i++)
+    if (b->reasons[i] == NULL) {
+      if (warn)
+        log_qid(LOG_WARNING, c->d->queue_id, "%s", why);
+      warn = FALSE;
+      b->reasons[i] = g_strdup(why);
+      qmgr_log_status(c->d, b->rcpts[i].address, b->rcpts[i].orig_to, "none", c->start,
+                      DELIVERY_DEFER, dsn, why);
+    }
+}
+
+/* Takes an agent and hands it the request.  FALSE, with nothing done,
+ * when wait is FALSE and the agent would have to be waited for;
+ * otherwise TRUE: the request is out, or the recipients are decided
+ * (deferred) already. */
+static gboolean
+smtp_call_start(QmgrSmtpCall *c, gboolean wait)
+{
+  const QmgrDelivery *d = c->d;
+  QmgrSmtpBatch *b = c->b;
+  g_autofree char *proc = g_strdup_printf("/proc/self/fd/%d", d->fd);
+  g_autofree char *why = NULL;
+  g_autoptr(GString) request = g_string_new(NULL);
+  int msg_fd;
+
+  c->start = g_get_real_time();
+  for (guint i = 0; i < b->n; i++) {
+    b->kinds[i] = DELIVERY_DEFER;
+    b->reasons[i] = NULL;
+    if (b->passed != NULL)
+      b->passed[i] = FALSE;
   }
-  switch (pool_acquire(s, route->nexthop, &agent, &failure)) {
+  switch (pool_acquire(d->settings, b->route.nexthop, wait, &c->agent, &why)) {
   case ACQUIRE_OK:
     break;
+  case ACQUIRE_BUSY:
+    return FALSE;
   case ACQUIRE_DEAD:
-    for (guint i = 0; i < n; i++) {
-      reasons[i] = g_strdup(failure);
-      qmgr_log_status(d, rcpts[i].address, rcpts[i].orig_to, "none", start, DELIVERY_DEFER,
-                      "4.4.1", reasons[i]);
-    }
-    return;
+    smtp_call_defer_rest(c, "4.4.1", why, FALSE);
+    return TRUE;
   case ACQUIRE_FAILED:
-    log_qid(LOG_WARNING, d->queue_id, "%s", failure);
-    for (guint i = 0; i < n; i++) {
-      reasons[i] = g_strdup(failure);
-      qmgr_log_status(d, rcpts[i].address, rcpts[i].orig_to, "none", start, DELIVERY_DEFER,
-                      "4.3.0", reasons[i]);
-    }
-    return;
+    smtp_call_defer_rest(c, "4.3.0", why, TRUE);
+    return TRUE;
   }
   /* The agent gets the message read-only, whatever qmgr opened it as. */
   msg_fd = open(proc, O_RDONLY | O_CLOEXEC);
-  if (!qmgr_smtp_request(d, rcpts, n, route, request, &failure)) {
-    broken = FALSE;             /* deferred below with the reason */
+  c->broken = FALSE;
+  if (!qmgr_smtp_request(d, b->rcpts, b->n, &b->route, request, &c->failure)) {
+    ;                         /* deferred at the finish with the reason */
   } else if (msg_fd < 0) {
-    failure = g_strdup_printf("cannot reopen the queue file: %s", g_strerror(errno));
-    broken = FALSE;
+    c->failure = g_strdup_printf("cannot reopen the queue file: %s", g_strerror(errno));
   } else if (request->len > QMGR_SMTP_DATAGRAM_MAX) {
-    failure = g_strdup("the request for the SMTP client is too large");
-    broken = FALSE;
-  } else if (!agent_send(agent, request, msg_fd)) {
-    failure = g_strdup_printf("the SMTP client (%s) is gone: %s", qmgr_smtp_agent(),
-                              g_strerror(errno));
-  } else {
-    answer = agent_receive(agent, g_get_monotonic_time()
-                                  + (gint64) QMGR_SMTP_LIMIT_S * G_USEC_PER_SEC);
-    if (answer == NULL)
-      failure = g_strdup_printf("the SMTP client (%s) ended without an answer",
-                                qmgr_smtp_agent());
-    else
-      broken = FALSE;
+    c->failure = g_strdup("the request for the SMTP client is too large");
+  } else if (!agent_send(c->agent, request, msg_fd)) {
+    c->failure = g_strdup_printf("the SMTP client (%s) is gone: %s", qmgr_smtp_agent(),
+                                 g_strerror(errno));
+    c->broken = TRUE;
   }
   if (msg_fd >= 0)
-    close(msg_fd);
+    close(msg_fd);            /* the datagram holds its own reference */
+  return TRUE;
+}
+
+/* Waits for the agent's answer, logs each recipient's verdict, gives the
+ * agent back. */
+static void
+smtp_call_finish(QmgrSmtpCall *c)
+{
+  const QmgrDelivery *d = c->d;
+  QmgrSmtpBatch *b = c->b;
+  g_autofree char *answer = NULL, *unreachable = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  if (c->agent == NULL)
+    return;
+  if (c->failure == NULL) {
+    workpool_blocking_begin();
+    answer = agent_receive(c->agent, g_get_monotonic_time()
+                                     + (gint64) QMGR_SMTP_LIMIT_S * G_USEC_PER_SEC);
+    workpool_blocking_end();
+    if (answer == NULL) {
+      c->failure = g_strdup_printf("the SMTP client (%s) ended without an answer",
+                                   qmgr_smtp_agent());
+      c->broken = TRUE;
+    }
+  }
   lines = g_strsplit(answer ? answer : "", "\n", -1);
   /* "0 S 2.0.0 mx.example[192.0.2.1]:25 250 2.0.0 Ok" */
   for (guint l = 0; lines[l]; l++) {
@@ -678,7 +734,7 @@ qmgr_smtp_deliver_many(const QmgrDelivery *d, const QmgrSmtpRcpt *rcpts, guint n
     guint64 i;
     char *end = NULL;
     DeliveryKind kind;
-    const char *relay;
+    char st;
 
     if (strcmp(lines[l], "T") == 0) {
       unreachable = g_strdup("");
@@ -687,28 +743,50 @@ qmgr_smtp_deliver_many(const QmgrDelivery *d, const QmgrSmtpRcpt *rcpts, guint n
     if (g_strv_length(f) != 5 || strlen(f[1]) != 1)
       continue;
     i = g_ascii_strtoull(f[0], &end, 10);
-    if (*end != '\0' || i >= n || reasons[i] != NULL)
+    if (*end != '\0' || i >= b->n || b->reasons[i] != NULL)
       continue;
-    kind = f[1][0] == 'S' ? DELIVERY_SENT : f[1][0] == 'B' ? DELIVERY_BOUNCE : DELIVERY_DEFER;
-    relay = f[3];
-    kinds[i] = kind;
-    reasons[i] = g_strdup(f[4]);      /* the agent's words: "host H said: ..." or its own */
-    qmgr_log_status(d, rcpts[i].address, rcpts[i].orig_to, relay, start, kind, f[2], reasons[i]);
+    st = f[1][0];
+    kind = st == 'S' || st == 'P' ? DELIVERY_SENT : st == 'B' ? DELIVERY_BOUNCE : DELIVERY_DEFER;
+    b->kinds[i] = kind;
+    if (b->passed != NULL)
+      b->passed[i] = st == 'P';
+    b->reasons[i] = g_strdup(f[4]);   /* the agent's words: "host H said: ..." or its own */
+    qmgr_log_status(d, b->rcpts[i].address, b->rcpts[i].orig_to, f[3], c->start, kind, f[2],
+                    b->reasons[i]);
   }
-  if (unreachable != NULL && n > 0 && reasons[0] != NULL) {
+  if (unreachable != NULL && b->n > 0 && b->reasons[0] != NULL) {
     g_free(unreachable);
-    unreachable = g_strdup(reasons[0]);
+    unreachable = g_strdup(b->reasons[0]);
   }
-  pool_release(s, agent, broken, route->nexthop, unreachable);
-  for (guint i = 0; i < n; i++)
-    if (reasons[i] == NULL) {
-      if (i == 0)
-        log_qid(LOG_WARNING, d->queue_id, "%s", failure ? failure : "incomplete answer from "
-                "the SMTP client");
-      reasons[i] = g_strdup(failure ? failure : "incomplete answer from the SMTP client");
-      qmgr_log_status(d, rcpts[i].address, rcpts[i].orig_to, "none", start, DELIVERY_DEFER,
-                      "4.3.0", reasons[i]);
+  pool_release(d->settings, c->agent, c->broken, b->route.nexthop, unreachable);
+  c->agent = NULL;
+  smtp_call_defer_rest(c, "4.3.0", c->failure ? c->failure
+                                   : "incomplete answer from the SMTP client", TRUE);
+  g_clear_pointer(&c->failure, g_free);
+}
+
+void
+qmgr_smtp_deliver_batches(const QmgrDelivery *d, QmgrSmtpBatch *batches, guint n)
+{
+  g_autofree QmgrSmtpCall *calls = g_new0(QmgrSmtpCall, n);
+  guint started = 0, finished = 0;
+
+  /* Every batch's request goes out before any answer is waited for, as
+   * long as agents are free: the sessions run side by side.  When one
+   * would have to wait, the ones out are finished first (holding agents
+   * while waiting for more could leave two deliveries each waiting for
+   * the other's). */
+  for (guint i = 0; i < n; i++) {
+    calls[i] = (QmgrSmtpCall) { .d = d, .b = &batches[i] };
+    if (!smtp_call_start(&calls[i], started == finished)) {
+      while (finished < started)
+        smtp_call_finish(&calls[finished++]);
+      smtp_call_start(&calls[i], TRUE);
     }
+    started++;
+  }
+  while (finished < started)
+    smtp_call_finish(&calls[finished++]);
 }
 
 DeliveryKind
@@ -717,11 +795,18 @@ qmgr_smtp_deliver(const QmgrDelivery *d, const QueueRecipient *dsn_from, const c
 {
   QmgrSmtpRcpt rcpt = { .address = address, .orig_to = orig_to };
   DeliveryKind kind;
+  gboolean passed;
+  QmgrSmtpBatch batch = { .route = *route, .rcpts = &rcpt, .n = 1, .kinds = &kind,
+                          .reasons = reason, .passed = &passed };
 
   if (dsn_from != NULL) {
     rcpt.notify = dsn_from->notify;
     rcpt.orcpt = dsn_from->orcpt;
   }
-  qmgr_smtp_deliver_many(d, &rcpt, 1, route, &kind, reason);
+  qmgr_smtp_deliver_batches(d, &batch, 1);
+  /* the next hop sends any success notice */
+  if (kind == DELIVERY_SENT && passed && d->dsn_action != NULL
+      && strcmp(d->dsn_action, "expanded") != 0)
+    g_strlcpy(d->dsn_action, "passed", 16);
   return kind;
 }

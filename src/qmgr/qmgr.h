@@ -277,10 +277,19 @@ typedef struct {
   guint notify;               /* QUEUE_NOTIFY_* (0: not given) */
   const char *orcpt;          /* RFC 3461 ORCPT "type;address", or NULL */
 } QmgrSmtpRcpt;
-/* The same for n recipients of one route in one session: kinds[i] and
- * reasons[i] (allocated) for each. */
-void qmgr_smtp_deliver_many(const QmgrDelivery *d, const QmgrSmtpRcpt *rcpts, guint n,
-                            const Route *route, DeliveryKind *kinds, char **reasons);
+/* Recipients of one route for one session, and their verdicts. */
+typedef struct {
+  Route route;                /* not owned */
+  const QmgrSmtpRcpt *rcpts;
+  guint n;
+  DeliveryKind *kinds;        /* out, n of each */
+  char **reasons;             /* out, allocated */
+  gboolean *passed;           /* out, may be NULL: sent to a server that took the DSN
+                               * request along (its success notice, not ours) */
+} QmgrSmtpBatch;
+/* Delivers the batches, their sessions side by side as far as agents
+ * are free; logs each recipient's status line. */
+void qmgr_smtp_deliver_batches(const QmgrDelivery *d, QmgrSmtpBatch *batches, guint n);
 
 /* qmgr-bounce.c: delivery status notices.  One recipient in a notice. */
 typedef struct {

@@ -11,7 +11,8 @@
  *   P hop-index smtp_tls_policy_maps-entry     F smtp_fallback_relay hops
  *
  * and one datagram back: per recipient "INDEX STATUS DSN RELAY TEXT"
- * (STATUS S sent, D deferred, B bounced), then "T" when no host of the
+ * (STATUS S sent, P sent to a server that took the DSN request along, so
+ * any success notice is its job; D deferred, B bounced), then "T" when no host of the
  * destination could be reached at all (qmgr throttles it).
  *
  *   postern-smtp --config-dir DIR
@@ -35,6 +36,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -86,6 +88,7 @@ typedef struct {
   GPtrArray *rcpts;           /* char *, NULL-terminated */
   GPtrArray *notify, *orcpt;  /* char * or NULL, one per recipient */
   SmtpClientTx *tx;           /* the decisions so far */
+  gboolean tx_dsn;            /* its server offered DSN (NOTIFY went along) */
   SmtpClientCaps caps;
   char *last_error;           /* why the last host did not do: the deferral text */
   gboolean bounce_all;        /* the destination says no mail (null MX, no such domain) */
@@ -759,6 +762,7 @@ session_tx(Agent *a, Conn *c, gboolean *reusable)
   a->tx->envid = g_strdup(a->envid);
   a->tx->ret = g_strdup(a->ret);
   a->tx->peer = c->label;
+  a->tx_dsn = a->caps.dsn;
   for (guint i = 0; i < a->tx->rcpts->len; i++) {
     SmtpClientRcpt *rc = a->tx->rcpts->pdata[i];
 
@@ -937,30 +941,186 @@ agent_try_cached(Agent *a)
 
 /* ---------------------------------------------------------------- hosts and addresses */
 
+typedef struct {
+  struct sockaddr_storage ss;
+  socklen_t len;
+} HostAddr;
+
+static void
+host_addr_add(GArray *addrs, int family, const void *in, guint16 port)
+{
+  HostAddr h = { 0 };
+
+  if (family == AF_INET) {
+    struct sockaddr_in *sin = (struct sockaddr_in *) &h.ss;
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    memcpy(&sin->sin_addr, in, sizeof sin->sin_addr);
+    h.len = sizeof *sin;
+  } else {
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &h.ss;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(port);
+    memcpy(&sin6->sin6_addr, in, sizeof sin6->sin6_addr);
+    h.len = sizeof *sin6;
+  }
+  g_array_append_val(addrs, h);
+}
+
+/* smtp_host_lookup "dns": the host's A and AAAA records (as inet_protocols
+ * allows).  FALSE with *why when there are none. */
+static gboolean
+host_addrs_dns(Agent *a, const char *host, guint16 port, GArray *addrs, char **why)
+{
+  const int types[2] = { a->v4 ? ns_t_a : 0, a->v6 ? ns_t_aaaa : 0 };
+  DnsStatus worst = DNS_NOTFOUND;
+
+  for (guint t = 0; t < G_N_ELEMENTS(types); t++) {
+    g_autoptr(GPtrArray) records = NULL;
+    g_autofree char *reason = NULL;
+    DnsStatus st;
+
+    if (types[t] == 0)
+      continue;
+    st = dns_lookup(host, types[t], &records, &reason);
+    if (st == DNS_OK) {
+      for (guint i = 0; i < records->len; i++) {
+        const DnsRecord *rr = records->pdata[i];
+        struct in6_addr in;
+        int family = rr->type == ns_t_a ? AF_INET : AF_INET6;
+
+        if (inet_pton(family, rr->data, &in) == 1)
+          host_addr_add(addrs, family, &in, port);
+      }
+      continue;
+    }
+    /* the most telling failure: "try again" beats "no such record" */
+    if (*why == NULL || st == DNS_RETRY || (st == DNS_NODATA && worst == DNS_NOTFOUND)) {
+      if (*why == NULL || worst != DNS_RETRY) {
+        g_free(*why);
+        *why = g_steal_pointer(&reason);
+      }
+      worst = st == DNS_RETRY || worst == DNS_RETRY ? DNS_RETRY : st;
+    }
+  }
+  if (addrs->len > 0)
+    g_clear_pointer(why, g_free);
+  else if (*why == NULL)
+    *why = g_strdup_printf("Host or domain name not found. Name service error for name=%s "
+                           "type=A: Host not found", host);
+  return addrs->len > 0;
+}
+
+/* smtp_host_lookup "native": getaddrinfo() (/etc/hosts, then DNS, as
+ * nsswitch.conf says). */
+static gboolean
+host_addrs_native(Agent *a, const char *host, guint16 port, GArray *addrs, char **why)
+{
+  struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+  struct addrinfo *res = NULL;
+  int r;
+
+  hints.ai_family = a->v4 && !a->v6 ? AF_INET : a->v6 && !a->v4 ? AF_INET6 : AF_UNSPEC;
+  r = getaddrinfo(host, NULL, &hints, &res);
+  if (r != 0) {
+    g_free(*why);
+    *why = g_strdup_printf("Host or domain name not found. Name service error for name=%s "
+                           "type=A: %s", host, gai_strerror(r));
+    return FALSE;
+  }
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    if (ai->ai_family == AF_INET)
+      host_addr_add(addrs, AF_INET, &((struct sockaddr_in *) ai->ai_addr)->sin_addr, port);
+    else if (ai->ai_family == AF_INET6)
+      host_addr_add(addrs, AF_INET6, &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr, port);
+  }
+  freeaddrinfo(res);
+  g_clear_pointer(why, g_free);
+  return addrs->len > 0;
+}
+
+/* The addresses of host:port in the order to try: a numeric host as it
+ * is, else by smtp_host_lookup (dns, native, or both in the order
+ * given), ordered by smtp_address_preference (any: shuffled, as Postfix
+ * picks at random).  NULL with the reason in last_error. */
+static GArray *
+agent_host_addrs(Agent *a, const char *host, guint16 port)
+{
+  g_autoptr(GArray) addrs = g_array_new(FALSE, FALSE, sizeof(HostAddr));
+  g_autofree char *why = NULL;
+  const char *pref = config_str(a->config, "smtp_address_preference");
+  struct in6_addr in;
+  gboolean found = FALSE, tried = FALSE;
+
+  if (inet_pton(AF_INET, host, &in) == 1 || inet_pton(AF_INET6, host, &in) == 1) {
+    host_addr_add(addrs, strchr(host, ':') ? AF_INET6 : AF_INET, &in, port);
+    return g_steal_pointer(&addrs);
+  }
+  if (g_ascii_strcasecmp(host, "localhost") == 0 || g_str_has_suffix(host, ".localhost")) {
+    /* RFC 6761 section 6.3: the loopback address, whoever is asked */
+    static const struct in6_addr loop6 = IN6ADDR_LOOPBACK_INIT;
+    const struct in_addr loop4 = { htonl(INADDR_LOOPBACK) };
+
+    if (a->v4)
+      host_addr_add(addrs, AF_INET, &loop4, port);
+    if (a->v6)
+      host_addr_add(addrs, AF_INET6, &loop6, port);
+    found = tried = TRUE;
+  }
+  dns_thread_setup();
+  for (const char *const *m = config_list(a->config, "smtp_host_lookup"); m && *m && !found;
+       m++) {
+    if (g_ascii_strcasecmp(*m, "dns") == 0)
+      found = host_addrs_dns(a, host, port, addrs, &why);
+    else if (g_ascii_strcasecmp(*m, "native") == 0)
+      found = host_addrs_native(a, host, port, addrs, &why);
+    else
+      continue;
+    tried = TRUE;
+  }
+  if (!tried)
+    found = host_addrs_dns(a, host, port, addrs, &why);  /* nothing usable: Postfix's default */
+  if (!found) {
+    agent_error(a, "%s", why ? why : "no address");
+    return NULL;
+  }
+  if (g_ascii_strcasecmp(pref, "ipv4") == 0 || g_ascii_strcasecmp(pref, "ipv6") == 0) {
+    /* a stable partition: the preferred family first */
+    int first = g_ascii_strcasecmp(pref, "ipv4") == 0 ? AF_INET : AF_INET6;
+    g_autoptr(GArray) sorted = g_array_new(FALSE, FALSE, sizeof(HostAddr));
+
+    for (int pass = 0; pass < 2; pass++)
+      for (guint i = 0; i < addrs->len; i++) {
+        HostAddr *h = &g_array_index(addrs, HostAddr, i);
+        if ((h->ss.ss_family == first) == (pass == 0))
+          g_array_append_val(sorted, *h);
+      }
+    return g_steal_pointer(&sorted);
+  }
+  for (guint i = addrs->len; i > 1; i--) {
+    guint j = (guint) g_random_int_range(0, (gint32) i);
+    HostAddr t = g_array_index(addrs, HostAddr, i - 1);
+    g_array_index(addrs, HostAddr, i - 1) = g_array_index(addrs, HostAddr, j);
+    g_array_index(addrs, HostAddr, j) = t;
+  }
+  return g_steal_pointer(&addrs);
+}
+
 /* Tries every address of host:port; SESSION_DONE when one decided. */
 static SessionResult
 agent_try_host(Agent *a, const char *host, guint16 port)
 {
-  struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
-  struct addrinfo *res = NULL;
-  char service[8];
-  int r;
+  g_autoptr(GArray) addrs = agent_host_addrs(a, host, port);
 
-  g_snprintf(service, sizeof service, "%u", port);
-  hints.ai_family = a->v4 && !a->v6 ? AF_INET : a->v6 && !a->v4 ? AF_INET6 : AF_UNSPEC;
-  dns_thread_setup();
-  r = getaddrinfo(host, service, &hints, &res);
-  if (r != 0) {
-    agent_error(a, "Host or domain name not found. Name service error for name=%s type=A: %s",
-                host, gai_strerror(r));
+  if (addrs == NULL)
     return SESSION_NEXT;
-  }
-  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+  for (guint i = 0; i < addrs->len; i++) {
+    const HostAddr *h = &g_array_index(addrs, HostAddr, i);
     char addr[64];
     gboolean no_tls = FALSE;
     SessionResult sr;
 
-    inet_sockaddr_to_string(ai->ai_addr, addr, sizeof addr);
+    inet_sockaddr_to_string((const struct sockaddr *) &h->ss, addr, sizeof addr);
     for (;;) {
       Conn *c = g_new0(Conn, 1);
       gboolean reusable = FALSE;
@@ -970,7 +1130,7 @@ agent_try_host(Agent *a, const char *host, guint16 port)
       c->host = g_strdup(host);
       c->addr = g_strdup(addr);
       c->no_tls = no_tls;
-      c->fd = conn_open(ai->ai_addr, ai->ai_addrlen,
+      c->fd = conn_open((const struct sockaddr *) &h->ss, h->len,
                         config_time(a->config, "smtp_connect_timeout"));
       if (c->fd < 0) {
         if (errno == ETIMEDOUT)
@@ -989,7 +1149,6 @@ agent_try_host(Agent *a, const char *host, guint16 port)
         a->relay = g_strdup(c->name);
         a->relay_label = g_strdup(c->label);
         agent_cache_or_quit(a, c, reusable, TRUE);
-        freeaddrinfo(res);
         return SESSION_DONE;
       }
       conn_free(c);
@@ -999,7 +1158,6 @@ agent_try_host(Agent *a, const char *host, guint16 port)
       no_tls = TRUE;      /* Postfix's way under "may": the same host in plaintext */
     }
   }
-  freeaddrinfo(res);
   return SESSION_NEXT;
 }
 
@@ -1180,11 +1338,12 @@ agent_answer(Agent *a, int fd)
     g_autofree char *said = NULL;
 
     if (r != NULL && r->status != SMTP_RCPT_PENDING) {
-      status = r->status == SMTP_RCPT_SENT ? 'S' : r->status == SMTP_RCPT_BOUNCE ? 'B' : 'D';
+      status = r->status == SMTP_RCPT_SENT ? (a->tx_dsn ? 'P' : 'S')
+               : r->status == SMTP_RCPT_BOUNCE ? 'B' : 'D';
       dsn = r->dsn;
       text = r->reply;
       /* a server's refusal in Postfix's words */
-      if (status != 'S' && !r->local && r->stage != NULL)
+      if (status != 'S' && status != 'P' && !r->local && r->stage != NULL)
         text = said = g_strdup_printf("host %s said: %s (in reply to %s command)",
                                       a->relay_label ? a->relay_label : relay, r->reply,
                                       r->stage);

@@ -368,7 +368,9 @@ def test_success_notice_due_after_a_crash(postern):
 
 
 def test_success_notice_relayed(postern, peer):
-    start_peer(peer)
+    """Relayed to a server without DSN: the success notice ("relayed") is
+    ours to send (RFC 3461 section 5.2.2)."""
+    start_peer(peer, smtpd_discard_ehlo_keywords="dsn")
     p = start(postern, relayhost="[127.0.0.1]:%d" % peer.port)
     write_queue_file(p.spool, SENDER, [Rcpt("mailtest@remote.test", notify="SUCCESS")],
                      "Subject: one over smtp\n\nx\n")
@@ -383,6 +385,28 @@ def test_success_notice_relayed(postern, peer):
     (_, (raw, m)) = wait_notices(p, "mailtest2", "Successful Mail Delivery Report", 2)
     assert [r["Action"] for r in report(m)[2]] == ["relayed", "relayed"]
     peer.wait_mbox("mailtest", 2)
+
+
+def test_no_success_notice_when_the_next_hop_takes_dsn(postern, peer):
+    """Relayed to a server that offers DSN: NOTIFY=SUCCESS goes along and
+    the success notice is the final server's to send, not ours (Postfix
+    does the same): the peer queues a "delivered" notice, we queue none,
+    alone or in a session with others."""
+    start_peer(peer)
+    p = start(postern, relayhost="[127.0.0.1]:%d" % peer.port)
+    one = write_queue_file(p.spool, SENDER, [Rcpt("mailtest@remote.test", notify="SUCCESS")],
+                           "Subject: one over smtp\n\nx\n")
+    p.qmgr.wait_log(r"%s: to=<mailtest@remote\.test>, relay=127\.0\.0\.1.*status=sent" % one)
+    two = write_queue_file(p.spool, SENDER, [Rcpt("mailtest@remote.test", notify="SUCCESS"),
+                                             Rcpt("mailtest2@remote.test", notify="SUCCESS")],
+                           "Subject: two over smtp\n\nx\n")
+    p.qmgr.wait_log(r"%s: removed" % two)
+    p.qmgr.wait_log(r"%s: removed" % one)
+    peer.wait_mbox("mailtest", 2)
+    # the peer delivered them with NOTIFY=SUCCESS and notifies the sender itself
+    peer.qmgr.wait_log(r"sender delivery status notification: ")
+    assert len(re.findall(r"sender delivery status notification", peer.qmgr.log())) == 2
+    assert "delivery status notification" not in p.qmgr.log()
 
 
 def test_notify_never_and_failure_with_envid_and_orcpt(postern):

@@ -76,9 +76,12 @@ def test_transport_maps_routes(postern):
     p.send("x@hop-only.test")
     p.qmgr.wait_log(r"to=<x@hop-only\.test>, .*status=deferred \(Host or domain name not "
                     r"found\. Name service error for name=smarthost\.test type=A")
-    p.send("x@elsewhere.test")          # no entry: relayhost
-    p.qmgr.wait_log(r"to=<x@elsewhere\.test>, .*status=deferred \(Host or domain name not "
-                    r"found\. Name service error for name=relayhost\.test type=A")
+    # no entry: relayhost. The bounces above went there too (their sender is
+    # remote), so the destination may already be throttled as dead.
+    p.send("x@elsewhere.test")
+    p.qmgr.wait_log(r"to=<x@elsewhere\.test>, .*status=deferred \((delivery temporarily "
+                    r"suspended: )?Host or domain name not found\. Name service error for "
+                    r"name=relayhost\.test type=A")
 
     # unusable entries defer with the reason logged
     p.send("x@odd.test")

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import Postern, free_port
+from conftest import QMGR, Postern, free_port
 from dnsmasq_fixture import dnsmasq
 from sasl_fixture import PASSWORD, REALM, USER, make_sasldb
 
@@ -101,7 +101,9 @@ def test_refused_connection_defers_and_next_hop_list(postern, peer):
 def test_connection_reused_and_recipient_limit(postern, peer):
     """Messages to one destination in a row share one connection (no new
     greeting, EHLO); smtp_destination_recipient_limit splits a message's
-    recipients over transactions; the idle connection ends with QUIT."""
+    recipients over transactions, which run side by side (the first on
+    the cached connection, the second on one of its own); the idle
+    connection ends with QUIT."""
     start_peer(peer)
     p = postern
     p.start(relayhost="[127.0.0.1]:%d" % peer.port, smtp_destination_recipient_limit="2",
@@ -117,15 +119,16 @@ def test_connection_reused_and_recipient_limit(postern, peer):
     assert b"Subject: second" in peer.wait_mbox("mailtest2", 2)[0]
     assert b"Subject: three" in peer.wait_mbox("mailtest", 2)[1]
     log = peer.smtpd.log()
-    # one connection for all, the last message in two transactions (2 + 1)
+    # one connection for the first two and the last message's first
+    # transaction (2 recipients), a second one beside it for nosuchuser
     probes = len(re.findall(r"disconnect from .* quit=1 commands=1$", log, re.M))
-    assert len(re.findall(r": connect from ", log)) - probes == 1, log
+    assert len(re.findall(r": connect from ", log)) - probes == 2, log
     assert re.findall(r"from=<sender@client\.example\.test>, size=\d+, nrcpt=(\d+) \(queued\)",
                       log) == ["1", "1", "2"], log
-    # the bounce for nosuchuser (to the remote sender) may take the same
-    # connection; then it ends with QUIT once idle
-    peer.smtpd.wait_log(r"disconnect from unknown\[127\.0\.0\.1\] ehlo=1 mail=[45] "
-                        r"rcpt=[45]/[56] data=[34].* quit=1", timeout=20)
+    # the reused connection ends with QUIT once idle (the bounce for
+    # nosuchuser, to the remote sender, may take either connection)
+    peer.smtpd.wait_log(r"disconnect from unknown\[127\.0\.0\.1\] ehlo=1 mail=[34] "
+                        r"rcpt=[45] data=[34].* quit=1", timeout=20)
 
 
 def test_dead_destination_is_throttled(postern):
@@ -313,6 +316,51 @@ def test_mx_routing(postern, peer, mx_dns):
     p.send("x@nowhere.test", subject="no such domain")
     p.qmgr.wait_log(r"to=<x@nowhere\.test>, relay=none, .*dsn=5\.1\.2, status=bounced "
                     r"\(Host or domain name not found")
+
+
+@pytest.mark.parametrize("lookup", ["dns", "native", "dns, native"])
+def test_smtp_host_lookup(postern, peer, mx_dns, lookup):
+    """smtp_host_lookup: "dns" (the default, as Postfix) asks A/AAAA records
+    only, so a name that only /etc/hosts knows is not found; "native"
+    (getaddrinfo) finds it; "dns, native" falls back to the system's
+    lookup.  A name in the DNS is found either way, and "localhost" is
+    the loopback address without asking (RFC 6761).  qmgr (and so its
+    SMTP agents) runs in a mount namespace of its own whose /etc/hosts
+    names hostsonly.test."""
+    start_peer(peer, mydestination="remote.test, aonly.test, local.test")
+    p = postern
+    p.env["POSTERN_DNS_SERVER"] = mx_dns
+    hosts = p.tmp / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.0.1 hostsonly.test\n")
+    os.chmod(hosts, 0o644)
+    table = p.tmp / "transport"
+    table.write_text("remote.test smtp:[hostsonly.test]:%d\naonly.test smtp:[aonly.test]:%d\n"
+                     "local.test smtp:[localhost]:%d\n" % ((peer.port,) * 3))
+    os.chmod(table, 0o644)
+    params = {} if lookup == "dns" else {"smtp_host_lookup": lookup}
+    p.configure(transport_maps="texthash:%s" % table, inet_protocols="ipv4", **params)
+    p.qmgr = p._daemon("qmgr", ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts), str(QMGR),
+                                "--config-dir", str(p.confdir)])
+    p.start_smtpd()
+
+    p.send("mailtest@aonly.test", subject="a record")
+    p.qmgr.wait_log(r"to=<mailtest@aonly\.test>, relay=aonly\.test\[127\.0\.0\.1\]:%d, "
+                    r".*status=sent" % peer.port)
+    p.send("mailtest@local.test", subject="localhost")
+    p.qmgr.wait_log(r"to=<mailtest@local\.test>, relay=localhost\[127\.0\.0\.1\]:%d, "
+                    r".*status=sent" % peer.port)
+    p.send("mailtest@remote.test", subject="lookup %s" % lookup)
+    if lookup == "dns":
+        p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=none, .*dsn=4\.4\.1, "
+                        r"status=deferred \(Host or domain name not found\. Name service error "
+                        r"for name=hostsonly\.test type=A: Host not found")
+        assert len(peer.wait_mbox("mailtest", 2)) == 2
+    else:
+        p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=hostsonly\.test"
+                        r"\[127\.0\.0\.1\]:%d, .*status=sent" % peer.port)
+        got = peer.wait_mbox("mailtest", 3)
+        assert [m for m in got if b"Subject: lookup %s" % lookup.encode() in m]
 
 
 def test_one_session_for_the_recipients_of_a_destination(postern, peer):
