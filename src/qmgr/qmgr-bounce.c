@@ -88,6 +88,7 @@ qmgr_notice_rcpt_free(gpointer p)
   g_free(n->orcpt);
   g_free(n->text);
   g_free(n->dsn);
+  g_free(n->report_to);
   g_free(n);
 }
 
@@ -495,11 +496,10 @@ typedef struct {
 } NoticePlan;
 
 static gboolean
-notice_plan_run(const QmgrDelivery *d, const NoticePlan *plan, const GPtrArray *rcpts,
-                GError **error)
+notice_plan_run(const QmgrDelivery *d, const NoticePlan *plan, const char *sender,
+                const GPtrArray *rcpts, GError **error)
 {
   const QmgrSettings *s = d->settings;
-  const char *sender = d->env->sender;
   g_autofree char *dbl = notice_address(s, "double_bounce_sender");
   g_autofree char *what_pm = g_strdup_printf("postmaster %s", plan->what);
   g_autoptr(GPtrArray) wanted = NULL;
@@ -550,8 +550,31 @@ qmgr_bounce_notify(const QmgrDelivery *d, const GPtrArray *bounced, GError **err
     .copy_class = QMGR_NOTIFY_BOUNCE, .copy_rcpt = "bounce_notice_recipient",
     .log_discards = TRUE,
   };
+  g_autoptr(GPtrArray) to_sender = g_ptr_array_new();
+  g_autoptr(GHashTable) owners = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                                       (GDestroyNotify) g_ptr_array_unref);
+  GHashTableIter it;
+  gpointer owner, list;
 
-  return notice_plan_run(d, &plan, bounced, error);
+  /* Bounces inside an alias with an owner-NAME go to that owner (Postfix
+   * local(8)), in a notice of their own; the rest to the sender. */
+  for (guint i = 0; i < bounced->len; i++) {
+    QmgrNoticeRcpt *r = bounced->pdata[i];
+    GPtrArray *to = r->report_to ? g_hash_table_lookup(owners, r->report_to) : to_sender;
+
+    if (to == NULL) {
+      to = g_ptr_array_new();
+      g_hash_table_insert(owners, r->report_to, to);
+    }
+    g_ptr_array_add(to, r);
+  }
+  if (!notice_plan_run(d, &plan, d->env->sender, to_sender, error))
+    return FALSE;
+  g_hash_table_iter_init(&it, owners);
+  while (g_hash_table_iter_next(&it, &owner, &list))
+    if (!notice_plan_run(d, &plan, owner, list, error))
+      return FALSE;
+  return TRUE;
 }
 
 gboolean
@@ -564,7 +587,7 @@ qmgr_bounce_delay_notify(const QmgrDelivery *d, const GPtrArray *delayed, GError
     .copy_class = QMGR_NOTIFY_DELAY, .copy_rcpt = "delay_notice_recipient",
   };
 
-  return notice_plan_run(d, &plan, delayed, error);
+  return notice_plan_run(d, &plan, d->env->sender, delayed, error);
 }
 
 gboolean

@@ -83,6 +83,26 @@ qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to, cons
 }
 
 void
+qmgr_delivery_child_bounced(const QmgrDelivery *d, const QueueRecipient *parent,
+                            const char *address, const char *text, const char *dsn,
+                            const char *report_to)
+{
+  QueueRecipient child = {
+    .address = (char *) address,
+    .orig_address = parent->orig_address ? parent->orig_address : parent->address,
+    .notify = parent->notify,
+    .orcpt = parent->orcpt,
+  };
+  QmgrNoticeRcpt *n;
+
+  if (d->child_bounces == NULL)
+    return;
+  n = qmgr_notice_rcpt_new(&child, g_strdup(text ? text : ""), dsn, NULL);
+  n->report_to = g_strdup(report_to);
+  g_ptr_array_add(d->child_bounces, n);
+}
+
+void
 qmgr_delivery_expanded(const QmgrDelivery *d)
 {
   if (d->dsn_action != NULL)
@@ -271,8 +291,17 @@ qmgr_deliver_recipient(const QmgrDelivery *d, const QueueRecipient *rcpt, char *
   }
   for (guint i = 0; i < addresses->len; i++) {
     g_autofree char *text = g_steal_pointer(&pre_reasons[i]);
-    DeliveryKind kind = text != NULL ? pre_kinds[i]
+    gboolean pre = text != NULL;
+    guint reported = d->child_bounces ? d->child_bounces->len : 0;
+    DeliveryKind kind = pre ? pre_kinds[i]
                         : qmgr_deliver_address(d, rcpt, addresses->pdata[i], TRUE, &text);
+
+    /* each address that bounces is reported, whatever the others do (its
+     * code from the text when it came from a shared session), unless a
+     * local alias it expanded to reported its own */
+    if (kind == DELIVERY_BOUNCE && (d->child_bounces == NULL || d->child_bounces->len == reported))
+      qmgr_delivery_child_bounced(d, rcpt, addresses->pdata[i], text,
+                                  pre || d->bounce_dsn == NULL ? NULL : d->bounce_dsn, NULL);
 
     n_sent += kind == DELIVERY_SENT;
     n_defer += kind == DELIVERY_DEFER;
@@ -495,10 +524,26 @@ qmgr_deliver_recipients(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, i
   return ok;
 }
 
+/* A recipient's record that waits for the failure notice: written once
+ * the notice is queued, so a crash in between repeats the delivery and
+ * the notice, never loses the notice. */
+typedef struct {
+  guint at;                    /* recipient index */
+  RcptState state;             /* RCPT_BOUNCED, or RCPT_DELIVERED with addresses of its
+                                * expansion bounced */
+  char *text;
+} QmgrPendingRecord;
+
+static void
+qmgr_pending_record_clear(gpointer p)
+{
+  g_free(((QmgrPendingRecord *) p)->text);
+}
+
 /* What one attempt has for the notices (qmgr-bounce.c). */
 typedef struct {
-  GPtrArray *bounced;          /* QmgrNoticeRcpt *, their B records wait for the notice */
-  GArray *bounced_at;          /* their recipient indexes */
+  GPtrArray *bounced;          /* QmgrNoticeRcpt *, for the failure notice */
+  GArray *records;             /* QmgrPendingRecord: waiting for it */
   GPtrArray *delivered;        /* with NOTIFY=SUCCESS, delivered (D recorded) */
   GPtrArray *delayed;          /* deferred in this attempt */
 } QmgrNotices;
@@ -528,32 +573,40 @@ qmgr_deliver_notices(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int 
 {
   const QmgrSettings *s = msg->settings;
   g_autoptr(GError) error = NULL;
+  gboolean failed = FALSE;
 
   if (n->bounced->len > 0 && !qmgr_bounce_notify(d, n->bounced, &error)) {
     /* No notice, no bounce: the recipients stay pending for the next attempt. */
     log_warning("%s: cannot queue the non-delivery notice: %s; the bounced recipients are "
                 "tried again later", msg->id, error->message);
     g_clear_error(&error);
-    for (guint k = 0; k < n->bounced_at->len; k++)
-      ((QueueRecipient *) env->recipients->pdata[g_array_index(n->bounced_at, guint, k)])->state =
-          RCPT_PENDING;
-    msg->n_bounced -= n->bounced_at->len;
-    msg->n_deferred += n->bounced_at->len;
-    all_final = FALSE;
-  } else {
-    for (guint k = 0; k < n->bounced_at->len; k++) {
-      const QmgrNoticeRcpt *b = n->bounced->pdata[k];
+    for (guint k = 0; k < n->records->len; k++) {
+      const QmgrPendingRecord *r = &g_array_index(n->records, QmgrPendingRecord, k);
 
-      if (!queue_file_record(fd, g_array_index(n->bounced_at, guint, k), RCPT_BOUNCED, b->text,
-                             &error)) {
-        log_warning("%s: cannot record the state of <%s>: %s", msg->id, b->address,
+      ((QueueRecipient *) env->recipients->pdata[r->at])->state = RCPT_PENDING;
+      if (r->state == RCPT_BOUNCED)
+        msg->n_bounced--;
+      else
+        msg->n_delivered--;
+      msg->n_deferred++;
+    }
+    all_final = FALSE;
+    failed = TRUE;            /* the success notice waits too: see qmgr_deliver_success_due */
+  } else {
+    for (guint k = 0; k < n->records->len; k++) {
+      const QmgrPendingRecord *r = &g_array_index(n->records, QmgrPendingRecord, k);
+      const char *address = ((QueueRecipient *) env->recipients->pdata[r->at])->address;
+
+      if (!queue_file_record(fd, r->at, r->state, r->text, &error)) {
+        log_warning("%s: cannot record the state of <%s>: %s", msg->id, address,
                     error->message);
         return FALSE;
       }
-      qmgr_deliver_notify(msg, b->address, DELIVERY_BOUNCE, b->text);
+      qmgr_deliver_notify(msg, address,
+                          r->state == RCPT_BOUNCED ? DELIVERY_BOUNCE : DELIVERY_SENT, r->text);
     }
   }
-  if (n->delivered->len > 0) {
+  if (n->delivered->len > 0 && !failed) {
     if (!qmgr_bounce_success_notify(d, n->delivered, &error)) {
       /* the file stays (deferred) for another try, unless it is too old */
       log_warning("%s: cannot queue the success notice: %s%s", msg->id, error->message,
@@ -586,11 +639,14 @@ qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
                   const gboolean *pre_passed)
 {
   g_autoptr(GPtrArray) bounced = g_ptr_array_new_with_free_func(qmgr_notice_rcpt_free);
-  g_autoptr(GArray) bounced_at = g_array_new(FALSE, FALSE, sizeof(guint));
+  g_autoptr(GArray) records = g_array_new(FALSE, FALSE, sizeof(QmgrPendingRecord));
   g_autoptr(GPtrArray) delivered = g_ptr_array_new_with_free_func(qmgr_notice_rcpt_free);
   g_autoptr(GPtrArray) delayed = g_ptr_array_new_with_free_func(qmgr_notice_rcpt_free);
-  QmgrNotices notices = { bounced, bounced_at, delivered, delayed };
+  GPtrArray *children = d->child_bounces;
+  QmgrNotices notices = { bounced, records, delivered, delayed };
   guint deferred = 0;
+
+  g_array_set_clear_func(records, qmgr_pending_record_clear);
 
   qmgr_deliver_success_due(env, &notices);
   for (guint i = 0; i < env->recipients->len && pending > 0; i++) {
@@ -609,6 +665,7 @@ qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
       d->defer_dsn[0] = '\0';
     if (d->dsn_action)
       d->dsn_action[0] = '\0';
+    g_ptr_array_set_size(children, 0);
     if (pre_reasons[i] != NULL) {
       kind = pre_kinds[i];
       reason = g_steal_pointer(&pre_reasons[i]);
@@ -643,16 +700,31 @@ qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
     default: msg->n_deferred++; deferred++; state = RCPT_PENDING; break;
     }
     rcpt->state = state;
-    if (kind == DELIVERY_BOUNCE) {
-      /* recorded once the notice to the sender is queued (qmgr_deliver_notices);
-       * the code is the one logged for it in this iteration (a grouped SMTP
+    /* An expansion's addresses that bounced are reported one by one (a
+     * deferred recipient is tried again as a whole: they will be then). */
+    if (kind == DELIVERY_DEFER || now_expired)
+      g_ptr_array_set_size(children, 0);
+    if (kind == DELIVERY_BOUNCE || children->len > 0) {
+      QmgrPendingRecord r = { .at = i, .state = state, .text = g_strdup(reason) };
+
+      /* recorded once the notice is queued (qmgr_deliver_notices); the
+       * code is the one logged for it in this iteration (a grouped SMTP
        * verdict was logged before: its code is taken from the reply text) */
-      g_ptr_array_add(bounced, qmgr_notice_rcpt_new(
-          rcpt, g_steal_pointer(&reason),
-          now_expired ? "5.4.7" : d->bounce_dsn && d->bounce_dsn[0] ? d->bounce_dsn : NULL,
-          NULL));
-      g_array_append_val(bounced_at, i);
-      continue;
+      if (children->len > 0) {
+        for (guint c = 0; c < children->len; c++)
+          g_ptr_array_add(bounced, children->pdata[c]);
+        g_ptr_array_set_free_func(children, NULL);
+        g_ptr_array_set_size(children, 0);
+        g_ptr_array_set_free_func(children, qmgr_notice_rcpt_free);
+      } else {
+        g_ptr_array_add(bounced, qmgr_notice_rcpt_new(
+            rcpt, g_strdup(reason),
+            now_expired ? "5.4.7" : d->bounce_dsn && d->bounce_dsn[0] ? d->bounce_dsn : NULL,
+            NULL));
+      }
+      g_array_append_val(records, r);
+      if (kind == DELIVERY_BOUNCE)
+        continue;
     }
     /* no success notice from here for mail whose next hop took the
      * request along (RFC 3461 section 5.2.2: the NOTIFY was relayed) */
@@ -669,6 +741,8 @@ qmgr_deliver_each(QmgrMessage *msg, QmgrDelivery *d, QueueEnvelope *env, int fd,
       g_ptr_array_add(delayed, qmgr_notice_rcpt_new(rcpt, g_strdup(reason ? reason : ""),
                                                     d->defer_dsn, NULL));
     }
+    if (records->len > 0 && g_array_index(records, QmgrPendingRecord, records->len - 1).at == i)
+      continue;               /* delivered, its record waits for the failure notice */
     /* The last recipient of a message that is about to be removed needs
      * no record: unlinking the file says it all (a notice still to be
      * queued needs the record: the file may stay if the notice fails). */
@@ -717,10 +791,11 @@ qmgr_deliver_message(QmgrMessage *msg)
   g_autoptr(QueueEnvelope) env = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GPtrArray) children = g_ptr_array_new_with_free_func(qmgr_notice_rcpt_free);
   char bounce_dsn[16] = "", defer_dsn[16] = "", dsn_action[16] = "";
   QmgrDelivery d = { .queue_id = msg->id, .settings = msg->settings, .done = done,
                      .bounce_dsn = bounce_dsn, .defer_dsn = defer_dsn,
-                     .dsn_action = dsn_action };
+                     .dsn_action = dsn_action, .child_bounces = children };
   int fd;
 
   /* Delivered where it is (incoming/, deferred/ or active/): being

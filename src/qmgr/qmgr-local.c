@@ -39,8 +39,12 @@
  * an alias expanded reports "expanded" to a NOTIFY=SUCCESS sender, with
  * its own NOTIFY and ORCPT for the whole expansion.
  *
- * Not yet: .forward files; bounces from an expansion with owner-NAME are
- * still reported to the message's sender, not to owner-NAME.
+ * An address of an expansion that bounces is reported by itself ("<x>
+ * (expanded from <list>): ..."), whatever becomes of the others: to
+ * owner-NAME when NAME's expansion reached it, else to the sender; remote
+ * deliveries out of NAME's expansion have owner-NAME as MAIL FROM.
+ *
+ * Not yet: .forward files.
  */
 #include "qmgr.h"
 
@@ -68,6 +72,7 @@ typedef struct {
 
 typedef struct {
   const QmgrDelivery *d;
+  const QueueRecipient *rcpt;   /* the recipient being delivered */
   const char *orig_to;
   GHashTable *expanded;   /* alias keys being or already expanded */
   GHashTable *seen;       /* final destinations already delivered (dup filter) */
@@ -98,6 +103,21 @@ local_count(LocalState *st, DeliveryKind kind, char *text)
   }
 }
 
+/* An address the recipient's expansion reached bounced: reported by
+ * itself (to owner-NAME inside NAME's expansion), since the other
+ * addresses may be delivered.  The recipient's own failure is not a
+ * child's. */
+static void
+local_child_bounced(LocalState *st, const char *to, const char *text, const char *dsn)
+{
+  const char *sender = st->d->env->sender;
+
+  if (g_ascii_strcasecmp(to, st->rcpt->address) == 0)
+    return;
+  qmgr_delivery_child_bounced(st->d, st->rcpt, to, text, dsn,
+                              *sender && g_strcmp0(st->sender, sender) != 0 ? st->sender : NULL);
+}
+
 /* Logs one final destination and counts it toward the recipient's result. */
 static void G_GNUC_PRINTF(7, 8)
 local_result(LocalState *st, const char *to, const char *relay, gint64 start_us,
@@ -110,6 +130,8 @@ local_result(LocalState *st, const char *to, const char *relay, gint64 start_us,
   text = g_strdup_vprintf(fmt, ap);
   va_end(ap);
   qmgr_log_status(st->d, to, st->orig_to, relay, start_us, kind, dsn, text);
+  if (kind == DELIVERY_BOUNCE)
+    local_child_bounced(st, to, text, dsn);
   local_count(st, kind, text);
 }
 
@@ -665,7 +687,20 @@ local_forward_one(LocalState *st, const char *addr, const char *key, guint depth
     local_resolve(st, addr, key, depth);
     return;
   }
-  DeliveryKind kind = qmgr_deliver_nonlocal(st->d, addr, st->orig_to, cls, &reason);
+  const QmgrDelivery *d = st->d;
+  QmgrDelivery as_owner;
+  guint reported = d->child_bounces ? d->child_bounces->len : 0;
+  DeliveryKind kind;
+
+  if (st->sender != d->env->sender) {
+    /* owner-NAME is the envelope sender out of this expansion too */
+    as_owner = *d;
+    as_owner.sender = st->sender;
+    d = &as_owner;
+  }
+  kind = qmgr_deliver_nonlocal(d, addr, st->orig_to, cls, &reason);
+  if (kind == DELIVERY_BOUNCE && (d->child_bounces == NULL || d->child_bounces->len == reported))
+    local_child_bounced(st, addr, reason, d->bounce_dsn);
   local_count(st, kind, g_steal_pointer(&reason));
 }
 
@@ -775,6 +810,7 @@ qmgr_local_deliver(const QmgrDelivery *d, const QueueRecipient *rcpt, char **rea
 {
   LocalState st = {
     .d = d,
+    .rcpt = rcpt,
     .sender = d->env->sender,
     .orig_to = rcpt->orig_address ? rcpt->orig_address : rcpt->address,
     .expanded = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "notify-class.h"
 
 /* Opens the tables of a parameter once for every delivery (NULL when
  * empty, or with *why when they cannot be opened). */
@@ -45,42 +46,6 @@ qmgr_settings_open_virtual(QmgrSettings *s, const char *name)
   if (list == NULL && s->virtual_error == NULL)
     s->virtual_error = g_strdup_printf("%s: %s", name, error->message);
   return list;
-}
-
-static const struct {
-  const char *name;
-  guint bit;
-} qmgr_notify_class_names[] = {
-  { "bounce", QMGR_NOTIFY_BOUNCE | QMGR_NOTIFY_2BOUNCE },
-  { "2bounce", QMGR_NOTIFY_2BOUNCE },
-  { "data", QMGR_NOTIFY_DATA },
-  { "delay", QMGR_NOTIFY_DELAY },
-  { "policy", QMGR_NOTIFY_POLICY },
-  { "protocol", QMGR_NOTIFY_PROTOCOL },
-  { "resource", QMGR_NOTIFY_RESOURCE },
-  { "software", QMGR_NOTIFY_SOFTWARE },
-};
-
-/* notify_classes as a QMGR_NOTIFY_* mask; unknown names are warned about
- * and ignored. */
-static guint
-qmgr_settings_notify_classes(const Config *config)
-{
-  const char *const *names = config_list(config, "notify_classes");
-  guint mask = 0;
-
-  for (guint i = 0; names && names[i]; i++) {
-    gsize k;
-
-    for (k = 0; k < G_N_ELEMENTS(qmgr_notify_class_names); k++)
-      if (g_ascii_strcasecmp(names[i], qmgr_notify_class_names[k].name) == 0)
-        break;
-    if (k == G_N_ELEMENTS(qmgr_notify_class_names))
-      log_warning("notify_classes: unknown class \"%s\", ignoring", names[i]);
-    else
-      mask |= qmgr_notify_class_names[k].bit;
-  }
-  return mask;
 }
 
 static void
@@ -132,7 +97,7 @@ qmgr_settings_new(Config *config)
     s->bounce_queue_lifetime = s->maximal_queue_lifetime;
   }
   s->delay_warning_time = config_time(config, "delay_warning_time");
-  s->notify_classes = qmgr_settings_notify_classes(config);
+  s->notify_classes = notify_classes_mask(config);
   s->virtual_mailbox_base = config_str(config, "virtual_mailbox_base");
   s->virtual_mailbox_limit = config_size(config, "virtual_mailbox_limit");
   s->virtual_minimum_uid = config_int(config, "virtual_minimum_uid");

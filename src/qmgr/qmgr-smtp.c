@@ -604,7 +604,9 @@ qmgr_smtp_request(const QmgrDelivery *d, const QmgrSmtpRcpt *rcpts, guint n,
 
   g_string_append_printf(request, "Q %s\nH %s\nM %" G_GINT64_FORMAT " %" G_GINT64_FORMAT "\n",
                          d->queue_id, route->nexthop, env->content_offset, env->content_size);
-  g_string_append_printf(request, "S %s\n", env->sender ? env->sender : "");
+  /* an alias's owner-NAME, inside its expansion, else the message's */
+  g_string_append_printf(request, "S %s\n", d->sender ? d->sender
+                                             : env->sender ? env->sender : "");
   if (env->smtputf8)
     g_string_append(request, "U\n");
   if (env->envid != NULL)

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "domain-class.h"
 #include "mailbox.h"
+#include "notify-class.h"
 #include "route.h"
 #include "queue-file.h"
 #include "table.h"
@@ -72,17 +73,11 @@ typedef struct {
   gid_t owner_gid;
 } QmgrSettings;
 
-/* notify_classes (Postfix's names; "bounce" implies "2bounce").  qmgr acts on
- * bounce, 2bounce and delay; the others are smtpd's session transcripts
- * and qmgr's resource and software problems, accepted but not yet acted on. */
-#define QMGR_NOTIFY_BOUNCE   (1u << 0)
-#define QMGR_NOTIFY_2BOUNCE  (1u << 1)
-#define QMGR_NOTIFY_DELAY    (1u << 2)
-#define QMGR_NOTIFY_RESOURCE (1u << 3)
-#define QMGR_NOTIFY_SOFTWARE (1u << 4)
-#define QMGR_NOTIFY_POLICY   (1u << 5)
-#define QMGR_NOTIFY_PROTOCOL (1u << 6)
-#define QMGR_NOTIFY_DATA     (1u << 7)
+/* notify_classes (notify-class.h): qmgr acts on bounce, 2bounce and
+ * delay; policy, protocol, resource and software are smtpd's. */
+#define QMGR_NOTIFY_BOUNCE   NOTIFY_CLASS_BOUNCE
+#define QMGR_NOTIFY_2BOUNCE  NOTIFY_CLASS_2BOUNCE
+#define QMGR_NOTIFY_DELAY    NOTIFY_CLASS_DELAY
 
 /* qmgr-settings.c */
 QmgrSettings *qmgr_settings_new(Config *config);   /* takes ownership of config */
@@ -245,7 +240,18 @@ typedef struct {
   char *dsn_action;           /* [16]: the recipient's RFC 3464 success action: the first one
                                * logged ("delivered", "relayed"), or "expanded" once an alias
                                * expanded it (may be NULL) */
+  const char *sender;         /* envelope sender of deliveries when not the message's:
+                               * owner-NAME inside NAME's expansion (NULL: env->sender) */
+  GPtrArray *child_bounces;   /* QmgrNoticeRcpt *: addresses an alias expansion of the
+                               * recipient in progress bounced (may be NULL: not kept) */
 } QmgrDelivery;
+
+/* An address that an alias expansion of parent (the queue recipient)
+ * bounced: kept for the notice, which goes to report_to (owner-NAME) or,
+ * when NULL, to the sender. */
+void qmgr_delivery_child_bounced(const QmgrDelivery *d, const QueueRecipient *parent,
+                                 const char *address, const char *text, const char *dsn,
+                                 const char *report_to);
 
 /* The recipient in progress was expanded by an alias (local or virtual):
  * its success notice says "expanded" (Postfix's "alias expanded"). */
@@ -299,13 +305,16 @@ typedef struct {
   char *text;                  /* the reason, as logged */
   char *dsn;                   /* the status when known, else taken from text */
   const char *action;          /* success: "delivered", "relayed" or "expanded" */
+  char *report_to;             /* failure: who hears of it instead of the sender (owner-NAME
+                                * of the alias that expanded to it), NULL: the sender */
 } QmgrNoticeRcpt;
 /* Takes text; copies the rest (action is static). */
 QmgrNoticeRcpt *qmgr_notice_rcpt_new(const QueueRecipient *rcpt, char *text, const char *dsn,
                                      const char *action);
 void qmgr_notice_rcpt_free(gpointer rcpt);
 /* Queues the non-delivery notice for bounced (QmgrNoticeRcpt *): to the
- * sender for the recipients whose NOTIFY asks for it, a postmaster copy
+ * sender (or a recipient's report_to: one notice each) for the
+ * recipients whose NOTIFY asks for it, a postmaster copy
  * (notify_classes), or for mail with the null sender the double bounce.
  * TRUE when queued or rightly not sent; FALSE (error set) when the
  * sender's notice could not be queued. */

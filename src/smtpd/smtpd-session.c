@@ -82,6 +82,8 @@ smtpd_session_unref(SmtpdSession *s)
   g_free(s->submit_denied);
   g_free(s->tls_info);
   g_free(s->tls_details);
+  g_free(s->end_reason);
+  g_clear_pointer(&s->history, g_ptr_array_unref);
   smtpd_auth_reset(s);      /* here: a worker may use the exchange until the last unref */
   smtpd_local_data_end(s);
   smtpd_settings_unref(s->settings);
@@ -170,6 +172,7 @@ smtpd_session_disconnect(SmtpdSession *s)
 {
   if (s->state == SMTPD_STATE_CLOSED)
     return;
+  smtpd_notify_session_end(s, s->end_reason);
   if (s->client_name != NULL) {
     g_autofree char *stats = smtpd_commands_stats(s);
     LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
@@ -210,6 +213,8 @@ smtpd_session_abort(SmtpdSession *s, const char *why)
 {
   if (s->state == SMTPD_STATE_CLOSED)
     return;
+  if (why != NULL && s->end_reason == NULL)
+    s->end_reason = g_strdup(why);
   if (why != NULL && s->client_name != NULL) {
     LogField f[] = { { "POSTERN_CLIENT", s->namaddr } };
     log_send(LOG_INFO, NULL, f, 1, "%s after %s from %s", why,
@@ -267,6 +272,7 @@ smtpd_session_append(SmtpdSession *s, const char *line)
 {
   if (log_debug_enabled())
     log_debug("%s: > %s", s->namaddr, line);
+  smtpd_notify_out(s, line);
   g_string_append(s->out, line);
   g_string_append_len(s->out, "\r\n", 2);
 }
@@ -513,6 +519,7 @@ smtpd_session_process(SmtpdSession *s)
       smtpd_session_reply_line(s, "500 5.5.6 SASL response limit exceeded");
       smtpd_session_command_done(s);
     } else if (st == SMTP_LINE_OK) {
+      smtpd_notify_in(s, p, line_len);
       smtpd_commands_execute(s, p, line_len);
       if (s->tls_start) {
         /* Whatever came after STARTTLS was sent before our 220 and is

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "notify-class.h"
 #include "smtpd.h"
 
 /* Opens a NetList from a list parameter; errors name the parameter. */
@@ -281,6 +282,8 @@ settings_new(Config *config, GError **error)
   st->myhostname = config_str(config, "myhostname");
   st->myorigin = config_str(config, "myorigin");
   st->mail_name = config_str(config, "mail_name");
+  st->notify_classes = notify_classes_mask(config);
+  st->history_flush_threshold = config_int(config, "smtpd_history_flush_threshold");
   st->banner = config_str(config, "smtpd_banner");
   st->queue_directory = config_str(config, "queue_directory");
   st->mail_owner = config_str(config, "mail_owner");

@@ -122,6 +122,8 @@ typedef struct {
       helo_required, peername_lookup, per_record_deadline;
   gboolean smtputf8_enable, strict_smtputf8;
   guint ehlo_discard;                /* SMTPD_EHLO_* of smtpd_discard_ehlo_keywords */
+  guint notify_classes;              /* NOTIFY_CLASS_* (notify-class.h) */
+  gint64 history_flush_threshold;    /* smtpd_history_flush_threshold */
 } SmtpdSettings;
 
 /* Loads the configuration (config_load) and builds the snapshot. */
@@ -307,6 +309,9 @@ struct _SmtpdSession {
 
   /* accounting */
   guint errors, junk;
+  GPtrArray *history;        /* the chat for postmaster (smtpd-notify.c), or NULL */
+  guint error_mask;          /* NOTIFY_CLASS_* of the replies in it */
+  char *end_reason;          /* why the session was aborted ("lost connection") */
   SmtpdCmdId cmd;            /* command being executed */
   gboolean cmd_failed;
   guint16 cmd_ok[SMTPD_N_CMDS], cmd_total[SMTPD_N_CMDS];
@@ -324,6 +329,11 @@ const char *smtpd_state_name(SmtpdState state);
 
 /* Queues one reply line (CRLF added).  A 4xx/5xx reply counts as an error
  * of the current command. */
+/* smtpd-notify.c: session transcripts for postmaster (notify_classes). */
+void smtpd_notify_in(SmtpdSession *s, const char *line, gsize len);
+void smtpd_notify_out(SmtpdSession *s, const char *line);
+void smtpd_notify_session_end(SmtpdSession *s, const char *reason);
+
 void smtpd_session_reply(SmtpdSession *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 void smtpd_session_reply_line(SmtpdSession *s, const char *line);
 /* Queues a final reply and closes once it is sent (421, 521, 221). */

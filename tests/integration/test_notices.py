@@ -477,3 +477,54 @@ def test_smtputf8_notice(postern):
     assert original.get_content_type() == "message/global"
     assert "Final-Recipient: utf-8; j\u00fcrgen@closed.test".encode() in raw
     assert "<j\u00fcrgen@closed.test>: we do not deliver there".encode() in raw
+
+
+# ---------------------------------------------------------------- alias expansions
+
+def test_expansion_reports_each_address_that_bounces(postern):
+    """A virtual alias expands to a mailbox and an unknown user: the mailbox
+    gets the message and the sender hears of the other address alone
+    ("expanded from"), not nothing because a sibling was delivered."""
+    p = postern
+    aliases = p.tmp / "virtual"
+    aliases.write_text("team@example.test mailtest@example.test, nosuchuser@example.test\n")
+    os.chmod(aliases, 0o644)
+    p = start(p, virtual_alias_maps="texthash:%s" % aliases)
+    qid = write_queue_file(p.spool, SENDER, [Rcpt("team@example.test")],
+                           "Subject: to the team\n\nx\n")
+    assert b"Subject: to the team" in p.wait_mbox("mailtest", 1)[0]
+    ((raw, m),) = wait_notices(p, "mailtest2", "Undelivered Mail Returned to Sender")
+    human, per_message, per_rcpt, original = report(m)
+    (r,) = per_rcpt
+    assert r["Final-Recipient"] == "rfc822; nosuchuser@example.test"
+    assert r["Action"] == "failed" and r["Status"] == "5.1.1", r
+    assert "<nosuchuser@example.test> (expanded from <team@example.test>): " in human
+    assert per_message["X-Postfix-Queue-ID"] == qid
+    p.qmgr.wait_log(r"%s: removed" % qid)
+    p.barrier()
+    assert len(notices(p, "mailtest2", "Undelivered Mail Returned to Sender")) == 1
+    assert len(p.mbox("mailtest")) == 1
+
+
+def test_owner_alias_hears_of_the_expansions_bounces(postern, peer):
+    """list has owner-list: the addresses of its expansion that bounce (a
+    local unknown user, a remote one the peer refuses) are reported to
+    owner-list in one notice, not to the sender; the remote delivery's
+    MAIL FROM is owner-list too."""
+    start_peer(peer)
+    p = postern.configure()
+    p.write_aliases("list: mailtest, nosuchuser, gone@remote.test\nowner-list: mailtest2\n")
+    start(p, relayhost="[127.0.0.1]:%d" % peer.port)
+    p.send("list@example.test", sender="someone@client.example.test", subject="list post")
+    assert b"Subject: list post" in p.wait_mbox("mailtest", 1)[0]
+    ((raw, m),) = wait_notices(p, "mailtest2", "Undelivered Mail Returned to Sender")
+    human, per_message, per_rcpt, original = report(m)
+    rcpts = by_recipient(per_rcpt)
+    assert sorted(rcpts) == ["rfc822; gone@remote.test", "rfc822; nosuchuser@mail.example.test"]
+    assert rcpts["rfc822; gone@remote.test"]["Status"] == "5.1.1"
+    assert m["To"] == "owner-list@mail.example.test"
+    peer.smtpd.wait_log(r"reject: RCPT from .* <gone@remote\.test>: .*"
+                        r"from=<owner-list@mail\.example\.test> to=<gone@remote\.test>")
+    p.barrier()
+    # nothing went to the sender
+    assert not re.search(r"to=<someone@client\.example\.test>", p.qmgr.log()), p.qmgr.log()
