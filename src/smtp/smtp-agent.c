@@ -65,6 +65,7 @@ typedef struct {
   char *addr;                 /* its numeric address */
   GString *in;
   SSL *ssl;                   /* after STARTTLS */
+  char *tls_key;              /* its session's key in the agent's session cache */
   gboolean no_tls;            /* a second try in plaintext after a failed handshake (may) */
 } Conn;
 
@@ -123,6 +124,7 @@ conn_free(Conn *c)
   g_free(c->label);
   g_free(c->host);
   g_free(c->addr);
+  g_free(c->tls_key);
   g_free(c);
 }
 
@@ -414,6 +416,81 @@ agent_policy_attr(const Agent *a, const char *name)
 static SSL_CTX *agent_tls_ctx;
 static gboolean agent_tls_cas_loaded;
 
+/* TLS sessions for resumption, in this agent's memory: key (server, TLS
+ * level, policy, next hop: what verification depended on) -> session,
+ * for smtp_tls_session_cache_timeout.  A session only exists after a
+ * handshake that passed its level's checks. */
+typedef struct {
+  SSL_SESSION *session;
+  gint64 expires;             /* monotonic microseconds */
+} CachedSession;
+
+static GHashTable *agent_tls_sessions;
+static gint64 agent_tls_session_timeout;   /* seconds; 0: no cache */
+static int agent_tls_key_index = -1;
+
+static void
+cached_session_free(gpointer p)
+{
+  CachedSession *cs = p;
+
+  SSL_SESSION_free(cs->session);
+  g_free(cs);
+}
+
+/* OpenSSL hands over each new session (TLS 1.3: each ticket, after the
+ * handshake); returns 1: ours now. */
+static int
+agent_tls_new_session(SSL *ssl, SSL_SESSION *session)
+{
+  const char *key = SSL_get_ex_data(ssl, agent_tls_key_index);
+  CachedSession *cs;
+
+  if (key == NULL || agent_tls_session_timeout <= 0 || !SSL_SESSION_is_resumable(session))
+    return 0;
+  if (agent_tls_sessions == NULL)
+    agent_tls_sessions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                               cached_session_free);
+  if (g_hash_table_size(agent_tls_sessions) >= 1000) {
+    /* a bound: forget the expired ones, then all */
+    GHashTableIter it;
+    gpointer v;
+    gint64 now = g_get_monotonic_time();
+
+    g_hash_table_iter_init(&it, agent_tls_sessions);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+      if (((CachedSession *) v)->expires <= now)
+        g_hash_table_iter_remove(&it);
+    if (g_hash_table_size(agent_tls_sessions) >= 1000)
+      g_hash_table_remove_all(agent_tls_sessions);
+  }
+  cs = g_new0(CachedSession, 1);
+  cs->session = session;
+  cs->expires = g_get_monotonic_time()
+                + MIN(agent_tls_session_timeout, (gint64) SSL_SESSION_get_timeout(session))
+                  * G_USEC_PER_SEC;
+  g_hash_table_replace(agent_tls_sessions, g_strdup(key), cs);
+  return 1;
+}
+
+/* The cached session for key, if still good (taken out: a session is
+ * resumed once, as TLS 1.3 tickets are meant to be). */
+static SSL_SESSION *
+agent_tls_cached_session(const char *key)
+{
+  CachedSession *cs = agent_tls_sessions ? g_hash_table_lookup(agent_tls_sessions, key) : NULL;
+  SSL_SESSION *session = NULL;
+
+  if (cs == NULL)
+    return NULL;
+  if (cs->expires > g_get_monotonic_time()) {
+    session = cs->session;
+    cs->session = NULL;
+  }
+  g_hash_table_remove(agent_tls_sessions, key);
+  return session;
+}
+
 static SSL_CTX *
 agent_tls_context(Agent *a, ClientTlsLevel level)
 {
@@ -439,6 +516,13 @@ agent_tls_context(Agent *a, ClientTlsLevel level)
     SSL_CTX_set_min_proto_version(agent_tls_ctx, TLS1_2_VERSION);
   }
   SSL_CTX_set_verify(agent_tls_ctx, SSL_VERIFY_NONE, NULL);
+  agent_tls_session_timeout = config_time(a->config, "smtp_tls_session_cache_timeout");
+  if (agent_tls_session_timeout > 0) {
+    agent_tls_key_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    SSL_CTX_set_session_cache_mode(agent_tls_ctx,
+                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(agent_tls_ctx, agent_tls_new_session);
+  }
 cas:
   /* The trusted CAs once a destination needs them (the agent serves
    * many, each with its own level: the verify mode is per connection). */
@@ -525,6 +609,19 @@ session_tls(Agent *a, Conn *c, ClientTlsLevel level)
         X509_VERIFY_PARAM_set1_host(vp, c->host, 0);
     }
   }
+  if (agent_tls_session_timeout > 0) {
+    SSL_SESSION *session;
+
+    c->tls_key = g_strdup_printf("%s %d %s %s", c->name, (int) level,
+                                 a->cur_policy ? a->cur_policy : "",
+                                 a->cur_hop_host ? a->cur_hop_host : "");
+    SSL_set_ex_data(c->ssl, agent_tls_key_index, c->tls_key);
+    session = agent_tls_cached_session(c->tls_key);
+    if (session != NULL) {
+      SSL_set_session(c->ssl, session);
+      SSL_SESSION_free(session);      /* the SSL holds its own reference */
+    }
+  }
   for (;;) {
     int r, err;
 
@@ -558,6 +655,9 @@ session_tls(Agent *a, Conn *c, ClientTlsLevel level)
     log_qid(LOG_INFO, a->queue_id, "%s TLS connection established to %s: %s with cipher %s "
             "(%d/%d bits)", level >= TLS_LEVEL_C_VERIFY ? "Verified" : "Anonymous", c->name,
             SSL_get_version(c->ssl), SSL_CIPHER_get_name(cipher), bits, alg);
+    if (SSL_session_reused(c->ssl) && config_int(a->config, "smtp_tls_loglevel") >= 1)
+      log_qid(LOG_INFO, a->queue_id, "%s: reusing the TLS session of an earlier connection",
+              c->name);
   }
   return TRUE;
 }

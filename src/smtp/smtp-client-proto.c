@@ -69,8 +69,8 @@ smtp_client_reply_feed(SmtpClientReply *reply, const char *line, gsize len)
   if (reply->lines == NULL) {
     reply->lines = g_ptr_array_new_with_free_func(g_free);
     reply->code = code;
-  } else if (code != reply->code) {
-    return SMTP_REPLY_BAD;
+  } else if (code != reply->code || reply->lines->len >= SMTP_CLIENT_REPLY_LINES_MAX) {
+    return SMTP_REPLY_BAD;    /* a server that never ends its reply costs a bounded amount */
   }
   {
     g_autofree char *text = len > 4 ? g_strndup(line + 4, len - 4) : g_strdup("");

@@ -30,7 +30,11 @@ typedef enum {
   SMTP_REPLY_BAD,         /* not a reply line, or a code that changed mid-reply */
 } SmtpReplyStep;
 
-/* Feeds one line (without CRLF) into reply (zeroed before its first line). */
+/* The most lines one reply may have (an EHLO reply has a dozen). */
+#define SMTP_CLIENT_REPLY_LINES_MAX 1000
+
+/* Feeds one line (without CRLF) into reply (zeroed before its first line);
+ * SMTP_REPLY_BAD past SMTP_CLIENT_REPLY_LINES_MAX lines. */
 SmtpReplyStep smtp_client_reply_feed(SmtpClientReply *reply, const char *line, gsize len);
 
 /* ---------------------------------------------------------------- EHLO */

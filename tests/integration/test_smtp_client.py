@@ -505,6 +505,28 @@ def test_starttls_levels(postern, peer, certs):
         shutil.rmtree(q.tmp, ignore_errors=True)
 
 
+@pytest.mark.parametrize("timeout", ["3600s", "0"])
+def test_tls_session_resumed(postern, peer, certs, timeout):
+    """Two connections in a row to a TLS peer (no connection cache): the
+    second resumes the first one's TLS session, verified level and all;
+    smtp_tls_session_cache_timeout = 0 resumes none."""
+    start_peer(peer, smtpd_tls_cert_file=certs["crt"], smtpd_tls_key_file=certs["key"],
+               smtpd_tls_security_level="may")
+    p = postern
+    p.start(relayhost="[127.0.0.1]:%d" % peer.port, smtp_connection_cache_time_limit="0s",
+            smtp_tls_security_level="verify", smtp_tls_CAfile=certs["ca"],
+            smtp_tls_loglevel="1", smtp_tls_session_cache_timeout=timeout)
+    relay = r"127\.0\.0\.1\[127\.0\.0\.1\]:%d" % peer.port
+    for n, user in enumerate(("mailtest", "mailtest2")):
+        p.send("%s@remote.test" % user, subject="tls %d" % n)
+        p.qmgr.wait_log(r"to=<%s@remote\.test>, relay=%s, .*status=sent" % (user, relay))
+    log = p.qmgr.log()
+    assert len(re.findall(r"Verified TLS connection established to %s" % relay, log)) == 2, log
+    reused = re.findall(r"%s: reusing the TLS session of an earlier connection" % relay, log)
+    assert len(reused) == (1 if timeout != "0" else 0), log
+    assert b"Subject: tls 1" in peer.wait_mbox("mailtest2", 1)[0]
+
+
 def test_encrypt_refuses_a_peer_without_tls(postern, peer):
     start_peer(peer)                      # no certificate: no STARTTLS
     p = postern

@@ -62,6 +62,12 @@ test_replies(void)
   g_assert_cmpint(smtp_client_reply_feed(&r, "250-a", 5), ==, SMTP_REPLY_MORE);
   g_assert_cmpint(smtp_client_reply_feed(&r, "251 b", 5), ==, SMTP_REPLY_BAD);
   smtp_client_reply_clear(&r);
+  /* a reply that never ends is refused at the limit, not kept growing */
+  memset(&r, 0, sizeof r);
+  for (guint i = 0; i < SMTP_CLIENT_REPLY_LINES_MAX; i++)
+    g_assert_cmpint(smtp_client_reply_feed(&r, "250-more", 8), ==, SMTP_REPLY_MORE);
+  g_assert_cmpint(smtp_client_reply_feed(&r, "250-more", 8), ==, SMTP_REPLY_BAD);
+  smtp_client_reply_clear(&r);
 }
 
 static void
