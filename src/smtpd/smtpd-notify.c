@@ -86,13 +86,20 @@ notify_append_line(GString *out, const char *prefix, const char *line, gsize len
 
 static void notify_flush(SmtpdSession *s, const char *reason);
 
-static void
-notify_add(SmtpdSession *s, GString *line)
+/* Starts a chat line (" In:  " / " Out: ") in the session's one buffer. */
+static GString *
+notify_line_begin(SmtpdSession *s, gsize len)
 {
   if (s->history == NULL)
-    s->history = g_ptr_array_new_with_free_func(g_free);
-  g_ptr_array_add(s->history, g_string_free(line, FALSE));
-  if (s->history->len >= (guint) MAX(s->settings->history_flush_threshold, 1))
+    s->history = g_string_sized_new(MAX(len + 16, 512));
+  return s->history;
+}
+
+static void
+notify_line_end(SmtpdSession *s)
+{
+  g_string_append_c(s->history, '\n');
+  if (++s->history_lines >= (guint) MAX(s->settings->history_flush_threshold, 1))
     notify_flush(s, NULL);
 }
 
@@ -110,11 +117,11 @@ smtpd_notify_in(SmtpdSession *s, const char *line, gsize len)
 
     keep = sp != NULL ? (gsize) (sp - line) : len;
   }
-  entry = g_string_sized_new(keep + 12);
-  notify_append_line(entry, "In:  ", line, keep);
+  entry = notify_line_begin(s, keep);
+  notify_append_line(entry, " In:  ", line, keep);
   if (keep < len)
     g_string_append(entry, " ****");
-  notify_add(s, entry);
+  notify_line_end(s);
 }
 
 void
@@ -125,9 +132,9 @@ smtpd_notify_out(SmtpdSession *s, const char *line)
   if (!notify_wanted(s))
     return;
   s->error_mask |= notify_reply_class(line);
-  entry = g_string_sized_new(strlen(line) + 6);
-  notify_append_line(entry, "Out: ", line, strlen(line));
-  notify_add(s, entry);
+  entry = notify_line_begin(s, strlen(line));
+  notify_append_line(entry, " Out: ", line, strlen(line));
+  notify_line_end(s);
 }
 
 typedef struct {
@@ -199,7 +206,7 @@ notify_flush(SmtpdSession *s, const char *reason)
   time_t now = time(NULL);
   struct tm tm;
 
-  if (s->history != NULL && (s->error_mask & st->notify_classes) != 0) {
+  if (s->history_lines > 0 && (s->error_mask & st->notify_classes) != 0) {
     w = g_new0(NotifyWork, 1);
     w->queue_directory = g_strdup(st->queue_directory);
     w->sender = notify_address(st, "double_bounce_sender");
@@ -221,22 +228,23 @@ notify_flush(SmtpdSession *s, const char *reason)
         "Transcript of session follows.\n"
         "\n",
         date, st->myhostname, w->recipient, st->mail_name, w->client, g_get_real_time(),
-        (int) getpid(), s->history->len, st->myhostname);
-    for (guint i = 0; i < s->history->len; i++)
-      g_string_append_printf(w->text, " %s\n", (const char *) s->history->pdata[i]);
+        (int) getpid(), s->history_lines, st->myhostname);
+    g_string_append_len(w->text, s->history->str, (gssize) s->history->len);
     g_string_append_c(w->text, '\n');
     if (reason != NULL)
       g_string_append_printf(w->text, "Session aborted, reason: %s\n\n", reason);
     g_string_append(w->text, "For other details, see the local mail logfile\n");
     workpool_submit(s->server->commit_pool, notify_work, notify_done, w);
   }
-  g_clear_pointer(&s->history, g_ptr_array_unref);
+  if (s->history != NULL)
+    g_string_truncate(s->history, 0);   /* the buffer stays for the next lines */
+  s->history_lines = 0;
   s->error_mask = 0;
 }
 
 void
 smtpd_notify_session_end(SmtpdSession *s, const char *reason)
 {
-  if (s->history != NULL)
+  if (s->history_lines > 0)
     notify_flush(s, reason);
 }

@@ -83,7 +83,8 @@ smtpd_session_unref(SmtpdSession *s)
   g_free(s->tls_info);
   g_free(s->tls_details);
   g_free(s->end_reason);
-  g_clear_pointer(&s->history, g_ptr_array_unref);
+  if (s->history != NULL)
+    g_string_free(s->history, TRUE);
   smtpd_auth_reset(s);      /* here: a worker may use the exchange until the last unref */
   smtpd_local_data_end(s);
   smtpd_settings_unref(s->settings);

@@ -309,7 +309,8 @@ struct _SmtpdSession {
 
   /* accounting */
   guint errors, junk;
-  GPtrArray *history;        /* the chat for postmaster (smtpd-notify.c), or NULL */
+  GString *history;          /* the chat for postmaster, a line each (smtpd-notify.c), or NULL */
+  guint history_lines;
   guint error_mask;          /* NOTIFY_CLASS_* of the replies in it */
   char *end_reason;          /* why the session was aborted ("lost connection") */
   SmtpdCmdId cmd;            /* command being executed */
