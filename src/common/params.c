@@ -178,6 +178,7 @@ static const ParamDef param_defs[] = {
   S("smtp_tls_session_cache_database", "", "accepted for compatibility: the SMTP client keeps its TLS sessions in memory (smtp_tls_session_cache_timeout)"),
   T("smtp_tls_session_cache_timeout", "3600s", 's', 0, 8640000, "SMTP client: how long a TLS session is kept for resumption, in each SMTP client process's memory (0: no resumption)"),
   S("smtp_tls_verify_cert_match", "hostname", "SMTP client: names the certificate must match at the verify level"),
+  B("smtp_tls_wrappermode", "no", "SMTP client: TLS from the first byte (SMTPS, port 465) instead of STARTTLS, at the encrypt level or above"),
   S("smtpd_banner", "$myhostname ESMTP $mail_name", "text after 220 in the SMTP greeting"),
   I("smtpd_client_auth_rate_limit", "0", 0, G_MAXINT32, "AUTH commands per client per anvil_rate_time_unit; 0 is no limit"),
   I("smtpd_client_connection_count_limit", "50", 0, G_MAXINT32, "concurrent connections per client; 0 is no limit"),

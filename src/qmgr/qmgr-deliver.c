@@ -45,20 +45,32 @@ void
 qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to, const char *relay,
                 gint64 start_us, DeliveryKind kind, const char *dsn, const char *text)
 {
+  qmgr_log_status_smtp(d, to, orig_to, relay, start_us, 0, 0, kind, dsn, text);
+}
+
+void
+qmgr_log_status_smtp(const QmgrDelivery *d, const char *to, const char *orig_to,
+                     const char *relay, gint64 start_us, gint64 setup_us, guint conn_use,
+                     DeliveryKind kind, const char *dsn, const char *text)
+{
   gint64 now = g_get_real_time(), arrival = d->env->arrival_us;
-  char delay[16], a[16], b[16], c[16], e[16];
+  char delay[16], a[16], b[16], c[16], e[16], use[32] = "";
   g_autofree char *orig = NULL;
   const char *status = qmgr_status_names[kind];
 
   /* delays=a/b/c/d: before the queue manager, in it, connection set-up,
    * transmission. */
+  setup_us = CLAMP(setup_us, 0, MAX(now - start_us, 0));
   qmgr_format_delay(delay, sizeof delay, now - arrival);
   qmgr_format_delay(a, sizeof a, d->active_us - arrival);
   qmgr_format_delay(b, sizeof b, start_us - d->active_us);
-  qmgr_format_delay(c, sizeof c, 0);
-  qmgr_format_delay(e, sizeof e, now - start_us);
+  qmgr_format_delay(c, sizeof c, setup_us);
+  qmgr_format_delay(e, sizeof e, now - start_us - setup_us);
   if (orig_to && g_ascii_strcasecmp(orig_to, to) != 0)
     orig = g_strdup_printf(", orig_to=<%s>", orig_to);
+  /* Postfix's conn_use=N: the N-th transaction on a cached connection */
+  if (conn_use > 1)
+    g_snprintf(use, sizeof use, ", conn_use=%u", conn_use);
 
   LogField fields[] = {
     { "POSTERN_RECIPIENT", to },
@@ -78,8 +90,8 @@ qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to, cons
     g_strlcpy(d->dsn_action, here ? "delivered" : "relayed", 16);
   }
   log_send(LOG_INFO, d->queue_id, fields, G_N_ELEMENTS(fields),
-           "to=<%s>%s, relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)", to,
-           orig ? orig : "", relay, delay, a, b, c, e, dsn, status, text);
+           "to=<%s>%s, relay=%s%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)", to,
+           orig ? orig : "", relay, use, delay, a, b, c, e, dsn, status, text);
 }
 
 void

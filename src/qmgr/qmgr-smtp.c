@@ -715,6 +715,8 @@ smtp_call_finish(QmgrSmtpCall *c)
   QmgrSmtpBatch *b = c->b;
   g_autofree char *answer = NULL, *unreachable = NULL;
   g_auto(GStrv) lines = NULL;
+  gint64 setup_us = 0;
+  guint conn_use = 0;
 
   if (c->agent == NULL)
     return;
@@ -730,6 +732,14 @@ smtp_call_finish(QmgrSmtpCall *c)
     }
   }
   lines = g_strsplit(answer ? answer : "", "\n", -1);
+  /* the session's set-up time and connection use come after the verdicts */
+  for (guint l = 0; lines[l]; l++)
+    if (lines[l][0] == 'C' && lines[l][1] == ' ') {
+      char *end = NULL;
+
+      setup_us = g_ascii_strtoll(lines[l] + 2, &end, 10);
+      conn_use = end && *end == ' ' ? (guint) g_ascii_strtoull(end + 1, NULL, 10) : 0;
+    }
   /* "0 S 2.0.0 mx.example[192.0.2.1]:25 250 2.0.0 Ok" */
   for (guint l = 0; lines[l]; l++) {
     g_auto(GStrv) f = g_strsplit(lines[l], " ", 5);
@@ -753,8 +763,8 @@ smtp_call_finish(QmgrSmtpCall *c)
     if (b->passed != NULL)
       b->passed[i] = st == 'P';
     b->reasons[i] = g_strdup(f[4]);   /* the agent's words: "host H said: ..." or its own */
-    qmgr_log_status(d, b->rcpts[i].address, b->rcpts[i].orig_to, f[3], c->start, kind, f[2],
-                    b->reasons[i]);
+    qmgr_log_status_smtp(d, b->rcpts[i].address, b->rcpts[i].orig_to, f[3], c->start,
+                         setup_us, conn_use, kind, f[2], b->reasons[i]);
   }
   if (unreachable != NULL && b->n > 0 && b->reasons[0] != NULL) {
     g_free(unreachable);

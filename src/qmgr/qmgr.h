@@ -261,6 +261,11 @@ void qmgr_delivery_expanded(const QmgrDelivery *d);
 void qmgr_log_status(const QmgrDelivery *d, const char *to, const char *orig_to,
                      const char *relay, gint64 start_us, DeliveryKind kind,
                      const char *dsn, const char *text);
+/* The same for an SMTP delivery: setup_us of it went to connection set-up
+ * (delays=.../c/d), and conn_use > 1 is logged as Postfix's conn_use=N. */
+void qmgr_log_status_smtp(const QmgrDelivery *d, const char *to, const char *orig_to,
+                          const char *relay, gint64 start_us, gint64 setup_us, guint conn_use,
+                          DeliveryKind kind, const char *dsn, const char *text);
 
 /* Delivers one address whose domain is not local, by its class: virtual
  * mailbox delivery, a bounce for an unknown virtual alias, else the

@@ -12,7 +12,10 @@
  *
  * and one datagram back: per recipient "INDEX STATUS DSN RELAY TEXT"
  * (STATUS S sent, P sent to a server that took the DSN request along, so
- * any success notice is its job; D deferred, B bounced), then "T" when no host of the
+ * any success notice is its job; D deferred, B bounced), "C SETUP-US USES"
+ * for the session that decided (microseconds from the request to its MAIL
+ * command: lookups, connections, greeting, EHLO, TLS, AUTH; and the how
+ * many-th transaction of its connection it was), then "T" when no host of the
  * destination could be reached at all (qmgr throttles it).
  *
  *   postern-smtp --config-dir DIR
@@ -66,6 +69,7 @@ typedef struct {
   GString *in;
   SSL *ssl;                   /* after STARTTLS */
   char *tls_key;              /* its session's key in the agent's session cache */
+  guint uses;                 /* transactions begun on it */
   gboolean no_tls;            /* a second try in plaintext after a failed handshake (may) */
 } Conn;
 
@@ -90,6 +94,9 @@ typedef struct {
   GPtrArray *notify, *orcpt;  /* char * or NULL, one per recipient */
   SmtpClientTx *tx;           /* the decisions so far */
   gboolean tx_dsn;            /* its server offered DSN (NOTIFY went along) */
+  gint64 started_us;          /* monotonic: the request came */
+  gint64 setup_us;            /* from then to the transaction's MAIL */
+  guint conn_use;             /* the transaction's number on its connection */
   SmtpClientCaps caps;
   char *last_error;           /* why the last host did not do: the deferral text */
   gboolean bounce_all;        /* the destination says no mail (null MX, no such domain) */
@@ -767,6 +774,13 @@ session_open(Agent *a, Conn *c)
   g_autofree char *text = NULL;
   SmtpClientReply r;
 
+  if (config_bool(a->config, "smtp_tls_wrappermode")) {
+    /* SMTPS (port 465): TLS from the first byte, at least "encrypt" */
+    ClientTlsLevel level = MAX(agent_tls_level(a), TLS_LEVEL_C_ENCRYPT);
+
+    if (!session_tls(a, c, level))
+      return SESSION_NEXT;
+  }
   if (!conn_reply(c, &r, helo_timeout)) {
     agent_lost(a, c, "receiving the initial server greeting");
     return SESSION_NEXT;
@@ -802,7 +816,7 @@ session_open(Agent *a, Conn *c)
   }
   smtp_client_reply_clear(&r);
 
-  {
+  if (c->ssl == NULL) {
     ClientTlsLevel level = agent_tls_level(a);
 
     if (level != TLS_LEVEL_C_NONE && a->caps.starttls && !c->no_tls) {
@@ -863,6 +877,8 @@ session_tx(Agent *a, Conn *c, gboolean *reusable)
   a->tx->ret = g_strdup(a->ret);
   a->tx->peer = c->label;
   a->tx_dsn = a->caps.dsn;
+  a->setup_us = g_get_monotonic_time() - a->started_us;
+  a->conn_use = ++c->uses;
   for (guint i = 0; i < a->tx->rcpts->len; i++) {
     SmtpClientRcpt *rc = a->tx->rcpts->pdata[i];
 
@@ -1456,6 +1472,8 @@ agent_answer(Agent *a, int fd)
       g_string_append_printf(out, "%u %c %s %s %s\n", i, status, dsn, relay, flat);
     }
   }
+  if (a->tx != NULL && a->relay != NULL)
+    g_string_append_printf(out, "C %" G_GINT64_FORMAT " %u\n", MAX(a->setup_us, 0), a->conn_use);
   if (a->tx == NULL && a->relay == NULL && !a->bounce_all)
     g_string_append(out, "T\n");
   if (out->len > AGENT_DATAGRAM_MAX)
@@ -1507,6 +1525,9 @@ agent_try_hops(Agent *a, const char *nexthop, gboolean own)
 static void
 agent_deliver(Agent *a)
 {
+  a->started_us = g_get_monotonic_time();
+  a->setup_us = 0;
+  a->conn_use = 0;
   if (agent_try_cached(a) || agent_try_hops(a, a->nexthop, TRUE))
     return;
   if (a->fallback != NULL && !a->null_mx) {

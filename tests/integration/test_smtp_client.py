@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import QMGR, Postern, free_port
+from conftest import QMGR, Postern, free_port, listening_socket
 from dnsmasq_fixture import dnsmasq
 from sasl_fixture import PASSWORD, REALM, USER, make_sasldb
 
@@ -112,7 +112,11 @@ def test_connection_reused_and_recipient_limit(postern, peer):
     p.send("mailtest@remote.test", subject="first")
     p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=%s, .*status=sent" % relay)
     p.send("mailtest2@remote.test", subject="second")
-    p.qmgr.wait_log(r"to=<mailtest2@remote\.test>, relay=%s, .*status=sent" % relay)
+    # Postfix's conn_use=N for the second transaction on the connection
+    p.qmgr.wait_log(r"to=<mailtest2@remote\.test>, relay=%s, conn_use=2, delay=.*status=sent"
+                    % relay)
+    assert not re.search(r"to=<mailtest@remote\.test>, relay=%s, conn_use=" % relay,
+                         p.qmgr.log())
     p.send(["mailtest@remote.test", "mailtest2@remote.test", "nosuchuser@remote.test"],
            subject="three")
     p.qmgr.wait_log(r"to=<nosuchuser@remote\.test>, relay=%s, .*status=bounced" % relay)
@@ -525,6 +529,42 @@ def test_tls_session_resumed(postern, peer, certs, timeout):
     reused = re.findall(r"%s: reusing the TLS session of an earlier connection" % relay, log)
     assert len(reused) == (1 if timeout != "0" else 0), log
     assert b"Subject: tls 1" in peer.wait_mbox("mailtest2", 1)[0]
+
+
+def test_tls_wrappermode(postern, peer, certs, request):
+    """A relayhost that speaks SMTPS (TLS from the first byte, port 465
+    style): smtp_tls_wrappermode = yes delivers over TLS (no STARTTLS);
+    without it the client waits for a greeting that never comes in the
+    clear, and defers."""
+    peer.configure(myhostname="mx.remote.test", mydestination="remote.test, $myhostname",
+                   smtpd_tls_cert_file=certs["crt"], smtpd_tls_key_file=certs["key"])
+    peer.start_qmgr()
+    smtps = listening_socket()
+    request.addfinalizer(smtps.close)
+    peer.start_smtpd(listeners=[("smtps", smtps)])
+    port = smtps.getsockname()[1]
+    p = postern
+    p.start(relayhost="[127.0.0.1]:%d" % port, smtp_tls_wrappermode="yes",
+            smtp_tls_security_level="verify", smtp_tls_CAfile=certs["ca"])
+    relay = r"127\.0\.0\.1\[127\.0\.0\.1\]:%d" % port
+    p.send("mailtest@remote.test", subject="over smtps")
+    p.qmgr.wait_log(r"Verified TLS connection established to %s: TLSv1\.[23] " % relay)
+    p.qmgr.wait_log(r"to=<mailtest@remote\.test>, relay=%s, .*status=sent" % relay)
+    got = peer.wait_mbox("mailtest", 1)[0]
+    assert b"Subject: over smtps" in got
+    assert "STARTTLS" not in peer.smtpd.log()
+
+    p.stop_all()
+    q = Postern(tempfile.mkdtemp(prefix="postern-it-", dir="/tmp"))
+    try:
+        q.start(relayhost="[127.0.0.1]:%d" % port, smtp_helo_timeout="2s")
+        q.send("mailtest2@remote.test", subject="plain to smtps")
+        q.qmgr.wait_log(r"to=<mailtest2@remote\.test>, relay=none, .*status=deferred "
+                        r"\((conversation with|lost connection with) 127\.0\.0\.1"
+                        r"\[127\.0\.0\.1\] ", timeout=20)
+    finally:
+        q.stop_all()
+        shutil.rmtree(q.tmp, ignore_errors=True)
 
 
 def test_encrypt_refuses_a_peer_without_tls(postern, peer):

@@ -121,8 +121,11 @@ def test_waiting_remote_deliveries_do_not_hold_up_the_queue(postern):
         # ... and all six sessions were open at once, three per thread
         assert srv.most == 6, srv.most
         for i in range(6):
-            p.qmgr.wait_log(r"to=<user%d@far\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, "
-                            r".*status=sent \(250 2\.0\.0 Ok: queued\)" % (i, srv.port))
+            m = p.qmgr.wait_log(r"to=<user%d@far\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, "
+                                r"delay=\S+, delays=[\d.]+/[\d.]+/([\d.]+)/([\d.]+), .*"
+                                r"status=sent \(250 2\.0\.0 Ok: queued\)" % (i, srv.port))
+            # the held greeting is connection set-up (delays=a/b/c/d: c), not transmission
+            assert float(m.group(1)) >= 3.5 and float(m.group(2)) < 1, m.group(0)
         p.barrier()
         assert len(srv.messages) == 6
     finally:
