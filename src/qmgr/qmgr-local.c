@@ -44,7 +44,10 @@
  * owner-NAME when NAME's expansion reached it, else to the sender; remote
  * deliveries out of NAME's expansion have owner-NAME as MAIL FROM.
  *
- * Not yet: .forward files.
+ * A system user with no alias gets its ~/.forward (forward_path) instead
+ * of the mailbox: read as the user, expanded like an :include: file with
+ * the user as owner (class "forward"); "\\user" anywhere means that
+ * user's mailbox.
  */
 #include "qmgr.h"
 
@@ -58,6 +61,7 @@
 #include "address.h"
 #include "log.h"
 #include "mailbox.h"
+#include "template.h"
 
 #define LOCAL_MAX_DEPTH 100
 #define LOCAL_INCLUDE_MAX (1024 * 1024)   /* bytes read from one :include: file */
@@ -151,6 +155,42 @@ local_getpwnam(const char *user, struct passwd *pw, char **pw_buf, struct passwd
   }
 }
 
+/* What a forward_path entry names: $home, $user, $extension,
+ * $recipient_delimiter, $recipient, $local, $domain, $mailbox, $shell. */
+typedef struct {
+  const struct passwd *pw;
+  const char *extension, *delimiter, *recipient, *local, *domain, *mailbox;
+} LocalNames;
+
+static const char *
+local_names_lookup(const char *name, gpointer data)
+{
+  const LocalNames *n = data;
+
+  if (strcmp(name, "home") == 0)
+    return n->pw->pw_dir;
+  if (strcmp(name, "user") == 0)
+    return n->pw->pw_name;
+  if (strcmp(name, "shell") == 0)
+    return n->pw->pw_shell;
+  if (strcmp(name, "extension") == 0)
+    return n->extension;
+  if (strcmp(name, "recipient_delimiter") == 0)
+    return n->delimiter;
+  if (strcmp(name, "recipient") == 0)
+    return n->recipient;
+  if (strcmp(name, "local") == 0)
+    return n->local;
+  if (strcmp(name, "domain") == 0)
+    return n->domain;
+  if (strcmp(name, "mailbox") == 0)
+    return n->mailbox;
+  return NULL;
+}
+
+static void local_deliver_mailbox_command(LocalState *st, const struct passwd *pw,
+                                          const char *address, gint64 start_us);
+
 /* Delivers to the mailbox of system user `user` (lower-case, no extension). */
 static void
 local_deliver_user_once(LocalState *st, const char *user, const char *address, gint64 start_us)
@@ -174,6 +214,10 @@ local_deliver_user_once(LocalState *st, const char *user, const char *address, g
   if (found == NULL) {
     local_result(st, address, "local", start_us, DELIVERY_BOUNCE, "5.1.1",
                  "unknown user: \"%s\"", user);
+    return;
+  }
+  if (*s->mailbox_command != '\0') {
+    local_deliver_mailbox_command(st, &pw, address, start_us);
     return;
   }
 
@@ -374,6 +418,36 @@ local_message(LocalState *st, const char *to)
   };
 }
 
+/* mailbox_command: the user's mail goes to the command (procmail,
+ * dovecot-lda) instead of the mailbox, run as the user (root's as
+ * default_privs) with the environment of alias commands (HOME, USER,
+ * EXTENSION, ...).  As in Postfix the text is not $-expanded: it is shell
+ * syntax as written. */
+static void
+local_deliver_mailbox_command(LocalState *st, const struct passwd *pw, const char *address,
+                              gint64 start_us)
+{
+  const QmgrSettings *s = st->d->settings;
+  g_autofree char *pw_buf = NULL, *text = NULL;
+  g_auto(GStrv) env = NULL;
+  LocalOwner owner = { .known = TRUE, .uid = pw->pw_uid, .gid = pw->pw_gid, .class = "alias" };
+  struct passwd id;
+  MailboxMessage m;
+  QmgrCommand cmd;
+  const char *dsn;
+  DeliveryKind kind;
+
+  if (!local_identity(st, &owner, address, start_us, &id, &pw_buf))
+    return;
+  env = local_command_env(st, address, pw);
+  m = local_message(st, address);
+  cmd = (QmgrCommand) { .command = s->mailbox_command, .uid = id.pw_uid, .gid = id.pw_gid,
+                        .envp = (const char *const *) env,
+                        .time_limit = s->command_time_limit };
+  kind = qmgr_command_deliver(&cmd, &m, &dsn, &text);
+  local_result(st, address, "local", start_us, kind, dsn, "%s", text);
+}
+
 /* "|command" in the expansion of alias address to. */
 static void
 local_deliver_command(LocalState *st, const char *to, const char *command,
@@ -528,6 +602,22 @@ local_unquote(const char *item)
 static void local_expand_items(LocalState *st, const char *name, const char *key,
                                GPtrArray *items, guint depth, const LocalOwner *owner);
 
+/* The text of an :include: or .forward file (at most LOCAL_INCLUDE_MAX
+ * bytes), NUL-terminated; NULL with error (of code) otherwise. */
+static char *
+local_read_file(int fd, int code, GError **error)
+{
+  g_autofree char *text = g_malloc(LOCAL_INCLUDE_MAX + 1);
+  ssize_t n = read(fd, text, LOCAL_INCLUDE_MAX + 1);
+
+  if (n < 0 || n > LOCAL_INCLUDE_MAX) {
+    g_set_error(error, POSTERN_ERROR, code, "%s", n < 0 ? g_strerror(errno) : "file too large");
+    return NULL;
+  }
+  text[n] = '\0';
+  return g_steal_pointer(&text);
+}
+
 /* ":include:path" in the expansion of name. */
 static void
 local_include(LocalState *st, const char *name, const char *key, const char *path, guint depth,
@@ -541,7 +631,6 @@ local_include(LocalState *st, const char *name, const char *key, const char *pat
   PrivsSaved saved = { 0 };
   LocalOwner inner = *owner;
   struct stat sb;
-  ssize_t n = 0;
   int fd = -1;
 
   if (!owner->known) {
@@ -569,15 +658,8 @@ local_include(LocalState *st, const char *name, const char *key, const char *pat
   else if (fd >= 0 && (!S_ISREG(sb.st_mode) || (sb.st_mode & S_IWOTH)))
     g_set_error(&error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY,
                 "not a regular file, or world-writable");
-  if (fd >= 0 && error == NULL) {
-    text = g_malloc(LOCAL_INCLUDE_MAX + 1);
-    n = read(fd, text, LOCAL_INCLUDE_MAX + 1);
-    if (n < 0 || n > LOCAL_INCLUDE_MAX)
-      g_set_error(&error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "%s",
-                  n < 0 ? g_strerror(errno) : "file too large");
-    else
-      text[n] = '\0';
-  }
+  if (fd >= 0 && error == NULL)
+    text = local_read_file(fd, POSTERN_ERROR_TEMPORARY, &error);
   if (fd >= 0)
     close(fd);
   if (error) {
@@ -632,6 +714,14 @@ local_expand_items(LocalState *st, const char *name, const char *key, GPtrArray 
     g_autofree char *addr = NULL, *domain = NULL;
     GError *error = NULL;
 
+    if (bare[0] == '\\' && bare[1] != '\0' && !address_at_sign(bare + 1)) {
+      /* "\\user": that user's mailbox, no alias or .forward (local(8)) */
+      g_autofree char *user = g_ascii_strdown(bare + 1, -1);
+      g_autofree char *to = g_strconcat(bare + 1, "@", s->myorigin, NULL);
+
+      local_deliver_user(st, user, to, g_get_real_time());
+      continue;
+    }
     if (bare[0] == '|') {
       local_deliver_command(st, name, bare + 1, owner);
       continue;
@@ -736,6 +826,96 @@ local_forward(LocalState *st, const char *addr, const char *key, guint depth)
 
 /* One local address: aliases first, then the system user.  parent is
  * the alias key whose value named this address (NULL at the top). */
+/* Reads the .forward file at path as the user; NULL when there is none to
+ * use (missing, or unsafe: logged), else its text. */
+static char *
+local_forward_read(LocalState *st, const struct passwd *pw, const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  PrivsSaved saved = { 0 };
+  struct stat sb;
+  int fd = -1;
+
+  if (privs_enter(pw->pw_uid, pw->pw_gid, &saved, &error))
+    fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0 && error == NULL && errno != ENOENT && errno != ENOTDIR)
+    g_set_error(&error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "%s", g_strerror(errno));
+  privs_leave(&saved);
+  if (fd >= 0 && fstat(fd, &sb) < 0)
+    g_set_error(&error, POSTERN_ERROR, POSTERN_ERROR_TEMPORARY, "%s", g_strerror(errno));
+  else if (fd >= 0 && !S_ISREG(sb.st_mode))
+    g_set_error(&error, POSTERN_ERROR, POSTERN_ERROR_FAILED, "not a regular file");
+  else if (fd >= 0 && sb.st_uid != 0 && sb.st_uid != pw->pw_uid)
+    g_set_error(&error, POSTERN_ERROR, POSTERN_ERROR_FAILED, "bad owner uid %ld",
+                (long) sb.st_uid);
+  else if (fd >= 0 && (sb.st_mode & (S_IWGRP | S_IWOTH)))
+    g_set_error(&error, POSTERN_ERROR, POSTERN_ERROR_FAILED, "writable by others");
+  if (fd >= 0 && error == NULL)
+    text = local_read_file(fd, POSTERN_ERROR_FAILED, &error);
+  if (fd >= 0)
+    close(fd);
+  if (error != NULL) {
+    /* as Postfix: warned about and passed over; the mailbox gets the mail */
+    log_qid(LOG_WARNING, st->d->queue_id, "file %s: %s; not used for forwarding", path,
+            error->message);
+    return NULL;
+  }
+  return g_steal_pointer(&text);
+}
+
+/* The user's .forward (the first forward_path entry that exists), as
+ * Postfix's local(8): its destinations instead of the mailbox, commands
+ * and files run as the user ("forward" in allow_mail_to_*).  A .forward
+ * met again in its own expansion (the user forwards to itself, or
+ * "\user") means the mailbox.  TRUE when the .forward took the delivery. */
+static gboolean
+local_dot_forward(LocalState *st, const char *user, const char *address, const char *ext,
+                  guint depth)
+{
+  const QmgrSettings *s = st->d->settings;
+  g_autofree char *pw_buf = NULL, *local = NULL, *domain = NULL, *lower = NULL;
+  g_auto(GStrv) paths = NULL;
+  struct passwd pw, *found = NULL;
+
+  if (*s->forward_path == '\0' || local_getpwnam(user, &pw, &pw_buf, &found) != 0
+      || found == NULL)
+    return FALSE;             /* the mailbox path reports an unknown user */
+  local = address_local_unquoted(address);
+  domain = address_domain(address);
+  lower = g_ascii_strdown(address, -1);
+  paths = g_strsplit_set(s->forward_path, ", \t\r\n", -1);
+  for (guint i = 0; paths[i]; i++) {
+    LocalNames names = { .pw = &pw, .extension = ext, .delimiter = s->recipient_delimiter,
+                           .recipient = lower, .local = local, .domain = domain,
+                           .mailbox = user };
+    g_autofree char *path = NULL, *seen = NULL, *text = NULL;
+    g_autoptr(GPtrArray) items = NULL;
+    gboolean undefined;
+    LocalOwner owner = { .known = TRUE, .uid = pw.pw_uid, .gid = pw.pw_gid, .class = "forward" };
+
+    if (*paths[i] == '\0')
+      continue;
+    path = template_expand(paths[i], local_names_lookup, &names, &undefined);
+    if (undefined || !g_path_is_absolute(path))
+      continue;               /* "$home/.forward+$extension" without an extension */
+    seen = g_strconcat(":forward:", path, NULL);
+    if (g_hash_table_contains(st->expanded, seen))
+      return FALSE;           /* forwarded back to itself: the mailbox */
+    text = local_forward_read(st, &pw, path);
+    if (text == NULL)
+      continue;
+    items = qmgr_local_include_parse(text);
+    if (items->len == 0)
+      continue;               /* an empty .forward forwards nothing */
+    g_hash_table_add(st->expanded, g_steal_pointer(&seen));
+    qmgr_delivery_expanded(st->d);
+    local_expand_items(st, address, user, items, depth + 1, &owner);
+    return TRUE;
+  }
+  return FALSE;
+}
+
 static void
 local_resolve(LocalState *st, const char *address, const char *parent, guint depth)
 {
@@ -802,7 +982,8 @@ local_resolve(LocalState *st, const char *address, const char *parent, guint dep
       }
     }
   }
-  local_deliver_user(st, key, address, start_us);
+  if (!local_dot_forward(st, key, address, ext, depth))
+    local_deliver_user(st, key, address, start_us);
 }
 
 DeliveryKind

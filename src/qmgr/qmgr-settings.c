@@ -133,6 +133,8 @@ qmgr_settings_new(Config *config)
   }
   s->default_privs = config_str(config, "default_privs");
   s->allow_mail_to_commands = config_list(config, "allow_mail_to_commands");
+  s->forward_path = config_str(config, "forward_path");
+  s->mailbox_command = config_str(config, "mailbox_command");
   s->allow_mail_to_files = config_list(config, "allow_mail_to_files");
   s->command_time_limit = config_time(config, "command_time_limit");
   if (alias_maps && alias_maps[0]) {

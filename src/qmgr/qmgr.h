@@ -47,6 +47,8 @@ typedef struct {
   gint64 mailbox_size_limit;
   const char *default_privs;
   const char *const *allow_mail_to_commands;
+  const char *forward_path;    /* the template, expanded per user (qmgr-local.c) */
+  const char *mailbox_command; /* likewise; empty: the mailbox */
   const char *const *allow_mail_to_files;
   gint64 command_time_limit;
   gint64 minimal_backoff;

@@ -20,6 +20,7 @@
 #include "dns.h"
 #include "params.h"
 #include "smtpd-access-private.h"
+#include "template.h"
 
 static const int addr_types[] = { ns_t_a, ns_t_aaaa, 0 };
 static const int host_types[] = { ns_t_a, ns_t_aaaa, ns_t_mx, 0 };
@@ -261,15 +262,25 @@ dnsxl_domain(SmtpdAccessCtx *ctx, const char *arg, const char *what)
   return dnsxl_query(ctx, query, filter);
 }
 
+/* What rbl_expand looks names up in. */
+typedef struct {
+  SmtpdAccessCtx *ctx;
+  const char *const *rbl;
+  char code[8];
+} RblNames;
+
 /* The value of $name in an RBL reply template. */
 static const char *
-rbl_lookup(SmtpdAccessCtx *ctx, const char *name, const char *const *rbl, char *code)
+rbl_lookup(const char *name, gpointer data)
 {
   static const char *const rbl_names[] = { "rbl_code", "rbl_domain", "rbl_reason", "rbl_txt",
                                            "rbl_what", "rbl_class" };
+  RblNames *n = data;
+  SmtpdAccessCtx *ctx = n->ctx;
+
   for (guint i = 0; i < G_N_ELEMENTS(rbl_names); i++)
     if (strcmp(name, rbl_names[i]) == 0)
-      return i == 0 ? code : rbl[i];
+      return i == 0 ? n->code : n->rbl[i];
   if (strcmp(name, "client_address") == 0)
     return ctx->client_addr;
   if (strcmp(name, "client_name") == 0)
@@ -287,70 +298,14 @@ rbl_lookup(SmtpdAccessCtx *ctx, const char *name, const char *const *rbl, char *
                                     : config_raw(ctx->settings->config, name);
 }
 
-/* Expands $name, ${name}, ${name?text}, ${name:text} and $$ in template
- * (mac_expand's forms); undefined names are empty. */
+/* Expands the template (template.h); undefined names are empty. */
 static char *
 rbl_expand(SmtpdAccessCtx *ctx, const char *template, const char *const *rbl)
 {
-  char code[8];
-  g_snprintf(code, sizeof code, "%d", (int)ctx->settings->maps_rbl_code);
-  GString *out = g_string_new(NULL);
-  for (const char *p = template; *p != '\0';) {
-    if (*p != '$') {
-      g_string_append_c(out, *p++);
-      continue;
-    }
-    p++;
-    if (*p == '$') {
-      g_string_append_c(out, *p++);
-      continue;
-    }
-    g_autofree char *name = NULL;
-    g_autofree char *arg = NULL;
-    char op = 0;
-    if (*p == '{' || *p == '(') {
-      char close = *p == '{' ? '}' : ')';
-      const char *end = strchr(p + 1, close);
-      if (end == NULL)
-        break;
-      gsize n = strcspn(p + 1, "?:}) ");
-      name = g_strndup(p + 1, MIN(n, (gsize)(end - p - 1)));
-      const char *q = p + 1 + strlen(name);
-      if ((*q == '?' || *q == ':') && q < end) {
-        op = *q;
-        /* the text may hold "$name" itself: find the matching close */
-        int depth = 0;
-        const char *e = q + 1;
-        for (; *e != '\0' && !(depth == 0 && *e == close); e++)
-          depth += *e == '{' ? 1 : *e == '}' ? -1 : 0;
-        arg = g_strndup(q + 1, e - q - 1);
-        end = *e != '\0' ? e : e - 1;
-      }
-      p = end + 1;
-    } else {
-      gsize n = 0;
-      while (g_ascii_isalnum(p[n]) || p[n] == '_')
-        n++;
-      name = g_strndup(p, n);
-      p += n;
-    }
-    const char *value = rbl_lookup(ctx, name, rbl, code);
-    gboolean set = value != NULL && *value != '\0';
-    if (op == '?') {
-      if (set) {
-        g_autofree char *sub = rbl_expand(ctx, arg, rbl);
-        g_string_append(out, sub);
-      }
-    } else if (op == ':') {
-      if (!set) {
-        g_autofree char *sub = rbl_expand(ctx, arg, rbl);
-        g_string_append(out, sub);
-      }
-    } else if (set) {
-      g_string_append(out, value);
-    }
-  }
-  return g_string_free(out, FALSE);
+  RblNames n = { .ctx = ctx, .rbl = rbl };
+
+  g_snprintf(n.code, sizeof n.code, "%d", (int) ctx->settings->maps_rbl_code);
+  return template_expand(template, rbl_lookup, &n, NULL);
 }
 
 /* The reply for a listed client or domain: rbl_reply_maps or

@@ -167,3 +167,81 @@ def test_owner_alias_is_envelope_sender(postern):
     (msg,) = p.wait_mbox("mailtest")
     assert msg.startswith(b"From owner-list@mail.example.test  "), msg[:80]
     assert b"\nReturn-Path: <owner-list@mail.example.test>\n" in msg
+
+
+# ---------------------------------------------------------------- .forward
+
+def write_forward(p, user, text, name=".forward", mode=0o644):
+    pw = pwd.getpwnam(user)
+    path = p.home(user) / name
+    path.write_text(text)
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+    os.chmod(path, mode)
+    return path
+
+
+def test_dot_forward(postern, outdir):
+    """~/.forward (forward_path) takes the user's mail: another user, the
+    user's own mailbox by "\\user" or by its own name (no loop), and a
+    command run as the user; a .forward others can write is passed over
+    (the mailbox gets the mail), as in Postfix."""
+    p = postern.configure()
+    p.start()
+    write_forward(p, "mailtest", "# forward\nmailtest2, \\mailtest\n")
+    p.send("mailtest@example.test", subject="forwarded")
+    assert b"Subject: forwarded" in p.wait_mbox("mailtest2", 1)[0]
+    assert b"Subject: forwarded" in p.wait_mbox("mailtest", 1)[0]
+    p.qmgr.wait_log(r"to=<mailtest2@mail\.example\.test>, orig_to=<mailtest@example\.test>, "
+                    r"relay=local, .*status=sent \(delivered to mailbox\)")
+
+    write_forward(p, "mailtest2", 'mailtest2, "|id -un > %s/fwd-id"\n' % outdir)
+    p.send("mailtest2@example.test", subject="self and command")
+    assert wait_file(outdir / "fwd-id") == b"mailtest2\n"
+    msgs = p.wait_mbox("mailtest2", 2)
+    assert b"Subject: self and command" in msgs[1]
+
+    write_forward(p, "mailtest", "mailtest2\n", mode=0o664)
+    p.send("mailtest@example.test", subject="unsafe forward")
+    p.qmgr.wait_log(r"warning: .*file %s/\.forward: writable by others; not used for "
+                    r"forwarding" % p.home("mailtest"))
+    assert b"Subject: unsafe forward" in p.wait_mbox("mailtest", 2)[1]
+    p.barrier()
+    assert len(p.mbox("mailtest2")) == 3             # 2 above + the barrier
+
+
+def test_dot_forward_extension_and_restrictions(postern, outdir):
+    """forward_path's default looks for ~/.forward+EXT first when the
+    address has an extension; allow_mail_to_commands without "forward"
+    refuses a .forward's command (5.7.1)."""
+    p = postern.configure(recipient_delimiter="+", allow_mail_to_commands="alias")
+    p.start()
+    write_forward(p, "mailtest", "mailtest2\n", name=".forward+lists")
+    write_forward(p, "mailtest", '"|id -un > %s/never"\n' % outdir)
+    p.send("mailtest+lists@example.test", subject="by extension")
+    assert b"Subject: by extension" in p.wait_mbox("mailtest2", 1)[0]
+    p.send("mailtest@example.test", subject="no commands")
+    p.qmgr.wait_log(r"to=<mailtest@example\.test>, relay=local, .*dsn=5\.7\.1, status=bounced "
+                    r"\(mail to command is restricted\)")
+    assert not (outdir / "never").exists()
+    assert p.mbox("mailtest") == []
+
+
+def test_mailbox_command(postern, outdir):
+    """mailbox_command takes system users' mail instead of the mailbox
+    (procmail, dovecot-lda), run as the user with Postfix's environment
+    ($USER, $EXTENSION ...: shell syntax, never $-expanded by us); its
+    exit status decides (EX_NOUSER bounces)."""
+    p = postern.configure(recipient_delimiter="+", mailbox_command=(
+        'test "$LOGNAME" != mailtest2 || exit 67; cat > %s/$USER-${EXTENSION:-none}.msg '
+        '&& id -un > %s/$USER.id' % (outdir, outdir)))
+    p.start()
+    p.send("mailtest+box@example.test", subject="to the command")
+    data = wait_file(outdir / "mailtest-box.msg")
+    assert b"Subject: to the command" in data and b"Delivered-To: mailtest+box@" in data
+    assert wait_file(outdir / "mailtest.id") == b"mailtest\n"
+    p.qmgr.wait_log(r"to=<mailtest\+box@example\.test>, relay=local, .*status=sent "
+                    r"\(delivered to command: ")
+    assert p.mbox("mailtest") == []
+    p.send("mailtest2@example.test", subject="refused by it")
+    p.qmgr.wait_log(r"to=<mailtest2@example\.test>, relay=local, .*dsn=5\.1\.1, "
+                    r"status=bounced")
