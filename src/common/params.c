@@ -39,6 +39,7 @@ static const ParamDef param_defs[] = {
   S("bounce_notice_recipient", "postmaster", "who receives the header copies of bounces (notify_classes=bounce)"),
   T("bounce_queue_lifetime", "5d", 'd', 0, UNB, "how long a message with the null sender (a notice) is retried; 0: one attempt; never longer than maximal_queue_lifetime"),
   Z("bounce_size_limit", "50000", 1, UNB, "the largest original message a bounce returns whole; larger ones return their headers"),
+  S("bounce_template_file", "", "Postfix bounce(5) templates (failure_template, delay_template, success_template) for the notices' From:, Subject:, charset and text; empty: the built-in ones"),
   B("broken_sasl_auth_clients", "no", "also advertise AUTH=mech for old clients (Outlook Express, Outlook 2003)"),
   TB("canonical_maps", "", "address rewriting for sender and recipient (later work)"),
   S("command_directory", "/usr/sbin", "where the administrative commands live"),

@@ -307,6 +307,26 @@ notice_recipient_dsn(const QmgrDelivery *d, NoticeKind kind, const QmgrNoticeRcp
   g_string_append_c(out, '\n');
 }
 
+/* A template's From: with @host on a bare address ("MAILER-DAEMON (Mail
+ * Delivery System)", "Robot <MAILER-DAEMON>"), as Postfix's cleanup
+ * completes it. */
+static char *
+notice_template_from(const char *from, const char *host)
+{
+  const char *lt = strchr(from, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+  gsize word;
+
+  if (lt != NULL && gt != NULL) {
+    if (memchr(lt, '@', (gsize) (gt - lt)) != NULL)
+      return g_strdup(from);
+    return g_strdup_printf("%.*s@%s%s", (int) (gt - from), from, host, gt);
+  }
+  if (strchr(from, '@') != NULL)
+    return g_strdup(from);
+  word = strcspn(from, " \t(");
+  return g_strdup_printf("%.*s@%s%s", (int) word, from, host, from + word);
+}
+
 /* The whole notice for rcpts (QmgrNoticeRcpt *). */
 static GString *
 notice_compose(const QmgrDelivery *d, const NoticeSpec *spec, const GPtrArray *rcpts)
@@ -327,16 +347,24 @@ notice_compose(const QmgrDelivery *d, const NoticeSpec *spec, const GPtrArray *r
   g_autofree char *boundary = g_strdup_printf("%s.%" G_GINT64_FORMAT ".%d/%s", d->queue_id,
                                               now_us / G_USEC_PER_SEC, n, host);
   GString *text = g_string_new(NULL);
+  const QmgrBounceTemplate *t = s->bounce_templates[spec->kind];
+  const char *subject = subjects[spec->kind][spec->postmaster];
+  g_autofree char *from = NULL;
   gboolean whole;
   char date[64], arrival[64];
 
   notice_date(date, sizeof date, (time_t) (now_us / G_USEC_PER_SEC));
   notice_date(arrival, sizeof arrival, (time_t) (d->env->arrival_us / G_USEC_PER_SEC));
+  if (t != NULL && (spec->postmaster ? t->pm_subject : t->subject) != NULL)
+    subject = spec->postmaster ? t->pm_subject : t->subject;
+  from = t != NULL && t->from != NULL ? notice_template_from(t->from, host)
+                                      : g_strdup_printf("MAILER-DAEMON@%s (Mail Delivery System)",
+                                                        host);
   g_string_append_printf(text,
-      "From: MAILER-DAEMON@%s (Mail Delivery System)\n"
+      "From: %s\n"
       "Subject: %s\n"
       "To: ",
-      host, subjects[spec->kind][spec->postmaster]);
+      from, subject);
   notice_put(text, spec->to, utf8);
   g_string_append_printf(text,
       "\n"
@@ -355,9 +383,18 @@ notice_compose(const QmgrDelivery *d, const NoticeSpec *spec, const GPtrArray *r
       "Content-Type: text/plain; charset=%s\n"
       "\n",
       spec->postmaster ? "auto-generated" : "auto-replied", boundary, now_us, n, d->queue_id,
-      host, date, boundary, utf8 ? "utf-8" : "us-ascii");
-  if (!spec->postmaster)
+      host, date, boundary,
+      utf8 ? "utf-8" : t != NULL && t->charset != NULL ? t->charset : "us-ascii");
+  if (!spec->postmaster && t != NULL) {
+    g_autofree char *mine = qmgr_bounce_template_expand(s->config, t->text);
+
+    g_string_append(text, mine);
+    if (text->len > 0 && text->str[text->len - 1] != '\n')
+      g_string_append_c(text, '\n');
+    g_string_append_c(text, '\n');
+  } else if (!spec->postmaster) {
     notice_boilerplate(d, spec->kind, text);
+  }
   for (guint i = 0; i < rcpts->len; i++) {
     const QmgrNoticeRcpt *r = rcpts->pdata[i];
     gboolean expanded = r->orig && g_ascii_strcasecmp(r->orig, r->address) != 0;

@@ -68,6 +68,8 @@ qmgr_settings_clear(gpointer data)
   g_free(s->tls_policy_error);
   g_free(s->transport_error);
   g_free(s->aliases_error);
+  for (guint k = 0; k < QMGR_BOUNCE_TEMPLATES; k++)
+    qmgr_bounce_template_free(s->bounce_templates[k]);
   config_free(s->config);
 }
 
@@ -121,6 +123,12 @@ qmgr_settings_new(Config *config)
                                                   &s->sasl_password_error);
   s->tls_policy_maps = qmgr_settings_open_maps(config, "smtp_tls_policy_maps",
                                                &s->tls_policy_error);
+  if (*config_str(config, "bounce_template_file")
+      && !qmgr_bounce_templates_load(config_str(config, "bounce_template_file"),
+                                     s->bounce_templates, &error)) {
+    log_warning("bounce_template_file: %s; the built-in notice texts are used", error->message);
+    g_clear_error(&error);
+  }
   s->owner_uid = (uid_t) -1;
   s->owner_gid = (gid_t) -1;
   if (geteuid() == 0) {

@@ -34,6 +34,13 @@
 
 /* Everything a delivery needs from the configuration, built once per
  * (re)load and shared read-only by the workers. */
+/* One bounce_template_file template (qmgr-bounce-template.c). */
+typedef struct {
+  char *charset, *from, *subject, *pm_subject;   /* NULL: the built-in one */
+  char *text;                  /* $-expanded per notice */
+} QmgrBounceTemplate;
+#define QMGR_BOUNCE_TEMPLATES 3   /* failure, delay, success (verify: unused) */
+
 typedef struct {
   Config *config;
   GPtrArray *aliases;          /* of Table*, in alias_maps order; NULL: empty or unusable */
@@ -71,6 +78,7 @@ typedef struct {
    * when they failed to open (the error then says why) */
   TableList *sasl_password_maps, *tls_policy_maps;
   char *sasl_password_error, *tls_policy_error;
+  QmgrBounceTemplate *bounce_templates[QMGR_BOUNCE_TEMPLATES];   /* NULL: built-in */
   uid_t owner_uid;             /* mail_owner, whom the SMTP client runs as; -1 when not root */
   gid_t owner_gid;
 } QmgrSettings;
@@ -80,6 +88,14 @@ typedef struct {
 #define QMGR_NOTIFY_BOUNCE   NOTIFY_CLASS_BOUNCE
 #define QMGR_NOTIFY_2BOUNCE  NOTIFY_CLASS_2BOUNCE
 #define QMGR_NOTIFY_DELAY    NOTIFY_CLASS_DELAY
+
+/* qmgr-bounce-template.c: bounce_template_file (Postfix's bounce(5)). */
+/* Fills out[QMGR_BOUNCE_TEMPLATES] (NULL for a template the file does not
+ * have); FALSE with error (file, line, reason). */
+gboolean qmgr_bounce_templates_load(const char *path, QmgrBounceTemplate **out, GError **error);
+void qmgr_bounce_template_free(QmgrBounceTemplate *t);
+/* text with main.cf parameters (and TIME_PARAM_hours ...) expanded. */
+char *qmgr_bounce_template_expand(const Config *config, const char *text);
 
 /* qmgr-settings.c */
 QmgrSettings *qmgr_settings_new(Config *config);   /* takes ownership of config */

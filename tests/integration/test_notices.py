@@ -250,7 +250,7 @@ def test_notify_classes_bounce_and_delay_copies(postern):
     (r,) = per_rcpt
     assert (r["Action"], r["Status"]) == ("failed", "5.7.1")
     assert original.get_content_type() == "text/rfc822-headers"
-    assert "Subject: refused" in original.get_payload()
+    assert "Subject: refused" in original.as_string()
     assert "the secret body" not in original.get_payload()
 
     # NOTIFY=NEVER: nothing for the sender, the copy for postmaster all the same
@@ -528,3 +528,63 @@ def test_owner_alias_hears_of_the_expansions_bounces(postern, peer):
     p.barrier()
     # nothing went to the sender
     assert not re.search(r"to=<someone@client\.example\.test>", p.qmgr.log()), p.qmgr.log()
+
+
+# ---------------------------------------------------------------- bounce_template_file
+
+TEMPLATES = """# site templates (bounce(5) format)
+failure_template = <<EOF
+Charset: us-ascii
+From: Mail Robot <MAILER-DAEMON>
+Subject: Your mail came back
+Postmaster-Subject: Copy: mail came back
+
+Host $myhostname could not deliver your mail; we would have tried for
+$maximal_queue_lifetime_days days (${delay_warning_time_hours} h), and $$5 is money.
+EOF
+
+verify_template = <<END
+Subject: address verification (unused here)
+
+x
+END
+"""
+
+
+def test_bounce_template_file(postern):
+    """bounce_template_file's failure_template gives the failure notice its
+    From:, Subject: and text (main.cf names and TIME_days expanded, $$ a
+    dollar); the report parts stay the same."""
+    p = postern
+    tpl = p.tmp / "bounce.cf"
+    tpl.write_text(TEMPLATES)
+    os.chmod(tpl, 0o644)
+    p = start(p, bounce_template_file=str(tpl), maximal_queue_lifetime="3d",
+              delay_warning_time="4h")
+    write_queue_file(p.spool, SENDER, [Rcpt("x@closed.test")], "Subject: refused\n\nx\n")
+    ((raw, m),) = wait_notices(p, "mailtest2", "Your mail came back")
+    assert m["From"] == "Mail Robot <MAILER-DAEMON@mail.example.test>"
+    human, per_message, per_rcpt, original = report(m)
+    assert human.startswith(
+        "Host mail.example.test could not deliver your mail; we would have tried for\n"
+        "3 days (4 h), and $5 is money.\n"), human
+    assert "<x@closed.test>: we do not deliver there" in human
+    (r,) = per_rcpt
+    assert r["Action"] == "failed" and r["Status"] == "5.7.1"
+    assert "Subject: refused" in original.as_string()
+
+
+
+def test_bounce_template_file_with_an_error(postern):
+    """A template file with an error: logged with file and line, and the
+    built-in texts serve."""
+    p = postern
+    tpl = p.tmp / "bounce.cf"
+    tpl.write_text("failure_template = <<EOF\nSubject: x\nBogus-Header: y\n\ntext\nEOF\n")
+    os.chmod(tpl, 0o644)
+    p = start(p, bounce_template_file=str(tpl))
+    p.qmgr.wait_log(r"warning: bounce_template_file: %s, line 3: not a template header"
+                    % re.escape(str(tpl)))
+    write_queue_file(p.spool, SENDER, [Rcpt("y@closed.test")], "Subject: refused 2\n\nx\n")
+    ((raw, m),) = wait_notices(p, "mailtest2", "Undelivered Mail Returned to Sender")
+    assert "This is the mail system at host mail.example.test." in report(m)[0]
