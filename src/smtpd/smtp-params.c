@@ -14,6 +14,19 @@ hex_upper(char c)
   return -1;   /* lower-case hex is not xtext (RFC 3461 4) */
 }
 
+/* The end of a decoder: *out takes s when ok and not empty (an empty
+ * value is no value); otherwise s is dropped.  Returns whether *out was set. */
+static gboolean
+decoded(GString *s, gboolean ok, char **out)
+{
+  if (!ok || s->len == 0) {
+    g_string_free(s, TRUE);
+    return FALSE;
+  }
+  *out = g_string_free(s, FALSE);
+  return TRUE;
+}
+
 gboolean
 smtp_xtext_decode(const char *xtext, char **out)
 {
@@ -34,13 +47,9 @@ smtp_xtext_decode(const char *xtext, char **out)
     }
     g_string_append_c(s, (char) c);
   }
-  if (s->len == 0)
-    goto bad;
-  *out = g_string_free(s, FALSE);
-  return TRUE;
+  return decoded(s, TRUE, out);
 bad:
-  g_string_free(s, TRUE);
-  return FALSE;
+  return decoded(s, FALSE, out);
 }
 
 gboolean
@@ -119,13 +128,9 @@ uxtext_decode(const char *text, char **out)
     g_string_append_len(s, p, next - p);
     p = next;
   }
-  if (s->len == 0)
-    goto bad;
-  *out = g_string_free(s, FALSE);
-  return TRUE;
+  return decoded(s, TRUE, out);
 bad:
-  g_string_free(s, TRUE);
-  return FALSE;
+  return decoded(s, FALSE, out);
 }
 
 gboolean

@@ -139,6 +139,18 @@ class RawSmtp(RawSocket):
         return super().read_to_eof(timeout)
 
 
+def dsn_report(m):
+    """(human text, per-message fields, [per-recipient fields], original
+    part) of an RFC 3464 notice (an email.message), its structure checked."""
+    assert m.get_content_type() == "multipart/report"
+    assert m.get_param("report-type") == "delivery-status"
+    human, status, original = m.get_payload()
+    assert human.get_content_type() == "text/plain"
+    assert status.get_content_type() == "message/delivery-status"
+    blocks = status.get_payload()
+    return human.get_payload(), blocks[0], blocks[1:], original
+
+
 def queue_id_of(reply):
     m = re.match(r"^250 2\.0\.0 Ok: queued as (\S+)$", reply.text)
     assert m, "not a queued reply: %r" % reply

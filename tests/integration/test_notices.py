@@ -19,6 +19,7 @@ import re
 import time
 from email import policy
 
+from conftest import dsn_report
 from queue_writer import Rcpt, write_queue_file
 from test_smtp_client import peer, start_peer  # noqa: F401  (the peer fixture)
 
@@ -76,15 +77,7 @@ def wait_count(daemon, pattern, n, timeout=15):
         time.sleep(0.05)
 
 
-def report(m):
-    """(human text, per-message fields, [per-recipient fields], third part)."""
-    assert m.get_content_type() == "multipart/report"
-    assert m.get_param("report-type") == "delivery-status"
-    human, status, original = m.get_payload()
-    assert human.get_content_type() == "text/plain"
-    assert status.get_content_type() == "message/delivery-status"
-    blocks = status.get_payload()
-    return human.get_payload(), blocks[0], blocks[1:], original
+report = dsn_report
 
 
 def by_recipient(per_rcpt):

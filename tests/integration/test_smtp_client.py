@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import QMGR, Postern, free_port, listening_socket
+from conftest import QMGR, Postern, dsn_report, free_port, listening_socket
 from dnsmasq_fixture import dnsmasq
 from sasl_fixture import PASSWORD, REALM, USER, make_sasldb
 
@@ -416,17 +416,11 @@ def test_bounce_notice_to_the_sender(postern, peer):
     assert m["Subject"] == "Undelivered Mail Returned to Sender"
     assert m["To"] == "mailtest2@example.test"
     assert m["Auto-Submitted"] == "auto-replied"
-    assert m.get_content_type() == "multipart/report"
-    assert m.get_param("report-type") == "delivery-status"
-    parts = m.get_payload()
-    assert [x.get_content_type() for x in parts] == ["text/plain", "message/delivery-status",
-                                                     "message/rfc822"]
-    human = parts[0].get_payload()
+    human, per_message, per_rcpt, original_part = dsn_report(m)
+    assert original_part.get_content_type() == "message/rfc822"
     assert "This is the mail system at host mail.example.test." in human
     assert "<nosuchuser@remote.test>: host 127.0.0.1[127.0.0.1] said: 550 5.1.1" in human
     assert "mailtest@remote.test" not in human           # delivered: not in the notice
-    status = parts[1].get_payload()
-    per_message, per_rcpt = status[0], status[1:]
     assert per_message["Reporting-MTA"] == "dns; mail.example.test"
     assert per_message["X-Postfix-Sender"] == "rfc822; mailtest2@example.test"
     assert len(per_rcpt) == 1
@@ -437,7 +431,7 @@ def test_bounce_notice_to_the_sender(postern, peer):
     assert per_rcpt[0]["Diagnostic-Code"] == ("smtp; 550 5.1.1 <nosuchuser@remote.test>: "
                                               "Recipient address rejected: User unknown in "
                                               "local recipient table")
-    original = parts[2].get_payload()[0]
+    original = original_part.get_payload()[0]
     assert original["Subject"] == "partly undeliverable"
     assert "the original body" in original.get_payload()
     # the notice came with the null sender (the mbox's From_ line and Return-Path)

@@ -23,7 +23,7 @@ from email import policy
 
 import pytest
 
-from conftest import DEFAULT_TIMEOUT
+from conftest import DEFAULT_TIMEOUT, dsn_report
 from dbus_fixture import MailBus
 from netns_fixture import Network, remove_stale_namespaces
 
@@ -280,22 +280,17 @@ def test_per_recipient_verdicts_in_one_session(postern, net):
     assert notices[0].startswith(b"From MAILER-DAEMON ")
     assert m["Subject"] == "Undelivered Mail Returned to Sender"
     assert m["To"] == SENDER
-    assert m.get_content_type() == "multipart/report"
-    assert m.get_param("report-type") == "delivery-status"
-    parts = m.get_payload()
-    assert [x.get_content_type() for x in parts] == ["text/plain", "message/delivery-status",
-                                                     "message/rfc822"]
-    human = parts[0].get_payload()
+    human, per_message, per_rcpt, original_part = dsn_report(m)
+    assert original_part.get_content_type() == "message/rfc822"
     assert "<bad@mixed.test>: host mx.mixed.test[%s] said: 550 5.1.1" % mx.addr in human
     assert "ok@mixed.test" not in human and "later@mixed.test" not in human
-    status = parts[1].get_payload()
-    assert len(status) == 2, [dict(s) for s in status]       # per message, one recipient
-    rcpt = status[1]
+    assert len(per_rcpt) == 1, [dict(s) for s in per_rcpt]   # one recipient
+    rcpt = per_rcpt[0]
     assert rcpt["Final-Recipient"] == "rfc822; bad@mixed.test"
     assert rcpt["Action"] == "failed"
     assert rcpt["Status"] == "5.1.1"
     assert rcpt["Diagnostic-Code"].startswith("smtp; 550 5.1.1 <bad@mixed.test>")
-    original = parts[2].get_payload()[0]
+    original = original_part.get_payload()[0]
     assert original["Subject"] == "three-verdicts"
     assert original["Message-ID"] == "<three-verdicts@client.example.test>"
 
